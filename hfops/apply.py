@@ -1,0 +1,260 @@
+"""The executor: carries out a Plan's actions through an `EndpointWriter`, waits, reports outcomes.
+
+It never prints: progress goes to an injected `on_event` callback, time to an injected `Clock`,
+so tests can run create -> wait -> running without real sleeps. Actions run concurrently with
+bounded parallelism; one endpoint's failure never stops the others. A `stop` event (set on
+SIGINT/SIGTERM) stops new work from starting and ends waits early.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hfops import tgi
+from hfops.diff import Desired, FieldChange
+from hfops.errors import HfopsError
+from hfops.live import EndpointWriter, tgi_image
+from hfops.model import LiveEndpoint
+from hfops.plan import Action, Conflict, Create, Delete, NoOp, Plan, Replace, Resume, Update
+
+READY_STATES = frozenset({"running", "scaledToZero"})
+FAILED_STATES = frozenset({"failed", "updateFailed"})
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float: ...
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def __init__(self, stop: threading.Event | None = None) -> None:
+        self._stop = stop
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if self._stop is not None:
+            self._stop.wait(seconds)
+        else:
+            time.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    address: str
+    result: str  # created | updated | replaced | deleted | resumed | unchanged | failed | timeout | skipped
+    live: LiveEndpoint | None = None
+    desired: Desired | None = field(default=None, repr=False)
+    message: str | None = None
+    step: str | None = None
+    credential_path: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.result not in ("failed", "timeout", "skipped")
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    wait: bool = True
+    timeout: float = 1800.0
+    poll_interval: float = 2.0
+    parallelism: int = 8
+
+
+Event = Callable[[str, str, str], None]  # (address, state, message)
+SecretsFor = Callable[[Desired], Mapping[str, str]]
+OnReady = Callable[[Desired, LiveEndpoint], str | None]  # writes the credential; returns its path
+HealthCheck = Callable[[LiveEndpoint], bool]
+
+
+def update_payload(
+    desired: Desired, changes: tuple[FieldChange, ...], secrets: Mapping[str, str], *, adopt: bool = False
+) -> dict[str, Any]:
+    """The PUT body for `changes`: only what changed; env, secrets, tags and image sent whole."""
+    spec = desired.spec
+    payload: dict[str, Any] = {}
+
+    def put(path: tuple[str, ...], value: Any) -> None:
+        node = payload
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+
+    paths = {c.path for c in changes}
+    simple = {
+        "compute.accelerator": (("compute", "accelerator"), spec.accelerator),
+        "compute.instanceType": (("compute", "instanceType"), spec.instance_type),
+        "compute.instanceSize": (("compute", "instanceSize"), spec.instance_size),
+        "scaling.minReplica": (("compute", "scaling", "minReplica"), spec.min_replica),
+        "scaling.maxReplica": (("compute", "scaling", "maxReplica"), spec.max_replica),
+        "scaling.scaleToZeroTimeout": (("compute", "scaling", "scaleToZeroTimeout"), spec.scale_to_zero_timeout),
+        "model.repository": (("model", "repository"), spec.repository),
+        "model.revision": (("model", "revision"), desired.revision_sha),
+        "type": (("type",), spec.type),
+    }
+    for path, (target, value) in simple.items():
+        if path in paths:
+            put(target, value)
+    if any(p.startswith("image.") for p in paths):
+        put(("model", "image"), tgi_image(desired))
+    if any(p.startswith("env.") for p in paths):
+        put(("model", "env"), dict(spec.env))
+    secrets_changed = any(p == "secrets" or p.startswith("secrets.") for p in paths)
+    if secrets_changed:
+        put(("model", "secrets"), dict(secrets))
+    if secrets_changed or adopt or "tags" in paths:
+        put(("tags",), list(desired.tags))
+    return payload
+
+
+class Executor:
+    def __init__(
+        self,
+        writer: EndpointWriter,
+        *,
+        options: ApplyOptions,
+        secrets_for: SecretsFor,
+        on_ready: OnReady | None = None,
+        health_check: HealthCheck | None = None,
+        on_event: Event | None = None,
+        clock: Clock | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self._writer = writer
+        self._options = options
+        self._secrets_for = secrets_for
+        self._on_ready = on_ready
+        self._health_check = health_check
+        self._on_event = on_event or (lambda address, state, message: None)
+        self._stop = stop or threading.Event()
+        self._clock = clock or SystemClock(self._stop)
+
+    def run(self, plan: Plan) -> list[Outcome]:
+        """Carry out every action; outcomes come back in plan order."""
+        actions = [a for a in plan.actions if not isinstance(a, Conflict)]
+        workers = max(1, min(self._options.parallelism, len(actions) or 1))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hfops-apply") as pool:
+            return list(pool.map(self._run_one, actions))
+
+    def _event(self, address: str, state: str, message: str = "") -> None:
+        self._on_event(address, state, message)
+
+    def _run_one(self, action: Action) -> Outcome:
+        if self._stop.is_set():
+            return Outcome(action.address, "skipped", message="not started: interrupted")
+        step = action.verb
+        try:
+            if isinstance(action, Delete):
+                namespace, name = action.live.namespace, action.live.name
+                self._event(action.address, "deleting")
+                self._writer.delete(namespace, name)
+                return Outcome(action.address, "deleted", step=step)
+            desired = action.desired
+            live: LiveEndpoint
+            before: str | None = None
+            if isinstance(action, Create):
+                self._event(action.address, "creating")
+                live = self._writer.create(desired, self._secrets_for(desired))
+                result = "created"
+            elif isinstance(action, Update):
+                self._event(action.address, "updating", ", ".join(c.path for c in action.changes))
+                payload = update_payload(desired, action.changes, self._secrets_for(desired), adopt=action.adopt)
+                before = action.live.updated_at
+                live = self._writer.update(action.live.namespace, action.live.name, payload)
+                result = "updated"
+            elif isinstance(action, Replace):
+                self._event(action.address, "replacing", "deleting the old endpoint")
+                self._writer.delete(action.live.namespace, action.live.name)
+                step = "wait for deletion"
+                self._wait_gone(action.live)
+                step = "create"
+                live = self._writer.create(desired, self._secrets_for(desired))
+                result = "replaced"
+            elif isinstance(action, Resume):
+                self._event(action.address, "resuming")
+                live = self._writer.resume(action.live.namespace, action.live.name)
+                result = "resumed"
+            elif isinstance(action, NoOp):
+                live = action.live
+                result = "unchanged"
+            else:  # pragma: no cover - the union is closed; a new action type must be handled above
+                raise TypeError(f"unknown action {type(action).__name__}")
+            if not self._options.wait:
+                return Outcome(action.address, result, live=live, desired=desired, step=step)
+            step = "wait"
+            waited = self._wait_ready(action.address, live, updated_before=before)
+            if isinstance(waited, Outcome):
+                return waited
+            credential = None
+            if self._on_ready is not None:
+                step = "credentials"
+                credential = self._on_ready(desired, waited)
+            return Outcome(action.address, result, live=waited, desired=desired, step=step,
+                           credential_path=credential)
+        except HfopsError as error:
+            self._event(action.address, "failed", error.message)
+            return Outcome(action.address, "failed", message=error.message, step=step,
+                           desired=getattr(action, "desired", None))
+
+    def _wait_gone(self, live: LiveEndpoint) -> None:
+        deadline = self._clock.monotonic() + self._options.timeout
+        while self._writer.get(live.namespace, live.name) is not None:
+            if self._stop.is_set() or self._clock.monotonic() > deadline:
+                raise HfopsError("the old endpoint was not deleted in time")
+            self._clock.sleep(self._options.poll_interval)
+
+    def _wait_ready(
+        self, address: str, live: LiveEndpoint, *, updated_before: str | None
+    ) -> LiveEndpoint | Outcome:
+        """Poll until running and healthy (or scaled to zero after deploying), failed, or timed out.
+
+        After an update, a `running` state is trusted only once the API shows the update was
+        taken (a new `updatedAt` or a non-running state seen since): the first read after a PUT
+        can still describe the old deployment.
+        """
+        deadline = self._clock.monotonic() + self._options.timeout
+        seen_transition = updated_before is None or live.updated_at != updated_before or (
+            live.state not in READY_STATES
+        )
+        last_state = ""
+        current: LiveEndpoint | None = live
+        while True:
+            if current is None:
+                return Outcome(address, "failed", message="the endpoint disappeared", step="wait")
+            if current.state != last_state:
+                last_state = current.state
+                self._event(address, current.state, current.message or "")
+            if current.state not in READY_STATES or current.updated_at != updated_before:
+                seen_transition = True
+            if current.state in FAILED_STATES:
+                reason = current.message or current.state
+                return Outcome(address, "failed", live=current, message=f"{current.state}: {reason}", step="wait")
+            if seen_transition and current.url and current.state in READY_STATES:
+                if current.state == "scaledToZero":
+                    return current  # deployed, and idle: what scale-to-zero is for
+                if self._health_check is None or self._health_check(current):
+                    self._event(address, "ready", current.url)
+                    return current
+            if self._stop.is_set():
+                return Outcome(address, "failed", live=current, message="interrupted while waiting", step="wait")
+            if self._clock.monotonic() >= deadline:
+                return Outcome(
+                    address, "timeout", live=current,
+                    message=f"not ready after {self._options.timeout:g}s (state {current.state})", step="wait",
+                )
+            self._clock.sleep(self._options.poll_interval)
+            current = self._writer.get(current.namespace, current.name)
+
+
+def http_health_check(token: str | None) -> HealthCheck:
+    def check(live: LiveEndpoint) -> bool:
+        return live.url is not None and tgi.health(live.url, token=token, route=live.health_route).ok
+
+    return check

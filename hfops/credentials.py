@@ -1,0 +1,107 @@
+"""GenStudio credential files: build the four-key JSON and write it atomically with mode 0600.
+
+`credential_for` is pure (the precedence of contract §3 for `context_window`); `write_credential`
+is the only writer. Files are written to a temporary file in the same directory (0600 from the
+start, never through a symlink), fsynced, then renamed over the target, so a reader sees either
+the old file or the new one, never half of one. The directory is created 0700.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from hfops.errors import CredentialsError
+from hfops.manifest import credential_file_problem
+from hfops.model import Credential, EndpointSpec
+
+
+@dataclass(frozen=True)
+class ContextWindow:
+    value: int
+    source: str  # "manifest", "endpoint /info", "image.maxTotalTokens", "model config"
+
+
+def choose_context_window(
+    spec: EndpointSpec, *, served: int | None, model_context: int | None
+) -> ContextWindow:
+    """Contract §3 precedence; a declared window above what the endpoint serves is an error."""
+    declared = spec.genstudio.context_window
+    limit = served or spec.image.max_total_tokens or model_context
+    if declared is not None:
+        if limit is not None and declared > limit:
+            what = "the endpoint serves" if served else (
+                "image.maxTotalTokens allows" if spec.image.max_total_tokens else "the model's context is"
+            )
+            raise CredentialsError(
+                f"{spec.address}: genstudio.contextWindow {declared} is larger than what {what} ({limit})"
+            )
+        return ContextWindow(declared, "manifest")
+    if served is not None:
+        return ContextWindow(served, "endpoint /info")
+    if spec.image.max_total_tokens is not None:
+        return ContextWindow(spec.image.max_total_tokens, "image.maxTotalTokens")
+    if model_context is not None:
+        return ContextWindow(model_context, "model config")
+    raise CredentialsError(
+        f"{spec.address}: cannot tell the context window (no /info answer, no image.maxTotalTokens, "
+        "no max_position_embeddings in the model config)",
+        hint="set spec.genstudio.contextWindow",
+    )
+
+
+def credential_path(credentials_dir: str, spec: EndpointSpec) -> Path:
+    relative = spec.genstudio.file or f"{spec.name}.json"
+    problem = credential_file_problem(relative)
+    if problem:
+        raise CredentialsError(f"{spec.address}: genstudio.file: {problem}")
+    return Path(credentials_dir) / relative
+
+
+def _ensure_dir(directory: Path, root: Path) -> None:
+    """Create `directory` (0700), refusing any symlink between `root` and it."""
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if root.is_symlink():
+        raise CredentialsError(f"credentials directory {root} is a symlink; refusing to write through it")
+    current = root
+    for part in directory.relative_to(root).parts:
+        current = current / part
+        if current.is_symlink():
+            raise CredentialsError(f"{current} is a symlink; refusing to write through it")
+        current.mkdir(mode=0o700, exist_ok=True)
+
+
+def write_credential(credentials_dir: str, spec: EndpointSpec, credential: Credential) -> Path:
+    """Write one credential file atomically, mode 0600; returns its path."""
+    root = Path(credentials_dir)
+    target = credential_path(credentials_dir, spec)
+    _ensure_dir(target.parent, root)
+    if target.is_symlink():
+        raise CredentialsError(f"{target} is a symlink; refusing to write a credential through it")
+    if target.exists() and not stat.S_ISREG(target.lstat().st_mode):
+        raise CredentialsError(f"{target} exists and is not a regular file")
+    data = (json.dumps(credential.to_json_dict(), indent=2) + "\n").encode()
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+    directory_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory_fd)
+    finally:
+        os.close(directory_fd)
+    return target

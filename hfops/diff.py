@@ -1,0 +1,166 @@
+"""Pure comparison of a desired endpoint with its live essence.
+
+Both sides are first flattened to `{field path: value}` over the fields a manifest owns, named as
+in the manifest (`scaling.scaleToZeroTimeout`, `env.KEY`), so the diff never reports server
+defaults or bookkeeping as drift, and what a user reads matches what they edit. Secrets are
+compared by key and by fingerprint, never by value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from hfops.model import (
+    OWNERSHIP_TAG,
+    SECRETS_TAG_PREFIX,
+    EndpointSpec,
+    LiveEndpoint,
+)
+
+SENSITIVE = "(sensitive value)"
+# Changing these on an existing endpoint is not possible in place: the endpoint is re-created.
+REPLACE_FIELDS = frozenset({"compute.vendor", "compute.region"})
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field that differs: `old` is None when added, `new` is None when removed."""
+
+    path: str
+    old: object
+    new: object
+    sensitive: bool = False
+
+    @property
+    def forces_replacement(self) -> bool:
+        return self.path in REPLACE_FIELDS
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "old": SENSITIVE if self.sensitive and self.old is not None else self.old,
+            "new": SENSITIVE if self.sensitive and self.new is not None else self.new,
+            "sensitive": self.sensitive,
+        }
+
+
+@dataclass(frozen=True)
+class Desired:
+    """A spec with what the plan resolved: the model commit and the secrets' fingerprint."""
+
+    spec: EndpointSpec
+    revision_sha: str
+    secrets_fingerprint: str | None
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        tags = {*self.spec.tags, OWNERSHIP_TAG}
+        if self.secrets_fingerprint:
+            tags.add(SECRETS_TAG_PREFIX + self.secrets_fingerprint)
+        return tuple(sorted(tags))
+
+
+def secrets_fingerprint(namespace: str, name: str, values: Mapping[str, str]) -> str | None:
+    """A salted, truncated digest of the secret values: enough to notice a change, useless to guess one.
+
+    The endpoint's address is the salt, so equal secrets on two endpoints have different tags.
+    """
+    if not values:
+        return None
+    canonical = json.dumps(sorted(values.items()), separators=(",", ":"))
+    digest = hashlib.sha256(f"hfops-secrets-v1\0{namespace}/{name}\0{canonical}".encode())
+    return digest.hexdigest()[:16]
+
+
+def desired_fields(desired: Desired) -> dict[str, object]:
+    spec = desired.spec
+    fields: dict[str, object] = {
+        "model.repository": spec.repository,
+        "model.revision": desired.revision_sha,
+        "compute.vendor": spec.vendor,
+        "compute.region": spec.region,
+        "compute.accelerator": spec.accelerator,
+        "compute.instanceType": spec.instance_type,
+        "compute.instanceSize": spec.instance_size,
+        "scaling.minReplica": spec.min_replica,
+        "scaling.maxReplica": spec.max_replica,
+        "scaling.scaleToZeroTimeout": spec.scale_to_zero_timeout,
+        "type": spec.type,
+        "image.url": spec.image.url,
+        "image.maxInputTokens": spec.image.max_input_tokens,
+        "image.maxTotalTokens": spec.image.max_total_tokens,
+        "tags": list(desired.tags),
+    }
+    for key, value in spec.env:
+        fields[f"env.{key}"] = value
+    for key, _ in spec.secrets:
+        fields[f"secrets.{key}"] = SENSITIVE
+    return fields
+
+
+def live_fields(live: LiveEndpoint) -> dict[str, object]:
+    image_url: object = live.image.url if live.image.variant == "tgi" else f"<{live.image.variant} image>"
+    fields: dict[str, object] = {
+        "model.repository": live.repository,
+        "model.revision": live.revision,
+        "compute.vendor": live.vendor,
+        "compute.region": live.region,
+        "compute.accelerator": live.accelerator,
+        "compute.instanceType": live.instance_type,
+        "compute.instanceSize": live.instance_size,
+        "scaling.minReplica": live.min_replica,
+        "scaling.maxReplica": live.max_replica,
+        "scaling.scaleToZeroTimeout": live.scale_to_zero_timeout,
+        "type": live.type,
+        "image.url": image_url,
+        "image.maxInputTokens": live.image.max_input_tokens,
+        "image.maxTotalTokens": live.image.max_total_tokens,
+        "tags": sorted(live.tags),
+    }
+    for key, value in live.env:
+        fields[f"env.{key}"] = value
+    for key in live.secret_keys:
+        fields[f"secrets.{key}"] = SENSITIVE
+    return fields
+
+
+def _order(path: str) -> tuple[int, str]:
+    prefixes = ("model.", "compute.", "scaling.", "type", "image.", "env.", "secrets.", "tags")
+    for index, prefix in enumerate(prefixes):
+        if path.startswith(prefix):
+            return index, path
+    return len(prefixes), path
+
+
+def diff_fields(old: Mapping[str, object], new: Mapping[str, object]) -> Iterator[FieldChange]:
+    """Every path whose value differs, in a stable, readable order."""
+    for path in sorted(set(old) | set(new), key=_order):
+        before, after = old.get(path), new.get(path)
+        if before != after:
+            yield FieldChange(path, before, after, sensitive=path.startswith("secrets."))
+
+
+def diff_endpoint(desired: Desired, live: LiveEndpoint) -> tuple[FieldChange, ...]:
+    """The changes that would bring `live` to `desired` (empty: nothing to do)."""
+    changes = list(diff_fields(live_fields(live), desired_fields(desired)))
+    # Same secret keys on both sides but different values: only the fingerprint tells.
+    same_keys = {k for k, _ in desired.spec.secrets} == set(live.secret_keys)
+    if desired.spec.secrets and same_keys and desired.secrets_fingerprint != live.secrets_fingerprint:
+        changes = [c for c in changes if c.path != "tags" or _tags_differ_beyond_secrets(c)]
+        changes.append(FieldChange("secrets", SENSITIVE, SENSITIVE, sensitive=True))
+    elif any(c.path.startswith("secrets.") for c in changes):
+        changes = [c for c in changes if c.path != "tags" or _tags_differ_beyond_secrets(c)]
+    return tuple(changes)
+
+
+def _tags_differ_beyond_secrets(change: FieldChange) -> bool:
+    """A tags change that is only the secrets fingerprint is already shown as a secrets change."""
+
+    def visible(tags: object) -> set[str]:
+        items = tags if isinstance(tags, list) else []
+        return {str(t) for t in items if not str(t).startswith(SECRETS_TAG_PREFIX)}
+
+    return visible(change.old) != visible(change.new)

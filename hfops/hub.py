@@ -1,0 +1,137 @@
+"""Model resolution through the Hub with `huggingface_hub`: existence, task, commit, context length.
+
+Called at plan time, once per (repository, revision) however many endpoints use it. A model that
+does not exist, is not readable with the token, is gated without access, or is not a
+`text-generation` model is refused here, before anything is created.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from huggingface_hub import HfApi, hf_hub_download
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    GatedRepoError,
+    HfHubHTTPError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+
+from hfops.errors import PlanError
+from hfops.model import TASK, ResolvedModel
+from hfops.retry import RetryPolicy, call_with_retries
+from hfops.settings import Settings
+
+# Keys under which model configs state their context length, most common first.
+CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "max_sequence_length")
+
+
+def context_length(config: dict[str, Any]) -> int | None:
+    """The model's context length from its config.json, looking inside `text_config` too."""
+    for source in (config, config.get("text_config") or {}):
+        if not isinstance(source, dict):
+            continue
+        for key in CONTEXT_KEYS:
+            value = source.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+    return None
+
+
+class ModelResolver:
+    def __init__(self, settings: Settings, *, retry: RetryPolicy | None = None) -> None:
+        self._api = HfApi(endpoint=settings.hub_url, token=settings.token)
+        self._settings = settings
+        self._retry = retry or RetryPolicy()
+
+    def resolve(self, repository: str, revision: str) -> ResolvedModel:
+        """Resolve one model; raises PlanError with the reason a user can act on."""
+        token = self._settings.token
+        try:
+            info = call_with_retries(
+                lambda: self._api.model_info(repository, revision=revision, token=token), policy=self._retry
+            )
+        except GatedRepoError:
+            raise PlanError(f"model {repository} is gated and this token has not been granted access") from None
+        except RevisionNotFoundError:
+            raise PlanError(f"revision {revision!r} not found in model {repository}") from None
+        except RepositoryNotFoundError:
+            raise PlanError(
+                f"model {repository} not found on the Hub (or not readable with this token)",
+                hint="check spec.model.repository and that HF_TOKEN can read it",
+            ) from None
+        except HfHubHTTPError as error:
+            status = error.response.status_code if error.response is not None else "?"
+            raise PlanError(f"cannot read model {repository} from the Hub (HTTP {status})") from None
+        pipeline_tag = getattr(info, "pipeline_tag", None)
+        if pipeline_tag != TASK:
+            raise PlanError(
+                f"model {repository} has task {pipeline_tag!r} on the Hub; hfops deploys only "
+                f"{TASK!r} models served by text-generation-inference (TGI)",
+            )
+        sha = str(info.sha)
+        gated = bool(getattr(info, "gated", False))
+        config = self._config(repository, sha)
+        return ResolvedModel(
+            repository=repository,
+            requested_revision=revision,
+            sha=sha,
+            pipeline_tag=pipeline_tag,
+            context_length=context_length(config) if config else None,
+            gated=gated,
+        )
+
+    def _config(self, repository: str, sha: str) -> dict[str, Any] | None:
+        # A throw-away cache: hfops needs the file once per run and must not depend on, or fill,
+        # the user's Hub cache with files from whatever endpoint it was pointed at.
+        with tempfile.TemporaryDirectory(prefix="hfops-hub-") as cache:
+            try:
+                path = call_with_retries(
+                    lambda: hf_hub_download(
+                        repository,
+                        "config.json",
+                        revision=sha,
+                        cache_dir=cache,
+                        token=self._settings.token,
+                        endpoint=self._settings.hub_url,
+                    ),
+                    policy=self._retry,
+                )
+            except GatedRepoError:
+                raise PlanError(
+                    f"model {repository} is gated and this token has not been granted access",
+                    hint=f"request access at {self._settings.hub_url}/{repository}",
+                ) from None
+            except (EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError):
+                return None
+            except HfHubHTTPError as error:
+                status = error.response.status_code if error.response is not None else "?"
+                raise PlanError(f"cannot read config.json of model {repository} (HTTP {status})") from None
+            with open(path, encoding="utf-8") as handle:
+                try:
+                    loaded = json.load(handle)
+                except json.JSONDecodeError:
+                    return None
+        return loaded if isinstance(loaded, dict) else None
+
+    def resolve_all(
+        self, wanted: Iterable[tuple[str, str]], *, parallelism: int = 8
+    ) -> dict[tuple[str, str], ResolvedModel | PlanError]:
+        """Resolve each distinct (repository, revision) once, concurrently."""
+        unique = sorted(set(wanted))
+
+        def one(key: tuple[str, str]) -> ResolvedModel | PlanError:
+            try:
+                return self.resolve(*key)
+            except PlanError as error:
+                return error
+
+        if not unique:
+            return {}
+        with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(unique)))) as pool:
+            return dict(zip(unique, pool.map(one, unique)))

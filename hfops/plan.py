@@ -1,0 +1,236 @@
+"""Pure planning: desired endpoints + live state -> a frozen Plan of actions.
+
+The plan is data. It can be rendered (`render.py`), serialised (`Plan.to_json`), saved and applied
+(`apply.py`). It never contains a secret value: only secret keys and salted fingerprints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+from hfops.diff import Desired, FieldChange, desired_fields, diff_endpoint, live_fields
+from hfops.model import LiveEndpoint
+
+FORMAT_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Create:
+    address: str
+    desired: Desired = field(repr=False)
+    fields: tuple[FieldChange, ...]
+    symbol: Literal["+"] = "+"
+    verb: Literal["create"] = "create"
+
+
+@dataclass(frozen=True)
+class Update:
+    address: str
+    desired: Desired = field(repr=False)
+    live: LiveEndpoint = field(repr=False)
+    changes: tuple[FieldChange, ...]
+    adopt: bool = False  # the endpoint was not created by hfops and is being taken over on request
+    symbol: Literal["~"] = "~"
+    verb: Literal["update"] = "update"
+
+
+@dataclass(frozen=True)
+class Replace:
+    """Fields that cannot change in place (vendor, region): delete, then create."""
+
+    address: str
+    desired: Desired = field(repr=False)
+    live: LiveEndpoint = field(repr=False)
+    changes: tuple[FieldChange, ...]
+    symbol: Literal["-/+"] = "-/+"
+    verb: Literal["replace"] = "replace"
+
+
+@dataclass(frozen=True)
+class Delete:
+    address: str
+    live: LiveEndpoint = field(repr=False)
+    reason: str = "destroy"
+    symbol: Literal["-"] = "-"
+    verb: Literal["delete"] = "delete"
+
+
+@dataclass(frozen=True)
+class Resume:
+    """The endpoint matches its manifest but is paused: resume it."""
+
+    address: str
+    desired: Desired = field(repr=False)
+    live: LiveEndpoint = field(repr=False)
+    symbol: Literal["~"] = "~"
+    verb: Literal["resume"] = "resume"
+
+
+@dataclass(frozen=True)
+class NoOp:
+    address: str
+    desired: Desired = field(repr=False)
+    live: LiveEndpoint = field(repr=False)
+    symbol: Literal[" "] = " "
+    verb: Literal["no-op"] = "no-op"
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """An endpoint of that name exists but hfops did not create it: never taken over silently."""
+
+    address: str
+    desired: Desired = field(repr=False)
+    live: LiveEndpoint = field(repr=False)
+    message: str
+    symbol: Literal["!"] = "!"
+    verb: Literal["conflict"] = "conflict"
+
+
+Action = Union[Create, Update, Replace, Delete, Resume, NoOp, Conflict]
+CHANGING = (Create, Update, Replace, Delete, Resume)
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    manifest_digest: str
+    live_digest: str
+    namespaces: tuple[str, ...]
+
+    @property
+    def changes(self) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if isinstance(a, CHANGING))
+
+    @property
+    def conflicts(self) -> tuple[Conflict, ...]:
+        return tuple(a for a in self.actions if isinstance(a, Conflict))
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    def counts(self) -> dict[str, int]:
+        add = sum(isinstance(a, (Create, Replace)) for a in self.actions)
+        change = sum(isinstance(a, (Update, Resume)) for a in self.actions)
+        destroy = sum(isinstance(a, (Delete, Replace)) for a in self.actions)
+        return {"add": add, "change": change, "destroy": destroy}
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "namespaces": list(self.namespaces),
+            "manifest_digest": self.manifest_digest,
+            "live_digest": self.live_digest,
+            "summary": self.counts(),
+            "has_changes": self.has_changes,
+            "actions": [action_to_json(a) for a in self.actions],
+        }
+
+
+def action_to_json(action: Action) -> dict[str, object]:
+    namespace, _, name = action.address.partition("/")
+    data: dict[str, object] = {
+        "address": action.address,
+        "namespace": namespace,
+        "name": name,
+        "action": action.verb,
+    }
+    if isinstance(action, Create):
+        data["fields"] = [c.to_json() for c in action.fields]
+    elif isinstance(action, (Update, Replace)):
+        data["changes"] = [c.to_json() for c in action.changes]
+        if isinstance(action, Update) and action.adopt:
+            data["adopt"] = True
+    elif isinstance(action, Delete):
+        data["reason"] = action.reason
+    elif isinstance(action, Conflict):
+        data["message"] = action.message
+    return data
+
+
+def _digest(payload: object) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def desired_digest(desired: Iterable[Desired]) -> str:
+    """Identifies the desired state a plan was made from (secrets by fingerprint only)."""
+    return _digest([[d.spec.address, desired_fields(d), d.secrets_fingerprint] for d in desired])
+
+
+def live_digest(live: Iterable[LiveEndpoint]) -> str:
+    """Identifies the owned-field essence of the live state (not its ever-changing run state)."""
+    return _digest(sorted([[e.address, live_fields(e), e.secrets_fingerprint] for e in live], key=str))
+
+
+def build_plan(
+    desired: Iterable[Desired],
+    live: Mapping[str, LiveEndpoint],
+    *,
+    adopt: frozenset[str] = frozenset(),
+    prune: Iterable[LiveEndpoint] = (),
+    namespaces: Iterable[str] = (),
+) -> Plan:
+    """Decide, for every desired endpoint, what apply must do; `live` is keyed by address."""
+    desired = tuple(desired)
+    actions: list[Action] = []
+    for item in desired:
+        address = item.spec.address
+        current = live.get(address)
+        if current is None:
+            actions.append(Create(address, item, tuple(_creation_fields(item))))
+            continue
+        if not current.owned and address not in adopt:
+            actions.append(
+                Conflict(
+                    address,
+                    item,
+                    current,
+                    f"an endpoint named {address} already exists and was not created by hfops",
+                )
+            )
+            continue
+        changes = diff_endpoint(item, current)
+        if any(c.forces_replacement for c in changes):
+            actions.append(Replace(address, item, current, changes))
+        elif changes:
+            actions.append(Update(address, item, current, changes, adopt=not current.owned))
+        elif current.state == "paused":
+            actions.append(Resume(address, item, current))
+        else:
+            actions.append(NoOp(address, item, current))
+    for gone in prune:
+        actions.append(Delete(gone.address, gone, reason="prune"))
+    relevant = [live[a.address] for a in actions if a.address in live]
+    return Plan(
+        actions=tuple(actions),
+        manifest_digest=desired_digest(desired),
+        live_digest=live_digest(relevant),
+        namespaces=tuple(sorted(set(namespaces))),
+    )
+
+
+def _creation_fields(item: Desired) -> Iterable[FieldChange]:
+    for path, value in desired_fields(item).items():
+        if value is not None:
+            yield FieldChange(path, None, value, sensitive=path.startswith("secrets."))
+
+
+def destroy_plan(addresses: Iterable[str], live: Mapping[str, LiveEndpoint]) -> tuple[list[Delete], list[str]]:
+    """Deletes for the named endpoints hfops owns; returns (deletes, notes about the rest)."""
+    deletes: list[Delete] = []
+    notes: list[str] = []
+    for address in addresses:
+        current = live.get(address)
+        if current is None:
+            notes.append(f"{address}: does not exist; nothing to delete")
+        elif not current.owned:
+            notes.append(f"{address}: not created by hfops; left alone")
+        else:
+            deletes.append(Delete(address, current))
+    return deletes, notes

@@ -1,0 +1,211 @@
+"""The facade the CLI calls: manifests + settings -> a plan, an apply, credentials, status, verify.
+
+Wires the pure core (manifest, diff, plan) to the adapters (live, hub, tgi, credentials). Reads
+secret values from the environment at the last moment, keeps them out of every returned value
+except the mapping handed to the writer, and registers them with the redactor so that no output
+can ever show them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from hfops.diff import Desired, secrets_fingerprint
+from hfops.errors import Diagnostic, HfopsError, ManifestError, PlanError, UsageError
+from hfops.manifest import ManifestSet, load_manifests
+from hfops.model import Credential, EndpointSpec, LiveEndpoint, ResolvedModel
+from hfops.plan import Plan, build_plan
+from hfops.redact import REDACTOR
+from hfops.settings import Settings
+
+Warn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a plan was made from, for apply and credentials."""
+
+    manifests: ManifestSet
+    specs: tuple[EndpointSpec, ...]
+    models: Mapping[tuple[str, str], ResolvedModel]
+    live: Mapping[str, LiveEndpoint]
+    desired: tuple[Desired, ...]
+
+
+def read_env_secret(name: str, env: Mapping[str, str]) -> str | None:
+    value = env.get(name)
+    if value:
+        REDACTOR.add(value)
+    return value or None
+
+
+def secret_values(spec: EndpointSpec, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = os.environ if env is None else env
+    values: dict[str, str] = {}
+    for key, ref in spec.secrets:
+        value = read_env_secret(ref.env_var, env)
+        if value is not None:
+            values[key] = value
+    return values
+
+
+def check_secret_env(specs: Sequence[EndpointSpec], env: Mapping[str, str]) -> list[Diagnostic]:
+    problems: list[Diagnostic] = []
+    for spec in specs:
+        for key, ref in spec.secrets:
+            if not env.get(ref.env_var):
+                problems.append(
+                    Diagnostic(
+                        spec.location_of(f"spec.secrets.{key}"),
+                        f"environment variable {ref.env_var} is not set (needed for secret {key})",
+                    )
+                )
+        api_key = spec.genstudio.api_key
+        if api_key is not None and not env.get(api_key.env_var):
+            problems.append(
+                Diagnostic(
+                    spec.location_of("spec.genstudio.apiKey"),
+                    f"environment variable {api_key.env_var} is not set (needed for the GenStudio api_key)",
+                )
+            )
+    return problems
+
+
+def with_namespace(specs: Sequence[EndpointSpec], namespace: str) -> tuple[EndpointSpec, ...]:
+    from dataclasses import replace
+
+    return tuple(s if s.namespace else replace(s, namespace=namespace) for s in specs)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        warn: Warn,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        from hfops.hub import ModelResolver
+        from hfops.live import HubEndpoints
+
+        if not settings.token:
+            raise UsageError(
+                "no Hugging Face token: set HF_TOKEN",
+                hint="use a token that can manage Inference Endpoints in the target namespace",
+            )
+        REDACTOR.add(settings.token)
+        self.settings = settings
+        self.env = os.environ if env is None else env
+        self.warn = warn
+        self.endpoints = HubEndpoints(settings)
+        self.models = ModelResolver(settings)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def load(self, paths: Sequence[str]) -> tuple[ManifestSet, tuple[EndpointSpec, ...]]:
+        manifests = load_manifests(paths, default_namespace=self.settings.namespace)
+        specs = manifests.specs
+        if any(s.namespace is None for s in specs):
+            user = self.endpoints.whoami()
+            self.warn(f"no namespace given; using the token's user namespace {user!r}")
+            specs = with_namespace(specs, user)
+        return manifests, specs
+
+    def read_live(self, namespaces: Sequence[str]) -> dict[str, LiveEndpoint]:
+        live: dict[str, LiveEndpoint] = {}
+        for namespace in sorted(set(namespaces)):
+            for endpoint in self.endpoints.list(namespace):
+                live[endpoint.address] = endpoint
+        return live
+
+    def resolve_models(self, specs: Sequence[EndpointSpec]) -> dict[tuple[str, str], ResolvedModel]:
+        wanted = {(s.repository, s.revision or "main") for s in specs}
+        results = self.models.resolve_all(wanted, parallelism=self.settings.parallelism)
+        problems: list[str] = []
+        for spec in specs:
+            result = results[(spec.repository, spec.revision or "main")]
+            if isinstance(result, PlanError):
+                problems.append(f"{spec.location_of('spec.model.repository')}: {result.message}")
+        if problems:
+            raise PlanError("cannot plan:\n" + "\n".join(f"  {p}" for p in problems))
+        return {k: v for k, v in results.items() if isinstance(v, ResolvedModel)}
+
+    def context(self, paths: Sequence[str], *, check_env: bool = True) -> Context:
+        manifests, specs = self.load(paths)
+        if check_env:
+            problems = check_secret_env(specs, self.env)
+            if problems:
+                raise ManifestError(problems)
+        models = self.resolve_models(specs)
+        namespaces = sorted({s.namespace for s in specs if s.namespace})
+        live = self.read_live(namespaces)
+        desired = tuple(
+            Desired(
+                spec=spec,
+                revision_sha=models[(spec.repository, spec.revision or "main")].sha,
+                secrets_fingerprint=secrets_fingerprint(
+                    spec.namespace or "", spec.name, secret_values(spec, self.env)
+                ),
+            )
+            for spec in specs
+        )
+        return Context(manifests=manifests, specs=specs, models=models, live=live, desired=desired)
+
+    def plan(self, paths: Sequence[str], *, adopt: Sequence[str] = ()) -> tuple[Context, Plan]:
+        context = self.context(paths)
+        unknown = [a for a in adopt if a not in {d.spec.address for d in context.desired}]
+        if unknown:
+            raise UsageError(f"--adopt names endpoints no manifest declares: {', '.join(unknown)}")
+        plan = build_plan(
+            context.desired,
+            context.live,
+            adopt=frozenset(adopt),
+            namespaces=sorted({s.namespace for s in context.specs if s.namespace}),
+        )
+        return context, plan
+
+    # -- credentials -------------------------------------------------------------------------
+
+    def api_key_for(self, spec: EndpointSpec) -> str:
+        ref = spec.genstudio.api_key
+        if ref is not None:
+            value = read_env_secret(ref.env_var, self.env)
+            if value is None:
+                raise HfopsError(f"{spec.address}: environment variable {ref.env_var} is not set")
+            return value
+        self.warn(
+            f"{spec.address}: no genstudio.apiKey; the credential uses HF_TOKEN (a dedicated token "
+            "that can only call endpoints is safer)"
+        )
+        assert self.settings.token is not None
+        return self.settings.token
+
+    def credential(self, spec: EndpointSpec, live: LiveEndpoint, model: ResolvedModel | None) -> Credential:
+        from hfops import tgi
+        from hfops.credentials import choose_context_window
+
+        if not live.url:
+            raise HfopsError(f"{spec.address}: the endpoint has no URL yet (state {live.state})")
+        served = None
+        if live.state == "running":
+            # Asked with the deploy token: /info tells what TGI really serves. A scaled-to-zero
+            # endpoint is not woken up for this (that would cost a cold start).
+            answer = tgi.info(live.url, token=self.settings.token)
+            served = tgi.served_context(answer.body) if answer.ok else None
+        window = choose_context_window(
+            spec, served=served, model_context=model.context_length if model else None
+        )
+        return Credential(
+            api_key=self.api_key_for(spec),
+            endpoint=live.url,
+            model_name=spec.repository,
+            context_window=window.value,
+        )
+
+    def write_credential(self, spec: EndpointSpec, live: LiveEndpoint, model: ResolvedModel | None) -> str:
+        from hfops.credentials import write_credential
+
+        credential = self.credential(spec, live, model)
+        return str(write_credential(self.settings.credentials_dir, spec, credential))

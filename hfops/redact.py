@@ -1,0 +1,39 @@
+"""Last line of defence against leaks: every known secret is scrubbed from anything printed.
+
+Tokens and secret values are registered as soon as hfops reads them; the output sink passes all
+text through `REDACTOR.scrub`. Code must still never put a secret in a message; this only makes
+sure that a mistake (or a server echoing a request) does not reach a terminal or a CI log.
+"""
+
+from __future__ import annotations
+
+import threading
+
+MASK = "(sensitive value)"
+
+
+class Redactor:
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, value: str | None) -> None:
+        # Very short values would mask ordinary words; real tokens and keys are long.
+        if value and len(value) >= 6:
+            with self._lock:
+                self._values.add(value)
+
+    def scrub(self, text: str) -> str:
+        with self._lock:
+            values = sorted(self._values, key=len, reverse=True)
+        for value in values:
+            if value in text:
+                text = text.replace(value, MASK)
+        return text
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+
+REDACTOR = Redactor()

@@ -1,0 +1,88 @@
+"""Pure rendering of plans and results as text (Terraform-style) or JSON-ready dicts.
+
+Glyphs: `+` create, `~` update in place, `-` destroy, `-/+` replace, `!` conflict. Secret values
+are never available here; secret fields print as `(sensitive value)`.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Sequence
+
+from hfops.diff import SENSITIVE, FieldChange
+from hfops.plan import Conflict, Create, Delete, NoOp, Plan, Replace, Resume, Update
+
+NO_CHANGES = "No changes. Your endpoints match the manifests."
+
+
+def show_value(value: object, *, sensitive: bool = False) -> str:
+    if sensitive:
+        return SENSITIVE
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(show_value(v) for v in value) + "]"
+    return str(value)
+
+
+def _change_line(change: FieldChange) -> str:
+    if change.old is None:
+        return f"+ {change.path}: {show_value(change.new, sensitive=change.sensitive)}"
+    if change.new is None:
+        return f"- {change.path}: {show_value(change.old, sensitive=change.sensitive)}"
+    if change.sensitive:
+        return f"~ {change.path}: (sensitive value changed)"
+    suffix = "  # forces replacement" if change.forces_replacement else ""
+    return f"~ {change.path}: {show_value(change.old)} → {show_value(change.new)}{suffix}"
+
+
+def render_plan(plan: Plan, *, paths: Sequence[str] = (), show_unchanged: bool = False) -> str:
+    lines: list[str] = []
+    changing = [a for a in plan.actions if not isinstance(a, NoOp)]
+    if changing:
+        lines.append("hfops will perform the following actions:")
+        lines.append("")
+    for action in plan.actions:
+        if isinstance(action, Create):
+            lines.append(f"  + {action.address} will be created")
+            width = max((len(c.path) for c in action.fields), default=0)
+            for change in action.fields:
+                value = show_value(change.new, sensitive=change.sensitive)
+                lines.append(f"      {change.path.ljust(width)}  {value}")
+        elif isinstance(action, Update):
+            verb = "will be adopted and updated in place" if action.adopt else "will be updated in place"
+            lines.append(f"  ~ {action.address} {verb}")
+            lines.extend(f"      {_change_line(c)}" for c in action.changes)
+        elif isinstance(action, Replace):
+            lines.append(f"-/+ {action.address} must be replaced (deleted, then created)")
+            lines.extend(f"      {_change_line(c)}" for c in action.changes)
+        elif isinstance(action, Resume):
+            lines.append(f"  ~ {action.address} is paused and will be resumed")
+        elif isinstance(action, Delete):
+            why = " (no manifest names it any more)" if action.reason == "prune" else ""
+            lines.append(f"  - {action.address} will be destroyed{why}")
+        elif isinstance(action, Conflict):
+            command = "hfops apply --adopt " + shlex.quote(action.address)
+            if paths:
+                command += " " + " ".join(shlex.quote(p) for p in paths)
+            lines.append(f"  ! {action.address}: {action.message}")
+            lines.append(f"      to manage it with hfops, adopt it explicitly: {command}")
+        elif isinstance(action, NoOp) and show_unchanged:
+            lines.append(f"    {action.address} is up to date")
+        if not isinstance(action, NoOp) or show_unchanged:
+            lines.append("")
+    if plan.conflicts:
+        lines.append(
+            f"Plan cannot be applied: {len(plan.conflicts)} endpoint(s) exist but are not managed by hfops."
+        )
+    if plan.has_changes:
+        counts = plan.counts()
+        lines.append(
+            f"Plan: {counts['add']} to add, {counts['change']} to change, {counts['destroy']} to destroy."
+        )
+    elif not plan.conflicts:
+        lines.append(NO_CHANGES)
+    return "\n".join(lines)

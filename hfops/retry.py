@@ -1,0 +1,104 @@
+"""Retries of transient API failures, with capped exponential backoff and jitter.
+
+Built on tenacity (a well-kept retry library): huggingface_hub's `http_backoff` retries raw
+requests only, and its Inference Endpoints methods call the session directly without retries.
+Transient: 429 (honouring `Retry-After` and the `RateLimit` header huggingface_hub parses), 500,
+502, 503, 504, and connection errors. A non-idempotent call (create) is retried too: the caller
+handles the 409 that a retried create gets when the first attempt did land.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import httpx2
+import tenacity
+from huggingface_hub.errors import HfHubHTTPError
+
+T = TypeVar("T")
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_RATELIMIT_RESET = re.compile(r"\bt=(\d+)")
+
+
+@dataclass
+class RetryStats:
+    """Counts shared by every call of one run (thread-safe)."""
+
+    retries: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self) -> None:
+        with self.lock:
+            self.retries += 1
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = field(default_factory=random.Random, compare=False)
+    stats: RetryStats = field(default_factory=RetryStats, compare=False)
+
+
+def _retry_after(error: HfHubHTTPError) -> float | None:
+    response = error.response
+    if response is None:
+        return None
+    header = response.headers.get("Retry-After")
+    if header:
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            return None
+    ratelimit = response.headers.get("RateLimit")
+    if ratelimit:
+        match = _RATELIMIT_RESET.search(ratelimit)
+        if match:
+            return float(match.group(1)) + 1.0
+    return None
+
+
+def is_transient(error: BaseException) -> bool:
+    if isinstance(error, HfHubHTTPError):
+        return error.response is not None and error.response.status_code in RETRY_STATUSES
+    return isinstance(error, (httpx2.TransportError, ConnectionError, TimeoutError))
+
+
+def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
+    jittered = tenacity.wait_exponential_jitter(initial=policy.base_delay, max=policy.max_delay)
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, HfHubHTTPError):
+            hinted = _retry_after(error)
+            if hinted is not None:
+                return min(policy.max_retry_after, hinted)
+        return float(jittered(state))
+
+    return wait
+
+
+def call_with_retries(fn: Callable[[], T], *, policy: RetryPolicy, idempotent: bool = True) -> T:
+    """Call `fn`, retrying transient failures up to `policy.attempts` times in all.
+
+    `idempotent` is recorded for the reader: non-idempotent calls are retried as well, and their
+    callers must treat a conflict on a later attempt as possibly their own earlier success.
+    """
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(policy.attempts),
+        wait=_wait(policy),
+        retry=tenacity.retry_if_exception(is_transient),
+        sleep=policy.sleep,
+        before_sleep=lambda _state: policy.stats.add(),
+        reraise=True,
+    )
+    return retrying(fn)

@@ -1,0 +1,46 @@
+"""Run-time settings from the environment and command-line flags, as one frozen value.
+
+The token is held here and nowhere else; `Settings.__repr__` never shows it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_HUB_URL = "https://huggingface.co"
+DEFAULT_API_URL = "https://api.endpoints.huggingface.cloud/v2"
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str | None = field(default=None, repr=False)
+    namespace: str | None = None
+    hub_url: str = DEFAULT_HUB_URL
+    api_url: str = DEFAULT_API_URL
+    credentials_dir: str = "credentials"
+    timeout: float = 1800.0
+    wait: bool = True
+    poll_interval: float = 2.0
+    parallelism: int = 8
+
+    def __repr__(self) -> str:
+        token = "(set)" if self.token else "(unset)"
+        return (
+            f"Settings(token={token}, namespace={self.namespace!r}, hub_url={self.hub_url!r}, "
+            f"api_url={self.api_url!r})"
+        )
+
+
+def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Settings from HF_TOKEN, HFOPS_NAMESPACE, HF_ENDPOINT, HFOPS_API_URL; flags override."""
+    env = os.environ if env is None else env
+    values: dict[str, object] = {
+        "token": env.get("HF_TOKEN") or env.get("HUGGING_FACE_HUB_TOKEN") or None,
+        "namespace": env.get("HFOPS_NAMESPACE") or None,
+        "hub_url": (env.get("HF_ENDPOINT") or DEFAULT_HUB_URL).rstrip("/"),
+        "api_url": (env.get("HFOPS_API_URL") or DEFAULT_API_URL).rstrip("/"),
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)  # type: ignore[arg-type]

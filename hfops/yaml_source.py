@@ -1,0 +1,175 @@
+"""Safe YAML reading that keeps, for every value, the line it was written on.
+
+Called by `manifest.py` only. PyYAML's safe loader is used for scanning and composing; the
+construction into Python values is done here so that (a) every value's line is recorded by path,
+(b) duplicate keys, non-standard tags (`!!python/...`, custom `!tags`) and alias bombs are refused
+with a located error instead of being silently accepted or expanded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+MAX_FILE_BYTES = 1024 * 1024
+# A document that expands (through aliases) to more nodes than this is refused: the classic
+# "billion laughs" manifest is a few lines of text and billions of nodes once expanded.
+MAX_EXPANDED_NODES = 100_000
+
+_STANDARD_TAGS = frozenset(
+    {
+        "tag:yaml.org,2002:str",
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:float",
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:null",
+        "tag:yaml.org,2002:map",
+        "tag:yaml.org,2002:seq",
+    }
+)
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class YamlProblem:
+    line: int
+    message: str
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """One YAML document: its value, the line of every path in it, and where it starts."""
+
+    data: Any
+    lines: dict[Path, int]
+    start_line: int
+
+    def line_of(self, path: Path) -> int:
+        """The line of `path`, or of its closest enclosing path that was written."""
+        probe = tuple(path)
+        while probe:
+            if probe in self.lines:
+                return self.lines[probe]
+            probe = probe[:-1]
+        return self.lines.get((), self.start_line)
+
+
+class _Budget:
+    def __init__(self) -> None:
+        self.nodes = 0
+
+
+def _count_expanded(node: yaml.Node, budget: _Budget) -> None:
+    budget.nodes += 1
+    if budget.nodes > MAX_EXPANDED_NODES:
+        raise _TooLarge()
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            _count_expanded(key, budget)
+            _count_expanded(value, budget)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _count_expanded(item, budget)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.lines: dict[Path, int] = {}
+        self.problems: list[YamlProblem] = []
+        self._scalar_loader = yaml.SafeLoader("")
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        line = node.start_mark.line + 1
+        self.lines[path] = line
+        if node.tag not in _STANDARD_TAGS:
+            self.problems.append(
+                YamlProblem(line, f"unsupported YAML tag {node.tag!r} (only plain YAML data is allowed)")
+            )
+            return None
+        if isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    self.problems.append(
+                        YamlProblem(key_node.start_mark.line + 1, "YAML merge keys ('<<') are not supported")
+                    )
+                    continue
+                if not isinstance(key_node, yaml.ScalarNode):
+                    self.problems.append(YamlProblem(key_node.start_mark.line + 1, "mapping keys must be plain"))
+                    continue
+                key = self.build(key_node, (*path, "\0key"))
+                self.lines.pop((*path, "\0key"), None)
+                if not isinstance(key, str):
+                    key = str(key)
+                if key in result:
+                    self.problems.append(
+                        YamlProblem(
+                            key_node.start_mark.line + 1,
+                            f"duplicate key {key!r} (first written on line {self.lines[(*path, key)]})",
+                        )
+                    )
+                    continue
+                self.lines[(*path, key)] = key_node.start_mark.line + 1
+                result[key] = self.build(value_node, (*path, key))
+                # A key's line is where the user typed it, which is what an error should point at.
+                self.lines[(*path, key)] = key_node.start_mark.line + 1
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+        return self._scalar_loader.construct_object(node, deep=True)
+
+
+def parse_yaml_documents(text: str) -> tuple[list[YamlDocument], list[YamlProblem]]:
+    """Parse every document in `text`. Returns the documents and the problems found.
+
+    A syntax error stops parsing (later documents cannot be trusted); other problems are collected.
+    Empty documents (a trailing `---`) are skipped.
+    """
+    problems: list[YamlProblem] = []
+    documents: list[YamlDocument] = []
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else 0
+        reason = error.problem or "invalid YAML"
+        if error.context:
+            reason = f"{reason} ({error.context})"
+        return [], [YamlProblem(line, f"invalid YAML: {reason}")]
+    except yaml.YAMLError as error:
+        return [], [YamlProblem(0, f"invalid YAML: {error}")]
+    for node in nodes:
+        if node is None:
+            continue
+        try:
+            _count_expanded(node, _Budget())
+        except (_TooLarge, RecursionError):
+            problems.append(
+                YamlProblem(
+                    node.start_mark.line + 1,
+                    f"document expands to more than {MAX_EXPANDED_NODES} values through aliases "
+                    "(refused: an alias bomb or a recursive alias)",
+                )
+            )
+            continue
+        builder = _Builder()
+        try:
+            data = builder.build(node, ())
+        except RecursionError:
+            problems.append(YamlProblem(node.start_mark.line + 1, "document nests too deeply"))
+            continue
+        except yaml.YAMLError as error:
+            problems.append(YamlProblem(node.start_mark.line + 1, f"invalid YAML value: {error}"))
+            continue
+        problems.extend(builder.problems)
+        if data is None:
+            continue
+        documents.append(YamlDocument(data=data, lines=builder.lines, start_line=node.start_mark.line + 1))
+    return documents, problems

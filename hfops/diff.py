@@ -127,7 +127,7 @@ def live_fields(live: LiveEndpoint) -> dict[str, object]:
     return fields
 
 
-def _order(path: str) -> tuple[int, str]:
+def field_order(path: str) -> tuple[int, str]:
     prefixes = ("model.", "compute.", "scaling.", "type", "image.", "env.", "secrets.", "tags")
     for index, prefix in enumerate(prefixes):
         if path.startswith(prefix):
@@ -137,7 +137,7 @@ def _order(path: str) -> tuple[int, str]:
 
 def diff_fields(old: Mapping[str, object], new: Mapping[str, object]) -> Iterator[FieldChange]:
     """Every path whose value differs, in a stable, readable order."""
-    for path in sorted(set(old) | set(new), key=_order):
+    for path in sorted(set(old) | set(new), key=field_order):
         before, after = old.get(path), new.get(path)
         if before != after:
             yield FieldChange(path, before, after, sensitive=path.startswith("secrets."))

@@ -60,6 +60,8 @@ def discover_files(paths: Sequence[str]) -> tuple[list[str], list[Diagnostic]]:
                     part.startswith(".") for part in p.relative_to(path).parts
                 )
             )
+            if not found:
+                problems.append(Diagnostic(Location(raw, 0), "no *.yaml or *.yml manifests in this directory"))
             files.extend(found)
         elif path.is_file():
             files.append(str(path))
@@ -114,7 +116,7 @@ def parse_manifest_text(
 ) -> tuple[list[EndpointSpec], list[Diagnostic]]:
     """Pure: one file's text -> its specs and its problems."""
     documents, yaml_problems = parse_yaml_documents(text)
-    problems = [Diagnostic(Location(file, p.line), p.message) for p in yaml_problems]
+    problems = [Diagnostic(Location(file, p.line, dotted(p.path)), p.message) for p in yaml_problems]
     specs: list[EndpointSpec] = []
     for document in documents:
         spec, doc_problems = _parse_document(document, file=file, default_namespace=default_namespace)
@@ -150,10 +152,28 @@ def _parse_document(
         ]
     issues = validate_document(data)
     problems = [Diagnostic(_loc(document, file, i.path), i.message, i.hint or _hint_for(i.path)) for i in issues]
-    if problems:
+    if problems and not all(i.message.startswith("unknown field") for i in issues):
         return None, problems
+    if problems:
+        # Only unknown keys: the rest is well-formed, so its semantic errors are reported in the
+        # same run (with the unknown keys ignored) instead of one round trip later.
+        known = _without_unknown(data, [i.path for i in issues])
+        spec = _to_spec(known, document=document, file=file, default_namespace=default_namespace)
+        return None, problems + check_spec(spec)
     spec = _to_spec(data, document=document, file=file, default_namespace=default_namespace)
     return spec, check_spec(spec)
+
+
+def _without_unknown(data: dict[str, Any], paths: list[tuple[str | int, ...]]) -> dict[str, Any]:
+    import copy
+
+    pruned = copy.deepcopy(data)
+    for path in paths:
+        node: Any = pruned
+        for part in path[:-1]:
+            node = node[part]
+        node.pop(path[-1], None)
+    return pruned
 
 
 def _hint_for(path: tuple[str | int, ...]) -> str | None:
@@ -170,7 +190,9 @@ def _record_locations(document: YamlDocument, file: str) -> tuple[tuple[str, Loc
     )
 
 
-def _env_value(value: Any) -> str:
+def _env_value(value: Any, written: str | None) -> str:
+    if written is not None and not isinstance(value, str):
+        return written  # `1.10` stays "1.10", `010` stays "010", `yes` stays "yes"
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -211,7 +233,12 @@ def _to_spec(
             max_input_tokens=image.get("maxInputTokens"),
             max_total_tokens=image.get("maxTotalTokens"),
         ),
-        env=tuple(sorted((k, _env_value(v)) for k, v in spec.get("env", {}).items())),
+        env=tuple(
+            sorted(
+                (k, _env_value(v, document.plain_text.get(("spec", "env", k))))
+                for k, v in spec.get("env", {}).items()
+            )
+        ),
         secrets=tuple(sorted((k, FromEnv(v["fromEnv"])) for k, v in spec.get("secrets", {}).items())),
         tags=tuple(metadata.get("tags", ())),
         genstudio=GenStudioSpec(
@@ -317,6 +344,7 @@ def check_fleet(specs: Iterable[EndpointSpec]) -> list[Diagnostic]:
                 Diagnostic(
                     spec.location_of("spec.genstudio.file"),
                     f"credential file {target!r} is also used by {other.address}",
+                    "set spec.genstudio.file to a distinct file for one of them",
                 )
             )
         else:

@@ -191,7 +191,7 @@ def build_plan(
                     address,
                     item,
                     current,
-                    f"an endpoint named {address} already exists and was not created by hfops",
+                    "exists but was not created by hfops",
                 )
             )
             continue
@@ -216,7 +216,11 @@ def build_plan(
 
 
 def _creation_fields(item: Desired) -> Iterable[FieldChange]:
-    for path, value in desired_fields(item).items():
+    from hfops.diff import field_order
+
+    fields = desired_fields(item)
+    for path in sorted(fields, key=lambda p: field_order(p)[0]):  # stable: keeps declaration order
+        value = fields[path]
         if value is not None:
             yield FieldChange(path, None, value, sensitive=path.startswith("secrets."))
 

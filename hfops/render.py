@@ -36,7 +36,7 @@ def _change_line(change: FieldChange) -> str:
     if change.sensitive:
         return f"~ {change.path}: (sensitive value changed)"
     suffix = "  # forces replacement" if change.forces_replacement else ""
-    return f"~ {change.path}: {show_value(change.old)} → {show_value(change.new)}{suffix}"
+    return f"~ {change.path}: {show_value(change.old)} -> {show_value(change.new)}{suffix}"
 
 
 def render_plan(plan: Plan, *, paths: Sequence[str] = (), show_unchanged: bool = False) -> str:
@@ -48,10 +48,7 @@ def render_plan(plan: Plan, *, paths: Sequence[str] = (), show_unchanged: bool =
     for action in plan.actions:
         if isinstance(action, Create):
             lines.append(f"  + {action.address} will be created")
-            width = max((len(c.path) for c in action.fields), default=0)
-            for change in action.fields:
-                value = show_value(change.new, sensitive=change.sensitive)
-                lines.append(f"      {change.path.ljust(width)}  {value}")
+            lines.extend(f"      {_change_line(c)}" for c in action.fields)
         elif isinstance(action, Update):
             verb = "will be adopted and updated in place" if action.adopt else "will be updated in place"
             lines.append(f"  ~ {action.address} {verb}")
@@ -74,10 +71,6 @@ def render_plan(plan: Plan, *, paths: Sequence[str] = (), show_unchanged: bool =
             lines.append(f"    {action.address} is up to date")
         if not isinstance(action, NoOp) or show_unchanged:
             lines.append("")
-    if plan.conflicts:
-        lines.append(
-            f"Plan cannot be applied: {len(plan.conflicts)} endpoint(s) exist but are not managed by hfops."
-        )
     if plan.has_changes:
         counts = plan.counts()
         lines.append(
@@ -85,4 +78,8 @@ def render_plan(plan: Plan, *, paths: Sequence[str] = (), show_unchanged: bool =
         )
     elif not plan.conflicts:
         lines.append(NO_CHANGES)
+    if plan.conflicts:
+        lines.append(
+            f"This plan cannot be applied: {len(plan.conflicts)} endpoint(s) exist but are not managed by hfops."
+        )
     return "\n".join(lines)

@@ -162,11 +162,23 @@ def _describe(error: ValidationError) -> list[SchemaIssue]:
 def validate_document(document: Any) -> list[SchemaIssue]:
     """All schema violations of one manifest document, ordered by path."""
     issues: list[SchemaIssue] = []
-    for error in _validator().iter_errors(document):
-        if error.validator == "propertyNames":
-            # jsonschema reports the offending key as the instance, with the parent's path.
-            issues.append(SchemaIssue(tuple(error.absolute_path), f"invalid key {_show(error.instance, ())}: "
-                                      "use letters, digits and '_', not starting with a digit"))
+    errors = list(_validator().iter_errors(document))
+    bad_keys: set[tuple[str | int, ...]] = set()
+    for error in errors:
+        if "propertyNames" in error.schema_path:
+            # jsonschema reports the offending key as the instance, at the parent's path. A key
+            # under `secrets` may itself be a pasted `NAME=value`: never show it there.
+            parent = tuple(error.absolute_path)
+            bad_keys.add((*parent, str(error.instance)))
+            sensitive = _is_sensitive((*parent, ""))
+            shown = "(sensitive value)" if sensitive else repr(error.instance)
+            where = parent if sensitive else (*parent, str(error.instance))
+            issues.append(SchemaIssue(where, f"invalid key {shown}: use letters, digits and '_', "
+                                      "not starting with a digit"))
+    for error in errors:
+        if "propertyNames" in error.schema_path or tuple(error.absolute_path)[:4] in {
+            k[:4] for k in bad_keys if tuple(error.absolute_path)[: len(k)] == k
+        }:
             continue
         issues.extend(_describe(error))
     issues.sort(key=lambda i: [str(p) for p in i.path])

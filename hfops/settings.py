@@ -34,7 +34,8 @@ class Settings:
 
 
 def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-    """Settings from HF_TOKEN, HFOPS_NAMESPACE, HF_ENDPOINT, HFOPS_API_URL; flags override."""
+    """Settings from HF_TOKEN, HFOPS_NAMESPACE, HF_ENDPOINT, HFOPS_API_URL (and HFOPS_POLL_INTERVAL,
+    seconds between status reads while waiting); flags override."""
     env = os.environ if env is None else env
     values: dict[str, object] = {
         "token": env.get("HF_TOKEN") or env.get("HUGGING_FACE_HUB_TOKEN") or None,
@@ -42,5 +43,11 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
         "hub_url": (env.get("HF_ENDPOINT") or DEFAULT_HUB_URL).rstrip("/"),
         "api_url": (env.get("HFOPS_API_URL") or DEFAULT_API_URL).rstrip("/"),
     }
+    poll = env.get("HFOPS_POLL_INTERVAL")
+    if poll:
+        try:
+            values["poll_interval"] = max(0.05, float(poll))
+        except ValueError:
+            pass
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)  # type: ignore[arg-type]

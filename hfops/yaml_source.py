@@ -8,7 +8,7 @@ with a located error instead of being silently accepted or expanded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -37,6 +37,7 @@ Path = tuple[str | int, ...]
 class YamlProblem:
     line: int
     message: str
+    path: tuple[str | int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class YamlDocument:
     data: Any
     lines: dict[Path, int]
     start_line: int
+    # The text of every plain (unquoted) scalar as written, so that values such as `1.10` or
+    # `010` can be kept verbatim where a string is meant (environment values).
+    plain_text: dict[Path, str] = field(default_factory=dict)
 
     def line_of(self, path: Path) -> int:
         """The line of `path`, or of its closest enclosing path that was written."""
@@ -82,6 +86,7 @@ class _TooLarge(Exception):
 class _Builder:
     def __init__(self) -> None:
         self.lines: dict[Path, int] = {}
+        self.plain_text: dict[Path, str] = {}
         self.problems: list[YamlProblem] = []
         self._scalar_loader = yaml.SafeLoader("")
 
@@ -90,7 +95,7 @@ class _Builder:
         self.lines[path] = line
         if node.tag not in _STANDARD_TAGS:
             self.problems.append(
-                YamlProblem(line, f"unsupported YAML tag {node.tag!r} (only plain YAML data is allowed)")
+                YamlProblem(line, f"unsupported YAML tag {node.tag!r} (only plain YAML data is allowed)", path)
             )
             return None
         if isinstance(node, yaml.MappingNode):
@@ -98,21 +103,27 @@ class _Builder:
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     self.problems.append(
-                        YamlProblem(key_node.start_mark.line + 1, "YAML merge keys ('<<') are not supported")
+                        YamlProblem(key_node.start_mark.line + 1, "YAML merge keys ('<<') are not supported", path)
                     )
                     continue
                 if not isinstance(key_node, yaml.ScalarNode):
-                    self.problems.append(YamlProblem(key_node.start_mark.line + 1, "mapping keys must be plain"))
+                    self.problems.append(
+                        YamlProblem(key_node.start_mark.line + 1, "mapping keys must be plain", path)
+                    )
                     continue
-                key = self.build(key_node, (*path, "\0key"))
-                self.lines.pop((*path, "\0key"), None)
-                if not isinstance(key, str):
-                    key = str(key)
+                if key_node.tag not in _STANDARD_TAGS:
+                    self.problems.append(
+                        YamlProblem(key_node.start_mark.line + 1, f"unsupported YAML tag {key_node.tag!r}", path)
+                    )
+                    continue
+                # Keys are names: keep them as written (YAML 1.1 would turn `ON` into True).
+                key = str(key_node.value)
                 if key in result:
                     self.problems.append(
                         YamlProblem(
                             key_node.start_mark.line + 1,
                             f"duplicate key {key!r} (first written on line {self.lines[(*path, key)]})",
+                            (*path, key),
                         )
                     )
                     continue
@@ -123,6 +134,8 @@ class _Builder:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+        if isinstance(node, yaml.ScalarNode) and node.style is None:
+            self.plain_text[path] = str(node.value)
         return self._scalar_loader.construct_object(node, deep=True)
 
 
@@ -142,6 +155,14 @@ def parse_yaml_documents(text: str) -> tuple[list[YamlDocument], list[YamlProble
         reason = error.problem or "invalid YAML"
         if error.context:
             reason = f"{reason} ({error.context})"
+        at_end = error.problem_mark is not None and error.problem_mark.index >= len(text.rstrip())
+        if error.context_mark is not None and at_end:
+            started = error.context_mark.line + 1
+            if started != line:
+                # e.g. an unterminated quote: the problem is found at the end of the file, but the
+                # place to fix is where the construct started.
+                reason = f"{reason}, started on line {started}"
+                line = started
         return [], [YamlProblem(line, f"invalid YAML: {reason}")]
     except yaml.YAMLError as error:
         return [], [YamlProblem(0, f"invalid YAML: {error}")]
@@ -169,7 +190,13 @@ def parse_yaml_documents(text: str) -> tuple[list[YamlDocument], list[YamlProble
             problems.append(YamlProblem(node.start_mark.line + 1, f"invalid YAML value: {error}"))
             continue
         problems.extend(builder.problems)
-        if data is None:
+        if builder.problems or data is None:
+            # A document with refused YAML is not checked further: its other errors would only
+            # be echoes of the refused parts.
             continue
-        documents.append(YamlDocument(data=data, lines=builder.lines, start_line=node.start_mark.line + 1))
+        documents.append(
+            YamlDocument(
+                data=data, lines=builder.lines, start_line=node.start_mark.line + 1, plain_text=builder.plain_text
+            )
+        )
     return documents, problems

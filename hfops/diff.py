@@ -52,7 +52,9 @@ class Desired:
     """A spec with what the plan resolved: the model commit and the secrets' fingerprint."""
 
     spec: EndpointSpec
-    revision_sha: str
+    # The commit the manifest's revision resolved to; None when the manifest names no revision,
+    # in which case the endpoint follows the repository's default branch and the field is not owned.
+    revision_sha: str | None
     secrets_fingerprint: str | None
 
     @property
@@ -79,7 +81,6 @@ def desired_fields(desired: Desired) -> dict[str, object]:
     spec = desired.spec
     fields: dict[str, object] = {
         "model.repository": spec.repository,
-        "model.revision": desired.revision_sha,
         "compute.vendor": spec.vendor,
         "compute.region": spec.region,
         "compute.accelerator": spec.accelerator,
@@ -94,6 +95,8 @@ def desired_fields(desired: Desired) -> dict[str, object]:
         "image.maxTotalTokens": spec.image.max_total_tokens,
         "tags": list(desired.tags),
     }
+    if desired.revision_sha is not None:
+        fields["model.revision"] = desired.revision_sha
     for key, value in spec.env:
         fields[f"env.{key}"] = value
     for key, _ in spec.secrets:
@@ -128,6 +131,8 @@ def live_fields(live: LiveEndpoint) -> dict[str, object]:
 
 
 def field_order(path: str) -> tuple[int, str]:
+    if path == "model.revision":
+        return 0, "model.repository~"  # right after the repository
     prefixes = ("model.", "compute.", "scaling.", "type", "image.", "env.", "secrets.", "tags")
     for index, prefix in enumerate(prefixes):
         if path.startswith(prefix):
@@ -145,7 +150,11 @@ def diff_fields(old: Mapping[str, object], new: Mapping[str, object]) -> Iterato
 
 def diff_endpoint(desired: Desired, live: LiveEndpoint) -> tuple[FieldChange, ...]:
     """The changes that would bring `live` to `desired` (empty: nothing to do)."""
-    changes = list(diff_fields(live_fields(live), desired_fields(desired)))
+    wanted = desired_fields(desired)
+    current = live_fields(live)
+    if "model.revision" not in wanted:
+        current.pop("model.revision", None)  # not owned by this manifest
+    changes = list(diff_fields(current, wanted))
     # Same secret keys on both sides but different values: only the fingerprint tells.
     same_keys = {k for k, _ in desired.spec.secrets} == set(live.secret_keys)
     if desired.spec.secrets and same_keys and desired.secrets_fingerprint != live.secrets_fingerprint:

@@ -144,7 +144,7 @@ class Reconciler:
         desired = tuple(
             Desired(
                 spec=spec,
-                revision_sha=models[(spec.repository, spec.revision or "main")].sha,
+                revision_sha=models[(spec.repository, spec.revision)].sha if spec.revision else None,
                 secrets_fingerprint=secrets_fingerprint(
                     spec.namespace or "", spec.name, secret_values(spec, self.env)
                 ),

@@ -74,7 +74,7 @@ def is_transient(error: BaseException) -> bool:
 
 
 def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
-    jittered = tenacity.wait_exponential_jitter(initial=policy.base_delay, max=policy.max_delay)
+    jittered = tenacity.wait_random_exponential(multiplier=policy.base_delay, max=policy.max_delay)
 
     def wait(state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None

@@ -1,0 +1,88 @@
+"""Shared fixtures: an isolated environment, a live emulator on 127.0.0.1, and a CLI runner.
+
+The environment is isolated before huggingface_hub is imported anywhere (it reads HF_HOME and
+friends at import time), so no test reads or writes the real user's Hub cache or token.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+_HOME = tempfile.mkdtemp(prefix="hfops-tests-home-")
+os.environ["HF_HOME"] = _HOME
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ.pop("HF_HUB_OFFLINE", None)
+for _name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HFOPS_NAMESPACE", "HF_ENDPOINT", "HFOPS_API_URL"):
+    os.environ.pop(_name, None)
+
+import io  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from hfops.emulator import Emulator, EmulatorConfig  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "hf_test_deploy_token_0123456789"
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    """A fresh emulator per test: fast provisioning, real HTTP on 127.0.0.1."""
+    with Emulator(EmulatorConfig(provision_seconds=0.3, retry_after_seconds=0.0)) as server:
+        yield server
+
+
+@pytest.fixture
+def hf_env(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment pointing hfops at the emulator, as a user would set it."""
+    values = {
+        "HF_TOKEN": TOKEN,
+        "HF_ENDPOINT": emulator.url,
+        "HFOPS_API_URL": emulator.url + "/v2",
+        "HFOPS_POLL_INTERVAL": "0.1",
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """Run `hfops ARGS...` in-process through the real entry point; returns code/stdout/stderr."""
+    from hfops.cli import main
+    from hfops.redact import REDACTOR
+
+    def invoke(*args: str, stdin: str = "") -> Result:
+        out, err = io.StringIO(), io.StringIO()
+        monkeypatch.setattr(sys, "stdout", out)
+        monkeypatch.setattr(sys, "stderr", err)
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        try:
+            main(list(args))
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        else:  # pragma: no cover - main always exits
+            code = 0
+        finally:
+            monkeypatch.setattr(sys, "stdout", sys.__stdout__)
+            monkeypatch.setattr(sys, "stderr", sys.__stderr__)
+        return Result(code, out.getvalue(), err.getvalue())
+
+    yield invoke
+    REDACTOR.clear()

@@ -14,6 +14,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from hfops.model import (
+    APPLIED_TAG_PREFIX,
+    BOOKKEEPING_PREFIXES,
     OWNERSHIP_TAG,
     SECRETS_TAG_PREFIX,
     EndpointSpec,
@@ -58,8 +60,14 @@ class Desired:
     secrets_fingerprint: str | None
 
     @property
+    def visible_tags(self) -> tuple[str, ...]:
+        """The tags a user sees in a plan: their own plus the ownership tag."""
+        return tuple(sorted({*self.spec.tags, OWNERSHIP_TAG}))
+
+    @property
     def tags(self) -> tuple[str, ...]:
-        tags = {*self.spec.tags, OWNERSHIP_TAG}
+        """Every tag hfops sends, bookkeeping included."""
+        tags = {*self.visible_tags, APPLIED_TAG_PREFIX + fields_digest(desired_fields(self), self.secrets_fingerprint)}
         if self.secrets_fingerprint:
             tags.add(SECRETS_TAG_PREFIX + self.secrets_fingerprint)
         return tuple(sorted(tags))
@@ -77,7 +85,20 @@ def secrets_fingerprint(namespace: str, name: str, values: Mapping[str, str]) ->
     return digest.hexdigest()[:16]
 
 
+def fields_digest(fields: Mapping[str, object], secrets_fingerprint: str | None) -> str:
+    """A short digest of owned field values (never of secret values: only their fingerprint)."""
+    text = json.dumps([dict(fields), secrets_fingerprint], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def desired_fields(desired: Desired) -> dict[str, object]:
+    fields = owned_fields(desired)
+    fields["tags"] = list(desired.visible_tags)
+    return fields
+
+
+def owned_fields(desired: Desired) -> dict[str, object]:
+    """Every field the manifest owns, by manifest path; tags excluded."""
     spec = desired.spec
     fields: dict[str, object] = {
         "model.repository": spec.repository,
@@ -93,7 +114,6 @@ def desired_fields(desired: Desired) -> dict[str, object]:
         "image.url": spec.image.url,
         "image.maxInputTokens": spec.image.max_input_tokens,
         "image.maxTotalTokens": spec.image.max_total_tokens,
-        "tags": list(desired.tags),
     }
     if desired.revision_sha is not None:
         fields["model.revision"] = desired.revision_sha
@@ -121,7 +141,7 @@ def live_fields(live: LiveEndpoint) -> dict[str, object]:
         "image.url": image_url,
         "image.maxInputTokens": live.image.max_input_tokens,
         "image.maxTotalTokens": live.image.max_total_tokens,
-        "tags": sorted(live.tags),
+        "tags": sorted(t for t in live.tags if not t.startswith(BOOKKEEPING_PREFIXES)),
     }
     for key, value in live.env:
         fields[f"env.{key}"] = value
@@ -148,28 +168,37 @@ def diff_fields(old: Mapping[str, object], new: Mapping[str, object]) -> Iterato
             yield FieldChange(path, before, after, sensitive=path.startswith("secrets."))
 
 
+def _comparable_live(desired: Desired, live: LiveEndpoint) -> dict[str, object]:
+    current = live_fields(live)
+    if desired.revision_sha is None:
+        current.pop("model.revision", None)  # not owned by this manifest
+    return current
+
+
 def diff_endpoint(desired: Desired, live: LiveEndpoint) -> tuple[FieldChange, ...]:
     """The changes that would bring `live` to `desired` (empty: nothing to do)."""
-    wanted = desired_fields(desired)
-    current = live_fields(live)
-    if "model.revision" not in wanted:
-        current.pop("model.revision", None)  # not owned by this manifest
-    changes = list(diff_fields(current, wanted))
+    changes = list(diff_fields(_comparable_live(desired, live), desired_fields(desired)))
     # Same secret keys on both sides but different values: only the fingerprint tells.
     same_keys = {k for k, _ in desired.spec.secrets} == set(live.secret_keys)
     if desired.spec.secrets and same_keys and desired.secrets_fingerprint != live.secrets_fingerprint:
-        changes = [c for c in changes if c.path != "tags" or _tags_differ_beyond_secrets(c)]
         changes.append(FieldChange("secrets", SENSITIVE, SENSITIVE, sensitive=True))
-    elif any(c.path.startswith("secrets.") for c in changes):
-        changes = [c for c in changes if c.path != "tags" or _tags_differ_beyond_secrets(c)]
     return tuple(changes)
 
 
-def _tags_differ_beyond_secrets(change: FieldChange) -> bool:
-    """A tags change that is only the secrets fingerprint is already shown as a secrets change."""
+def change_cause(desired: Desired, live: LiveEndpoint) -> str:
+    """Why an owned endpoint differs: "manifest", "drift", "manifest+drift", or "unknown".
 
-    def visible(tags: object) -> set[str]:
-        items = tags if isinstance(tags, list) else []
-        return {str(t) for t in items if not str(t).startswith(SECRETS_TAG_PREFIX)}
-
-    return visible(change.old) != visible(change.new)
+    Compares both sides with the digest recorded at the last apply: if the live fields no longer
+    match it, someone changed the endpoint outside hfops; if the manifest no longer matches it,
+    the manifest changed.
+    """
+    recorded = live.applied_digest
+    if recorded is None:
+        return "unknown"
+    manifest_changed = fields_digest(desired_fields(desired), desired.secrets_fingerprint) != recorded
+    drifted = fields_digest(_comparable_live(desired, live), live.secrets_fingerprint) != recorded
+    if manifest_changed and drifted:
+        return "manifest+drift"
+    if drifted:
+        return "drift"
+    return "manifest" if manifest_changed else "unknown"

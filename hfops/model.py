@@ -17,6 +17,10 @@ OWNERSHIP_TAG = "hfops-managed"
 # Secret values cannot be read back from the API (they come back redacted), so hfops records a
 # salted fingerprint of the values it sent in a tag, and compares fingerprints, never values.
 SECRETS_TAG_PREFIX = "hfops-secrets-"
+# A digest of the owned fields as last applied (like kubectl's last-applied annotation): it tells a
+# manifest change from a change made outside hfops ("drift") without storing any field value.
+APPLIED_TAG_PREFIX = "hfops-applied-"
+BOOKKEEPING_PREFIXES = (SECRETS_TAG_PREFIX, APPLIED_TAG_PREFIX)
 DEFAULT_TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.6"
 DEFAULT_SCALE_TO_ZERO_MINUTES = 15
 DEFAULT_TYPE = "authenticated"
@@ -160,8 +164,15 @@ class LiveEndpoint:
         return None
 
     @property
+    def applied_digest(self) -> str | None:
+        for tag in self.tags:
+            if tag.startswith(APPLIED_TAG_PREFIX):
+                return tag[len(APPLIED_TAG_PREFIX) :]
+        return None
+
+    @property
     def user_tags(self) -> tuple[str, ...]:
-        return tuple(t for t in self.tags if t != OWNERSHIP_TAG and not t.startswith(SECRETS_TAG_PREFIX))
+        return tuple(t for t in self.tags if t != OWNERSHIP_TAG and not t.startswith(BOOKKEEPING_PREFIXES))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Union
 
-from hfops.diff import Desired, FieldChange, desired_fields, diff_endpoint, live_fields
+from hfops.diff import Desired, FieldChange, change_cause, desired_fields, diff_endpoint, live_fields
 from hfops.model import LiveEndpoint
 
 FORMAT_VERSION = "1"
@@ -34,6 +34,7 @@ class Update:
     live: LiveEndpoint = field(repr=False)
     changes: tuple[FieldChange, ...]
     adopt: bool = False  # the endpoint was not created by hfops and is being taken over on request
+    cause: str = "unknown"  # manifest | drift | manifest+drift | unknown (see diff.change_cause)
     symbol: Literal["~"] = "~"
     verb: Literal["update"] = "update"
 
@@ -46,6 +47,7 @@ class Replace:
     desired: Desired = field(repr=False)
     live: LiveEndpoint = field(repr=False)
     changes: tuple[FieldChange, ...]
+    cause: str = "unknown"
     symbol: Literal["-/+"] = "-/+"
     verb: Literal["replace"] = "replace"
 
@@ -114,6 +116,33 @@ class Plan:
     def has_changes(self) -> bool:
         return bool(self.changes)
 
+    @property
+    def drifted(self) -> tuple[str, ...]:
+        """Endpoints changed outside hfops since the last apply."""
+        return tuple(
+            a.address for a in self.actions if isinstance(a, (Update, Replace)) and "drift" in a.cause
+        )
+
+    @property
+    def manifest_changed(self) -> tuple[str, ...]:
+        """Endpoints whose manifest changed (or that are new or to be removed)."""
+        return tuple(
+            a.address
+            for a in self.actions
+            if isinstance(a, (Create, Delete, Resume))
+            or (isinstance(a, (Update, Replace)) and a.cause != "drift")
+        )
+
+    @property
+    def change_kind(self) -> str:
+        """For scheduled checks: "none", "manifest", "drift" or "manifest+drift"."""
+        if not self.has_changes:
+            return "none"
+        drift, manifest = bool(self.drifted), bool(self.manifest_changed)
+        if drift and manifest:
+            return "manifest+drift"
+        return "drift" if drift else "manifest"
+
     def counts(self) -> dict[str, int]:
         add = sum(isinstance(a, (Create, Replace)) for a in self.actions)
         change = sum(isinstance(a, (Update, Resume)) for a in self.actions)
@@ -128,6 +157,8 @@ class Plan:
             "live_digest": self.live_digest,
             "summary": self.counts(),
             "has_changes": self.has_changes,
+            "change_kind": self.change_kind,
+            "drifted": list(self.drifted),
             "actions": [action_to_json(a) for a in self.actions],
         }
 
@@ -144,6 +175,7 @@ def action_to_json(action: Action) -> dict[str, object]:
         data["fields"] = [c.to_json() for c in action.fields]
     elif isinstance(action, (Update, Replace)):
         data["changes"] = [c.to_json() for c in action.changes]
+        data["cause"] = action.cause
         if isinstance(action, Update) and action.adopt:
             data["adopt"] = True
     elif isinstance(action, Delete):
@@ -196,10 +228,11 @@ def build_plan(
             )
             continue
         changes = diff_endpoint(item, current)
+        cause = change_cause(item, current) if changes and current.owned else "unknown"
         if any(c.forces_replacement for c in changes):
-            actions.append(Replace(address, item, current, changes))
-        elif changes:
-            actions.append(Update(address, item, current, changes, adopt=not current.owned))
+            actions.append(Replace(address, item, current, changes, cause=cause))
+        elif changes or not current.owned:
+            actions.append(Update(address, item, current, changes, adopt=not current.owned, cause=cause))
         elif current.state == "paused":
             actions.append(Resume(address, item, current))
         else:

@@ -39,6 +39,17 @@ def _change_line(change: FieldChange) -> str:
     return f"~ {change.path}: {show_value(change.old)} -> {show_value(change.new)}{suffix}"
 
 
+_CAUSES = {
+    "drift": "  # changed outside hfops (drift)",
+    "manifest": "  # the manifest changed",
+    "manifest+drift": "  # the manifest changed, and the endpoint was changed outside hfops",
+}
+
+
+def _cause_note(cause: str) -> str:
+    return _CAUSES.get(cause, "")
+
+
 def render_plan(plan: Plan, *, paths: Sequence[str] = (), show_unchanged: bool = False) -> str:
     lines: list[str] = []
     changing = [a for a in plan.actions if not isinstance(a, NoOp)]
@@ -51,10 +62,10 @@ def render_plan(plan: Plan, *, paths: Sequence[str] = (), show_unchanged: bool =
             lines.extend(f"      {_change_line(c)}" for c in action.fields)
         elif isinstance(action, Update):
             verb = "will be adopted and updated in place" if action.adopt else "will be updated in place"
-            lines.append(f"  ~ {action.address} {verb}")
+            lines.append(f"  ~ {action.address} {verb}{_cause_note(action.cause)}")
             lines.extend(f"      {_change_line(c)}" for c in action.changes)
         elif isinstance(action, Replace):
-            lines.append(f"-/+ {action.address} must be replaced (deleted, then created)")
+            lines.append(f"-/+ {action.address} must be replaced (deleted, then created){_cause_note(action.cause)}")
             lines.extend(f"      {_change_line(c)}" for c in action.changes)
         elif isinstance(action, Resume):
             lines.append(f"  ~ {action.address} is paused and will be resumed")
@@ -76,6 +87,11 @@ def render_plan(plan: Plan, *, paths: Sequence[str] = (), show_unchanged: bool =
         lines.append(
             f"Plan: {counts['add']} to add, {counts['change']} to change, {counts['destroy']} to destroy."
         )
+        if plan.drifted:
+            lines.append(
+                f"Drift: {len(plan.drifted)} endpoint(s) changed outside hfops since the last apply "
+                f"({', '.join(plan.drifted)}); apply restores the manifests."
+            )
     elif not plan.conflicts:
         lines.append(NO_CHANGES)
     if plan.conflicts:

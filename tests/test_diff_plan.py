@@ -219,7 +219,7 @@ def test_user_tag_added() -> None:
     before = desired_of()
     action = only_action(plan_for(desired, live(before)))
     assert isinstance(action, Update)
-    assert action.changes == (FieldChange("tags", list(before.tags), list(desired.tags)),)
+    assert action.changes == (FieldChange("tags", list(before.visible_tags), list(desired.visible_tags)),)
 
 
 # --- secrets -------------------------------------------------------------------------------------
@@ -299,13 +299,16 @@ def test_secrets_fingerprint_is_deterministic_salted_and_order_insensitive() -> 
     assert "one" not in fingerprint and "two" not in fingerprint
 
 
-def test_desired_tags_carry_ownership_and_fingerprint_sorted() -> None:
+def test_desired_tags_carry_ownership_fingerprint_and_applied_digest_sorted() -> None:
     desired = desired_of()
+    applied = [t for t in desired.tags if t.startswith("hfops-applied-")]
+    assert len(applied) == 1 and len(applied[0]) == len("hfops-applied-") + 16
     assert desired.tags == tuple(
-        sorted((OWNERSHIP_TAG, "team-ml", SECRETS_TAG_PREFIX + desired.secrets_fingerprint))
+        sorted((OWNERSHIP_TAG, "team-ml", SECRETS_TAG_PREFIX + desired.secrets_fingerprint, applied[0]))
     )
+    assert desired.visible_tags == (OWNERSHIP_TAG, "team-ml")
     no_secrets = desired_of(spec_of(secrets=()))
-    assert no_secrets.tags == (OWNERSHIP_TAG, "team-ml")
+    assert [t for t in no_secrets.tags if not t.startswith("hfops-applied-")] == [OWNERSHIP_TAG, "team-ml"]
 
 
 # --- replace, create, conflict, adopt, resume, delete --------------------------------------------
@@ -355,7 +358,7 @@ def test_missing_endpoint_is_created_with_every_set_field() -> None:
         ("image.url", "ghcr.io/huggingface/text-generation-inference:3.3.6"),
         ("env.MAX_BATCH", "8"),
         ("secrets.API_SECRET", SENSITIVE),
-        ("tags", list(desired.tags)),
+        ("tags", list(desired.visible_tags)),
     ]
     assert all(c.old is None for c in action.fields)
     assert [c.path for c in action.fields if c.sensitive] == ["secrets.API_SECRET"]
@@ -462,7 +465,7 @@ def test_counts_and_summary_line() -> None:
     plan = two_endpoint_plan()
     assert [a.verb for a in plan.actions] == ["update", "create"]
     assert plan.counts() == {"add": 1, "change": 1, "destroy": 0}
-    assert render_plan(plan).splitlines()[-1] == "Plan: 1 to add, 1 to change, 0 to destroy."
+    assert "Plan: 1 to add, 1 to change, 0 to destroy." in render_plan(plan).splitlines()
 
 
 def test_plan_json_has_version_summary_and_no_secret_value() -> None:

@@ -20,7 +20,7 @@ from hfops.diff import Desired, FieldChange
 from hfops.errors import HfopsError
 from hfops.live import EndpointWriter, tgi_image
 from hfops.model import LiveEndpoint
-from hfops.plan import Action, Conflict, Create, Delete, NoOp, Plan, Replace, Resume, Update
+from hfops.plan import Action, Conflict, Create, Delete, NoOp, Pause, Plan, Replace, Resume, Update
 
 READY_STATES = frozenset({"running", "scaledToZero"})
 FAILED_STATES = frozenset({"failed", "updateFailed"})
@@ -181,11 +181,29 @@ class Executor:
                 self._event(action.address, "resuming")
                 live = self._writer.resume(action.live.namespace, action.live.name)
                 result = "resumed"
+            elif isinstance(action, Pause):
+                self._event(action.address, "pausing")
+                live = self._writer.pause(action.live.namespace, action.live.name)
+                return Outcome(action.address, "paused", live=live, desired=desired, step=step)
             elif isinstance(action, NoOp):
                 live = action.live
                 result = "unchanged"
+                if desired.spec.paused:
+                    return Outcome(action.address, "unchanged", live=live, desired=desired, step=step)
             else:  # pragma: no cover - the union is closed; a new action type must be handled above
                 raise TypeError(f"unknown action {type(action).__name__}")
+            if desired.spec.paused:
+                # Paused endpoints have no URL and no credential; pausing right after a create or
+                # an update is what the manifest asks for.
+                step = "pause"
+                if live.state != "paused":
+                    live = self._writer.pause(live.namespace, live.name)
+                self._event(action.address, "paused")
+                return Outcome(action.address, result, live=live, desired=desired, step=step)
+            if isinstance(action, Update) and live.state == "paused":
+                step = "resume"
+                self._event(action.address, "resuming")
+                live = self._writer.resume(live.namespace, live.name)
             if not self._options.wait:
                 return Outcome(action.address, result, live=live, desired=desired, step=step)
             step = "wait"

@@ -106,20 +106,38 @@ def _adopt_option(fn: Any) -> Any:
                         help="Take over an existing endpoint hfops did not create (repeatable).")(fn)
 
 
+def _prune_options(fn: Any) -> Any:
+    fn = click.option("--allow-empty-prune", is_flag=True,
+                      help="With --prune: allow an empty manifest set (deletes every endpoint hfops "
+                           "manages in --namespace).")(fn)
+    return click.option("--prune", is_flag=True,
+                        help="Also delete endpoints hfops manages, in the namespaces the manifests cover, "
+                             "that no manifest names any more.")(fn)
+
+
 @cli.command()
 @paths_argument
 @namespace_option
 @format_option
 @_adopt_option
+@_prune_options
+@click.option("--out", "out_file", type=click.Path(dir_okay=False),
+              help="Save the plan to FILE; `hfops apply FILE` applies exactly it, or refuses if stale.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none, 1 on error.")
-def plan(paths: Sequence[str], namespace: str | None, fmt: str, adopt: Sequence[str],
-         detailed_exitcode: bool) -> int:
+def plan(paths: Sequence[str], namespace: str | None, fmt: str, adopt: Sequence[str], prune: bool,
+         allow_empty_prune: bool, out_file: str | None, detailed_exitcode: bool) -> int:
     """Read the live state and show what apply would do; changes nothing."""
+    from hfops.plan_file import PlanInputs, save_plan
     from hfops.render import render_plan
 
     out = Output(fmt=fmt)
     reconciler = _reconciler(out, _settings(namespace=namespace))
-    _context, the_plan = reconciler.plan(paths, adopt=adopt)
+    _context, the_plan = reconciler.plan(paths, adopt=adopt, prune=prune, allow_empty_prune=allow_empty_prune)
+    if out_file:
+        inputs = PlanInputs(paths=tuple(paths), namespace=namespace, adopt=tuple(adopt), prune=prune,
+                            allow_empty_prune=allow_empty_prune)
+        save_plan(out_file, the_plan, inputs)
+        out.info(f"Saved the plan to {out_file}; apply exactly it with: hfops apply {out_file}")
     if out.json_mode:
         out.document(the_plan.to_json())
     else:
@@ -216,12 +234,26 @@ def _summarise(out: Output, outcomes: Sequence[Outcome], plan_doc: dict[str, Any
 
 
 def run_apply(out: Output, reconciler: Reconciler, paths: Sequence[str], *, yes: bool,
-              adopt: Sequence[str], options: Any, stop: threading.Event | None = None) -> int:
+              adopt: Sequence[str], options: Any, stop: threading.Event | None = None,
+              prune: bool = False, allow_empty_prune: bool = False) -> int:
     from hfops.apply import Executor, http_health_check
+    from hfops.plan_file import check_not_stale, is_saved_plan, load_saved_plan
     from hfops.reconcile import secret_values
     from hfops.render import render_plan
 
-    context, the_plan = reconciler.plan(paths, adopt=adopt)
+    saved: dict[str, Any] | None = None
+    if len(paths) == 1 and is_saved_plan(paths[0]):
+        plan_path = paths[0]
+        if adopt or prune or allow_empty_prune:
+            raise UsageError("a saved plan already records --adopt/--prune; pass only the plan file")
+        saved, inputs = load_saved_plan(plan_path)
+        paths, adopt, prune, allow_empty_prune = inputs.paths, inputs.adopt, inputs.prune, inputs.allow_empty_prune
+        if inputs.namespace and reconciler.settings.namespace != inputs.namespace:
+            raise UsageError(f"the saved plan was made with --namespace {inputs.namespace}; pass the same")
+    context, the_plan = reconciler.plan(paths, adopt=adopt, prune=prune, allow_empty_prune=allow_empty_prune)
+    if saved is not None:
+        check_not_stale(saved, the_plan, path=plan_path)
+        yes = True  # the saved plan was the thing reviewed, as with `terraform apply PLANFILE`
     if out.json_mode:
         plan_doc = the_plan.to_json()
     else:
@@ -263,11 +295,16 @@ def run_apply(out: Output, reconciler: Reconciler, paths: Sequence[str], *, yes:
 @timeout_option
 @parallelism_option
 @_adopt_option
+@_prune_options
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
 @click.option("--no-wait", is_flag=True, help="Do not wait for endpoints to be running (no credentials then).")
 def apply(paths: Sequence[str], namespace: str | None, fmt: str, credentials_dir: str, timeout: float,
-          parallelism: int, adopt: Sequence[str], yes: bool, no_wait: bool) -> int:
-    """Plan, confirm, create/update endpoints, wait until running, write credentials."""
+          parallelism: int, adopt: Sequence[str], prune: bool, allow_empty_prune: bool, yes: bool,
+          no_wait: bool) -> int:
+    """Plan, confirm, create/update endpoints, wait until running, write credentials.
+
+    PATHS are manifests, or a single plan file saved by `hfops plan --out FILE`.
+    """
     from hfops.apply import ApplyOptions
 
     out = Output(fmt=fmt)
@@ -277,7 +314,8 @@ def apply(paths: Sequence[str], namespace: str | None, fmt: str, credentials_dir
     options = ApplyOptions(wait=not no_wait, timeout=timeout, poll_interval=settings.poll_interval,
                            parallelism=parallelism)
     with _SignalGuard(out) as guard:
-        return run_apply(out, reconciler, paths, yes=yes, adopt=adopt, options=options, stop=guard.stop)
+        return run_apply(out, reconciler, paths, yes=yes, adopt=adopt, options=options, stop=guard.stop,
+                         prune=prune, allow_empty_prune=allow_empty_prune)
 
 
 @cli.command()
@@ -410,6 +448,63 @@ def destroy(paths: Sequence[str], namespace: str | None, fmt: str, credentials_d
         out.document({"format_version": "1", "deleted": deleted, "notes": notes})
     else:
         out.data(f"Destroy complete: {len(deleted)} destroyed.")
+    return EXIT_OK
+
+
+@cli.command("import")
+@click.argument("addresses", nargs=-1, required=True, metavar="NAMESPACE/NAME...")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Write the manifests to FILE.")
+@click.option("--no-adopt", is_flag=True,
+              help="Only print manifests; do not tag the endpoints as managed by hfops.")
+def import_(addresses: Sequence[str], out_file: str | None, no_adopt: bool) -> int:
+    """Print manifests for existing endpoints, and adopt them (tag them as managed by hfops).
+
+    Adoption is the explicit act that lets hfops manage (and, with --prune, delete) an endpoint
+    it did not create; it only adds tags, nothing else changes. Right after, `hfops plan` on the
+    printed manifests says No changes.
+    """
+    from pathlib import Path
+
+    from hfops.atomic import atomic_write
+    from hfops.diff import Desired, secrets_fingerprint
+    from hfops.importer import manifest_for, render_manifests
+    from hfops.manifest import parse_manifest_text
+    from hfops.reconcile import secret_values
+
+    out = Output()
+    reconciler = _reconciler(out, _settings())
+    documents = []
+    adoptions = []
+    for address in addresses:
+        namespace, slash, name = address.partition("/")
+        if not slash or not namespace or not name:
+            raise UsageError(f"{address!r}: expected NAMESPACE/NAME")
+        live = reconciler.endpoints.get(namespace, name)
+        if live is None:
+            raise HfopsError(f"{address}: no such endpoint")
+        document, notes = manifest_for(live)
+        for note in notes:
+            out.warn(note)
+        documents.append(document)
+        adoptions.append(live)
+    text = render_manifests(documents)
+    if not no_adopt:
+        specs, problems = parse_manifest_text(text, file="<import>")
+        if problems:  # pragma: no cover - the generator only writes what the schema accepts
+            raise HfopsError("generated manifests do not validate: " + "; ".join(map(str, problems)))
+        for spec, live in zip(specs, adoptions):
+            values = secret_values(spec, reconciler.env)
+            desired = Desired(spec=spec, revision_sha=live.revision if spec.revision else None,
+                              secrets_fingerprint=secrets_fingerprint(live.namespace, live.name, values)
+                              if len(values) == len(spec.secrets) else None)
+            tags = sorted(set(desired.tags) | set(live.user_tags))
+            reconciler.endpoints.update(live.namespace, live.name, {"tags": tags})
+            out.info(f"{live.address}: adopted (tagged as managed by hfops; nothing else changed)")
+    if out_file:
+        atomic_write(Path(out_file), text.encode(), mode=0o644)
+        out.info(f"Wrote {len(documents)} manifest(s) to {out_file}")
+    else:
+        out.data(text.rstrip("\n"))
     return EXIT_OK
 
 

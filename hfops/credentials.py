@@ -9,12 +9,11 @@ the old file or the new one, never half of one. The directory is created 0700.
 from __future__ import annotations
 
 import json
-import os
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from hfops.atomic import atomic_write
 from hfops.errors import CredentialsError
 from hfops.manifest import credential_file_problem
 from hfops.model import Credential, EndpointSpec
@@ -85,23 +84,5 @@ def write_credential(credentials_dir: str, spec: EndpointSpec, credential: Crede
     if target.exists() and not stat.S_ISREG(target.lstat().st_mode):
         raise CredentialsError(f"{target} exists and is not a regular file")
     data = (json.dumps(credential.to_json_dict(), indent=2) + "\n").encode()
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
-    directory_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory_fd)
-    finally:
-        os.close(directory_fd)
+    atomic_write(target, data, mode=0o600)
     return target

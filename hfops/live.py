@@ -62,6 +62,7 @@ class EndpointWriter(EndpointReader, Protocol):
 
     def delete(self, namespace: str, name: str) -> None: ...
     def resume(self, namespace: str, name: str) -> LiveEndpoint: ...
+    def pause(self, namespace: str, name: str) -> LiveEndpoint: ...
 
 
 def _int(value: object, default: int = 0) -> int:
@@ -251,6 +252,13 @@ class HubEndpoints:
             lambda: self._api.resume_inference_endpoint(
                 name, namespace=namespace, token=self._token, running_ok=True
             ),
+        )
+        return live_from_raw(endpoint.raw, namespace=namespace)
+
+    def pause(self, namespace: str, name: str) -> LiveEndpoint:
+        endpoint = self._call(
+            f"pause {namespace}/{name}",
+            lambda: self._api.pause_inference_endpoint(name, namespace=namespace, token=self._token),
         )
         return live_from_raw(endpoint.raw, namespace=namespace)
 

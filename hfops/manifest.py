@@ -46,7 +46,7 @@ class ManifestSet:
         return tuple(sorted({s.namespace for s in self.specs if s.namespace}))
 
 
-def discover_files(paths: Sequence[str]) -> tuple[list[str], list[Diagnostic]]:
+def discover_files(paths: Sequence[str], *, allow_empty: bool = False) -> tuple[list[str], list[Diagnostic]]:
     """Expand PATH arguments: a file as is, a directory as every *.yaml/*.yml below it, sorted."""
     files: list[str] = []
     problems: list[Diagnostic] = []
@@ -60,7 +60,7 @@ def discover_files(paths: Sequence[str]) -> tuple[list[str], list[Diagnostic]]:
                     part.startswith(".") for part in p.relative_to(path).parts
                 )
             )
-            if not found:
+            if not found and not allow_empty:
                 problems.append(Diagnostic(Location(raw, 0), "no *.yaml or *.yml manifests in this directory"))
             files.extend(found)
         elif path.is_file():
@@ -93,9 +93,14 @@ def read_manifest_text(file: str) -> tuple[str | None, Diagnostic | None]:
         return None, Diagnostic(Location(file, 0), f"not UTF-8 text (byte {error.start})")
 
 
-def load_manifests(paths: Sequence[str], *, default_namespace: str | None = None) -> ManifestSet:
-    """Load, validate and convert every manifest under `paths`; raise ManifestError listing all problems."""
-    files, problems = discover_files(paths)
+def load_manifests(
+    paths: Sequence[str], *, default_namespace: str | None = None, allow_empty: bool = False
+) -> ManifestSet:
+    """Load, validate and convert every manifest under `paths`; raise ManifestError listing all problems.
+
+    A directory without manifests is an error unless `allow_empty` (pruning decides for itself).
+    """
+    files, problems = discover_files(paths, allow_empty=allow_empty)
     specs: list[EndpointSpec] = []
     for file in files:
         text, problem = read_manifest_text(file)
@@ -228,6 +233,7 @@ def _to_spec(
         max_replica=int(scaling.get("maxReplica", 1)),
         scale_to_zero_timeout=timeout,
         type=spec.get("type", DEFAULT_TYPE),
+        paused=bool(spec.get("paused", False)),
         image=ImageSpec(
             url=image.get("url", DEFAULT_TGI_IMAGE),
             max_input_tokens=image.get("maxInputTokens"),

@@ -80,6 +80,7 @@ class EndpointSpec:
     secrets: tuple[tuple[str, FromEnv], ...] = ()
     tags: tuple[str, ...] = ()
     genstudio: GenStudioSpec = field(default_factory=GenStudioSpec)
+    paused: bool = False
     # Where each field was written, for errors found after loading (dotted path -> location).
     locations: tuple[tuple[str, Location], ...] = field(default=(), repr=False, compare=False)
 

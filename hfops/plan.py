@@ -73,6 +73,17 @@ class Resume:
 
 
 @dataclass(frozen=True)
+class Pause:
+    """The manifest says `paused: true` and the endpoint is not paused."""
+
+    address: str
+    desired: Desired = field(repr=False)
+    live: LiveEndpoint = field(repr=False)
+    symbol: Literal["~"] = "~"
+    verb: Literal["pause"] = "pause"
+
+
+@dataclass(frozen=True)
 class NoOp:
     address: str
     desired: Desired = field(repr=False)
@@ -93,8 +104,8 @@ class Conflict:
     verb: Literal["conflict"] = "conflict"
 
 
-Action = Union[Create, Update, Replace, Delete, Resume, NoOp, Conflict]
-CHANGING = (Create, Update, Replace, Delete, Resume)
+Action = Union[Create, Update, Replace, Delete, Resume, Pause, NoOp, Conflict]
+CHANGING = (Create, Update, Replace, Delete, Resume, Pause)
 
 
 @dataclass(frozen=True)
@@ -129,7 +140,7 @@ class Plan:
         return tuple(
             a.address
             for a in self.actions
-            if isinstance(a, (Create, Delete, Resume))
+            if isinstance(a, (Create, Delete, Resume, Pause))
             or (isinstance(a, (Update, Replace)) and a.cause != "drift")
         )
 
@@ -145,7 +156,7 @@ class Plan:
 
     def counts(self) -> dict[str, int]:
         add = sum(isinstance(a, (Create, Replace)) for a in self.actions)
-        change = sum(isinstance(a, (Update, Resume)) for a in self.actions)
+        change = sum(isinstance(a, (Update, Resume, Pause)) for a in self.actions)
         destroy = sum(isinstance(a, (Delete, Replace)) for a in self.actions)
         return {"add": add, "change": change, "destroy": destroy}
 
@@ -233,8 +244,10 @@ def build_plan(
             actions.append(Replace(address, item, current, changes, cause=cause))
         elif changes or not current.owned:
             actions.append(Update(address, item, current, changes, adopt=not current.owned, cause=cause))
-        elif current.state == "paused":
+        elif current.state == "paused" and not item.spec.paused:
             actions.append(Resume(address, item, current))
+        elif current.state != "paused" and item.spec.paused:
+            actions.append(Pause(address, item, current))
         else:
             actions.append(NoOp(address, item, current))
     for gone in prune:

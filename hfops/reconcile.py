@@ -101,11 +101,15 @@ class Reconciler:
         self.warn = warn
         self.endpoints = HubEndpoints(settings)
         self.models = ModelResolver(settings)
+        # Namespaces read even when no manifest names them (pruning an emptied namespace).
+        self.extra_namespaces: tuple[str, ...] = ()
 
     # -- reading -----------------------------------------------------------------------------
 
-    def load(self, paths: Sequence[str]) -> tuple[ManifestSet, tuple[EndpointSpec, ...]]:
-        manifests = load_manifests(paths, default_namespace=self.settings.namespace)
+    def load(
+        self, paths: Sequence[str], *, allow_empty: bool = False
+    ) -> tuple[ManifestSet, tuple[EndpointSpec, ...]]:
+        manifests = load_manifests(paths, default_namespace=self.settings.namespace, allow_empty=allow_empty)
         specs = manifests.specs
         if any(s.namespace is None for s in specs):
             user = self.endpoints.whoami()
@@ -132,14 +136,14 @@ class Reconciler:
             raise PlanError("cannot plan:\n" + "\n".join(f"  {p}" for p in problems))
         return {k: v for k, v in results.items() if isinstance(v, ResolvedModel)}
 
-    def context(self, paths: Sequence[str], *, check_env: bool = True) -> Context:
-        manifests, specs = self.load(paths)
+    def context(self, paths: Sequence[str], *, check_env: bool = True, allow_empty: bool = False) -> Context:
+        manifests, specs = self.load(paths, allow_empty=allow_empty)
         if check_env:
             problems = check_secret_env(specs, self.env)
             if problems:
                 raise ManifestError(problems)
         models = self.resolve_models(specs)
-        namespaces = sorted({s.namespace for s in specs if s.namespace})
+        namespaces = sorted({s.namespace for s in specs if s.namespace} | set(self.extra_namespaces))
         live = self.read_live(namespaces)
         desired = tuple(
             Desired(
@@ -153,16 +157,40 @@ class Reconciler:
         )
         return Context(manifests=manifests, specs=specs, models=models, live=live, desired=desired)
 
-    def plan(self, paths: Sequence[str], *, adopt: Sequence[str] = ()) -> tuple[Context, Plan]:
-        context = self.context(paths)
+    def plan(
+        self,
+        paths: Sequence[str],
+        *,
+        adopt: Sequence[str] = (),
+        prune: bool = False,
+        allow_empty_prune: bool = False,
+    ) -> tuple[Context, Plan]:
+        if prune and allow_empty_prune and self.settings.namespace:
+            self.extra_namespaces = (self.settings.namespace,)
+        context = self.context(paths, allow_empty=prune)
+        if prune and not context.specs and not allow_empty_prune:
+            raise UsageError(
+                "refusing to prune: the manifests name no endpoints, so every endpoint hfops manages "
+                "in the namespace would be deleted (a broken checkout must not delete a fleet)",
+                hint="if that is really meant, pass --allow-empty-prune with --namespace NS",
+            )
+        if prune and not context.specs and not self.settings.namespace:
+            raise UsageError("--allow-empty-prune needs --namespace (or HFOPS_NAMESPACE) to know what to prune")
         unknown = [a for a in adopt if a not in {d.spec.address for d in context.desired}]
         if unknown:
             raise UsageError(f"--adopt names endpoints no manifest declares: {', '.join(unknown)}")
+        namespaces = sorted({s.namespace for s in context.specs if s.namespace} | set(self.extra_namespaces))
+        named = {d.spec.address for d in context.desired}
+        doomed = [
+            e for e in context.live.values()
+            if prune and e.owned and e.address not in named and e.namespace in namespaces
+        ]
         plan = build_plan(
             context.desired,
             context.live,
             adopt=frozenset(adopt),
-            namespaces=sorted({s.namespace for s in context.specs if s.namespace}),
+            prune=sorted(doomed, key=lambda e: e.address),
+            namespaces=namespaces,
         )
         return context, plan
 

@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Sequence
 
 from hfops.diff import SENSITIVE, FieldChange
-from hfops.plan import Conflict, Create, Delete, NoOp, Plan, Replace, Resume, Update
+from hfops.plan import Conflict, Create, Delete, NoOp, Pause, Plan, Replace, Resume, Update
 
 NO_CHANGES = "No changes. Your endpoints match the manifests."
 
@@ -50,6 +50,15 @@ def _cause_note(cause: str) -> str:
     return _CAUSES.get(cause, "")
 
 
+def _then(action: Update) -> str:
+    paused_now = action.live.state == "paused"
+    if action.desired.spec.paused and not paused_now:
+        return ", then paused"
+    if paused_now and not action.desired.spec.paused:
+        return ", then resumed"
+    return ""
+
+
 def render_plan(plan: Plan, *, paths: Sequence[str] = (), show_unchanged: bool = False) -> str:
     lines: list[str] = []
     changing = [a for a in plan.actions if not isinstance(a, NoOp)]
@@ -58,17 +67,20 @@ def render_plan(plan: Plan, *, paths: Sequence[str] = (), show_unchanged: bool =
         lines.append("")
     for action in plan.actions:
         if isinstance(action, Create):
-            lines.append(f"  + {action.address} will be created")
+            then = " (and paused: the manifest says paused: true)" if action.desired.spec.paused else ""
+            lines.append(f"  + {action.address} will be created{then}")
             lines.extend(f"      {_change_line(c)}" for c in action.fields)
         elif isinstance(action, Update):
             verb = "will be adopted and updated in place" if action.adopt else "will be updated in place"
-            lines.append(f"  ~ {action.address} {verb}{_cause_note(action.cause)}")
+            lines.append(f"  ~ {action.address} {verb}{_then(action)}{_cause_note(action.cause)}")
             lines.extend(f"      {_change_line(c)}" for c in action.changes)
         elif isinstance(action, Replace):
             lines.append(f"-/+ {action.address} must be replaced (deleted, then created){_cause_note(action.cause)}")
             lines.extend(f"      {_change_line(c)}" for c in action.changes)
         elif isinstance(action, Resume):
             lines.append(f"  ~ {action.address} is paused and will be resumed")
+        elif isinstance(action, Pause):
+            lines.append(f"  ~ {action.address} will be paused (manifest says paused: true)")
         elif isinstance(action, Delete):
             why = " (no manifest names it any more)" if action.reason == "prune" else ""
             lines.append(f"  - {action.address} will be destroyed{why}")

@@ -361,7 +361,7 @@ def test_semantic_error_is_reported_alongside_an_unknown_field_in_the_same_docum
             14,
             "spec.replicas",
             "unknown field 'replicas'",
-            "allowed: compute, env, genstudio, image, model, scaling, secrets, type",
+            "allowed: compute, env, genstudio, image, model, paused, scaling, secrets, type",
         ),
         (
             "type: privat\n",

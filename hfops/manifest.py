@@ -27,11 +27,12 @@ from hfops.model import (
     GenStudioSpec,
     ImageSpec,
 )
-from hfops.schema import dotted, validate_document
+from hfops.schema import dotted, validate_defaults_document, validate_document
 from hfops.yaml_source import MAX_FILE_BYTES, YamlDocument, parse_yaml_documents
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
-KINDS = ("Endpoint",)
+DEFAULTS_KIND = "Defaults"
+KINDS = ("Endpoint", DEFAULTS_KIND)
 
 
 @dataclass(frozen=True)
@@ -99,73 +100,196 @@ def load_manifests(
     """Load, validate and convert every manifest under `paths`; raise ManifestError listing all problems.
 
     A directory without manifests is an error unless `allow_empty` (pruning decides for itself).
+    `kind: Defaults` documents anywhere in the set apply to the endpoints of the same set.
     """
     files, problems = discover_files(paths, allow_empty=allow_empty)
-    specs: list[EndpointSpec] = []
+    sources: list[SourceDocument] = []
     for file in files:
         text, problem = read_manifest_text(file)
         if problem is not None or text is None:
             problems.append(problem or Diagnostic(Location(file, 0), "cannot read"))
             continue
-        file_specs, file_problems = parse_manifest_text(text, file=file, default_namespace=default_namespace)
-        specs.extend(file_specs)
-        problems.extend(sorted(file_problems, key=lambda d: d.location.line))
+        file_sources, file_problems = read_documents(text, file=file)
+        sources.extend(file_sources)
+        problems.extend(file_problems)
+    specs, spec_problems = build_specs(sources, default_namespace=default_namespace)
+    problems.extend(spec_problems)
     problems.extend(check_fleet(specs))
     if problems:
-        raise ManifestError(problems)
+        raise ManifestError(_ordered(problems, files))
     return ManifestSet(specs=tuple(specs), files=tuple(files))
+
+
+def _ordered(problems: list[Diagnostic], files: list[str]) -> list[Diagnostic]:
+    rank = {f: i for i, f in enumerate(files)}
+    unique = list(dict.fromkeys(problems))  # a Defaults error is found once per endpoint using it
+    return sorted(unique, key=lambda d: (rank.get(d.location.file, -1), d.location.line))
+
+
+@dataclass(frozen=True)
+class SourceDocument:
+    """One YAML document and the file it came from."""
+
+    file: str
+    document: YamlDocument
+
+    @property
+    def kind(self) -> object:
+        data = self.document.data
+        return data.get("kind") if isinstance(data, dict) else None
+
+
+def read_documents(text: str, *, file: str) -> tuple[list[SourceDocument], list[Diagnostic]]:
+    documents, yaml_problems = parse_yaml_documents(text)
+    problems = [Diagnostic(Location(file, p.line, dotted(p.path)), p.message) for p in yaml_problems]
+    return [SourceDocument(file, d) for d in documents], problems
 
 
 def parse_manifest_text(
     text: str, *, file: str, default_namespace: str | None = None
 ) -> tuple[list[EndpointSpec], list[Diagnostic]]:
-    """Pure: one file's text -> its specs and its problems."""
-    documents, yaml_problems = parse_yaml_documents(text)
-    problems = [Diagnostic(Location(file, p.line, dotted(p.path)), p.message) for p in yaml_problems]
+    """Pure: one file's text -> its specs and its problems (Defaults in the file apply)."""
+    sources, problems = read_documents(text, file=file)
+    specs, spec_problems = build_specs(sources, default_namespace=default_namespace)
+    return specs, list(dict.fromkeys(problems + spec_problems))
+
+
+class Located:
+    """A (possibly merged) manifest document that can say where each of its values was written.
+
+    `layers` are in precedence order: the endpoint's own document first, then the Defaults
+    documents that supplied values to it, most specific first.
+    """
+
+    def __init__(self, data: dict[str, Any], layers: list[SourceDocument]) -> None:
+        self.data = data
+        self.layers = layers
+
+    def location(self, path: tuple[str | int, ...]) -> Location:
+        probe = tuple(path)
+        while True:
+            for layer in self.layers:
+                if probe in layer.document.lines:
+                    return Location(layer.file, layer.document.lines[probe], dotted(path))
+            if not probe:
+                own = self.layers[0]
+                return Location(own.file, own.document.start_line, dotted(path))
+            probe = probe[:-1]
+
+    def plain_text(self, path: tuple[str | int, ...]) -> str | None:
+        for layer in self.layers:
+            if path in layer.document.lines:
+                return layer.document.plain_text.get(path)
+        return None
+
+    def recorded_locations(self) -> tuple[tuple[str, Location], ...]:
+        table: dict[str, Location] = {}
+        for layer in reversed(self.layers):  # the endpoint's own lines win
+            for path, line in layer.document.lines.items():
+                if path and all(isinstance(p, str) for p in path):
+                    table[dotted(path)] = Location(layer.file, line, dotted(path))
+        return tuple(table.items())
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Per-field merge: mappings merge key by key, anything else (lists, scalars) is replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def build_specs(
+    sources: Sequence[SourceDocument], *, default_namespace: str | None
+) -> tuple[list[EndpointSpec], list[Diagnostic]]:
+    """Validate every document; merge Defaults into endpoints; convert endpoints to specs."""
+    problems: list[Diagnostic] = []
+    defaults: list[SourceDocument] = []
+    endpoints: list[SourceDocument] = []
+    for source in sources:
+        data = source.document.data
+        located = Located(data if isinstance(data, dict) else {}, [source])
+        if not isinstance(data, dict):
+            problems.append(
+                Diagnostic(Location(source.file, source.document.start_line), "a manifest document must be a mapping")
+            )
+            continue
+        kind = data.get("kind")
+        if kind == DEFAULTS_KIND:
+            issues = validate_defaults_document(data)
+            problems.extend(
+                Diagnostic(located.location(i.path), i.message, i.hint or _hint_for(i.path)) for i in issues
+            )
+            # Used even when invalid: its endpoints then report the same located errors (deduplicated)
+            # instead of confusing "missing field" errors about values the defaults meant to supply.
+            defaults.append(source)
+        elif isinstance(kind, str) and kind not in KINDS and data.get("apiVersion") == API_VERSION:
+            import difflib
+
+            close = difflib.get_close_matches(kind, KINDS, n=1)
+            problems.append(
+                Diagnostic(
+                    located.location(("kind",)),
+                    f"unknown kind {kind!r}; supported: {', '.join(KINDS)}",
+                    f"did you mean '{close[0]}'?" if close else None,
+                )
+            )
+        else:
+            endpoints.append(source)
     specs: list[EndpointSpec] = []
-    for document in documents:
-        spec, doc_problems = _parse_document(document, file=file, default_namespace=default_namespace)
-        problems.extend(doc_problems)
+    for source in endpoints:
+        located = _with_defaults(source, defaults, default_namespace=default_namespace)
+        spec, spec_problems = _parse_located(located, default_namespace=default_namespace)
+        problems.extend(spec_problems)
         if spec is not None:
             specs.append(spec)
     return specs, problems
 
 
-def _loc(document: YamlDocument, file: str, path: tuple[str | int, ...]) -> Location:
-    return Location(file, document.line_of(path), dotted(path))
+def _with_defaults(
+    source: SourceDocument, defaults: Sequence[SourceDocument], *, default_namespace: str | None
+) -> Located:
+    data: dict[str, Any] = source.document.data
+    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    namespace = metadata.get("namespace") or default_namespace
+    # Global defaults first, then the namespace's own; the endpoint's own values last.
+    chosen = [d for d in defaults if not d.document.data["metadata"].get("namespace")]
+    chosen += [d for d in defaults if namespace and d.document.data["metadata"].get("namespace") == namespace]
+    if not chosen:
+        return Located(data, [source])
+    spec: dict[str, Any] = {}
+    tags: list[str] = []
+    for layer in chosen:
+        spec = _merge(spec, layer.document.data.get("spec") or {})
+        tags += [t for t in layer.document.data["metadata"].get("tags", []) if t not in tags]
+    merged = dict(data)
+    own_spec = data.get("spec")
+    merged["spec"] = _merge(spec, own_spec) if isinstance(own_spec, dict) else (own_spec if own_spec is not None else spec)
+    own_tags = metadata.get("tags")
+    if tags and isinstance(metadata, dict) and (own_tags is None or isinstance(own_tags, list)):
+        merged["metadata"] = dict(metadata)
+        merged["metadata"]["tags"] = tags + [t for t in (own_tags or []) if t not in tags]
+    return Located(merged, [source, *reversed(chosen)])
 
 
-def _parse_document(
-    document: YamlDocument, *, file: str, default_namespace: str | None
+def _parse_located(
+    located: Located, *, default_namespace: str | None
 ) -> tuple[EndpointSpec | None, list[Diagnostic]]:
-    data = document.data
-    if not isinstance(data, dict):
-        return None, [
-            Diagnostic(Location(file, document.start_line), "a manifest document must be a mapping")
-        ]
-    kind = data.get("kind")
-    if kind not in KINDS and isinstance(kind, str) and data.get("apiVersion") == API_VERSION:
-        import difflib
-
-        close = difflib.get_close_matches(kind, KINDS, n=1)
-        return None, [
-            Diagnostic(
-                _loc(document, file, ("kind",)),
-                f"unknown kind {kind!r}; supported: {', '.join(KINDS)}",
-                f"did you mean '{close[0]}'?" if close else None,
-            )
-        ]
+    data = located.data
     issues = validate_document(data)
-    problems = [Diagnostic(_loc(document, file, i.path), i.message, i.hint or _hint_for(i.path)) for i in issues]
+    problems = [Diagnostic(located.location(i.path), i.message, i.hint or _hint_for(i.path)) for i in issues]
     if problems and not all(i.message.startswith("unknown field") for i in issues):
         return None, problems
     if problems:
         # Only unknown keys: the rest is well-formed, so its semantic errors are reported in the
         # same run (with the unknown keys ignored) instead of one round trip later.
-        known = _without_unknown(data, [i.path for i in issues])
-        spec = _to_spec(known, document=document, file=file, default_namespace=default_namespace)
+        known = Located(_without_unknown(data, [i.path for i in issues]), located.layers)
+        spec = _to_spec(known, default_namespace=default_namespace)
         return None, problems + check_spec(spec)
-    spec = _to_spec(data, document=document, file=file, default_namespace=default_namespace)
+    spec = _to_spec(located, default_namespace=default_namespace)
     return spec, check_spec(spec)
 
 
@@ -187,14 +311,6 @@ def _hint_for(path: tuple[str | int, ...]) -> str | None:
     return None
 
 
-def _record_locations(document: YamlDocument, file: str) -> tuple[tuple[str, Location], ...]:
-    return tuple(
-        (dotted(path), Location(file, line, dotted(path)))
-        for path, line in document.lines.items()
-        if path and all(isinstance(p, str) for p in path)
-    )
-
-
 def _env_value(value: Any, written: str | None) -> str:
     if written is not None and not isinstance(value, str):
         return written  # `1.10` stays "1.10", `010` stays "010", `yes` stays "yes"
@@ -203,9 +319,8 @@ def _env_value(value: Any, written: str | None) -> str:
     return str(value)
 
 
-def _to_spec(
-    data: dict[str, Any], *, document: YamlDocument, file: str, default_namespace: str | None
-) -> EndpointSpec:
+def _to_spec(located: Located, *, default_namespace: str | None) -> EndpointSpec:
+    data = located.data
     metadata = data["metadata"]
     spec = data["spec"]
     model = spec["model"]
@@ -221,7 +336,7 @@ def _to_spec(
     return EndpointSpec(
         name=metadata["name"],
         namespace=metadata.get("namespace") or default_namespace,
-        source=Location(file, document.line_of(("metadata", "name")), "metadata.name"),
+        source=located.location(("metadata", "name")),
         repository=model["repository"],
         revision=model.get("revision"),
         vendor=compute["vendor"],
@@ -241,7 +356,7 @@ def _to_spec(
         ),
         env=tuple(
             sorted(
-                (k, _env_value(v, document.plain_text.get(("spec", "env", k))))
+                (k, _env_value(v, located.plain_text(("spec", "env", k))))
                 for k, v in spec.get("env", {}).items()
             )
         ),
@@ -252,7 +367,7 @@ def _to_spec(
             context_window=genstudio.get("contextWindow"),
             file=genstudio.get("file"),
         ),
-        locations=_record_locations(document, file),
+        locations=located.recorded_locations(),
     )
 
 

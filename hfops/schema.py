@@ -35,6 +35,40 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
+@lru_cache(maxsize=1)
+def defaults_schema() -> dict[str, Any]:
+    """The schema of a `kind: Defaults` document, derived from the Endpoint schema.
+
+    Same fields, all optional: a Defaults document supplies any part of an endpoint's spec.
+    `metadata` has a name (for messages), an optional namespace it is limited to, and tags.
+    """
+    import copy
+
+    schema = copy.deepcopy(endpoint_schema())
+    schema["title"] = "hfops Defaults (hfops/v1)"
+    schema["properties"]["kind"] = {"const": "Defaults"}
+    schema["properties"]["metadata"]["properties"]["name"] = {"type": "string", "minLength": 1, "maxLength": 64}
+
+    def optional(node: Any) -> None:
+        if isinstance(node, dict):
+            node.pop("required", None)
+            for value in node.values():
+                optional(value)
+
+    optional(schema["properties"]["spec"])
+    schema["required"] = ["apiVersion", "kind", "metadata", "spec"]
+    return schema
+
+
+@lru_cache(maxsize=1)
+def _defaults_validator() -> Draft202012Validator:
+    return Draft202012Validator(defaults_schema())
+
+
+def validate_defaults_document(document: Any) -> list[SchemaIssue]:
+    return _issues(_defaults_validator(), document)
+
+
 def dotted(path: tuple[str | int, ...] | list[str | int]) -> str:
     out = ""
     for part in path:
@@ -161,8 +195,12 @@ def _describe(error: ValidationError) -> list[SchemaIssue]:
 
 def validate_document(document: Any) -> list[SchemaIssue]:
     """All schema violations of one manifest document, ordered by path."""
+    return _issues(_validator(), document)
+
+
+def _issues(validator: Draft202012Validator, document: Any) -> list[SchemaIssue]:
     issues: list[SchemaIssue] = []
-    errors = list(_validator().iter_errors(document))
+    errors = list(validator.iter_errors(document))
     bad_keys: set[tuple[str | int, ...]] = set()
     for error in errors:
         if "propertyNames" in error.schema_path:

@@ -17,6 +17,7 @@ from huggingface_hub.utils import get_session, hf_raise_for_status
 
 from hfops.diff import Desired
 from hfops.errors import RemoteError
+from hfops.hardware import Hardware
 from hfops.model import FRAMEWORK, HEALTH_ROUTE, TASK, LiveEndpoint, LiveImage
 from hfops.retry import RetryPolicy, call_with_retries
 from hfops.settings import Settings
@@ -266,12 +267,27 @@ class HubEndpoints:
         info = self._call("whoami", lambda: self._api.whoami(token=self._token))
         return str(info.get("name") or "")
 
-    def hardware(self, namespace: str) -> list[Any]:
-        """The namespace's hardware catalogue (`InferenceEndpointHardware` items)."""
-        return self._call(
+    def hardware(self, namespace: str) -> list[Hardware]:
+        """The namespace's hardware catalogue, with prices and accelerator quotas."""
+        items = self._call(
             f"read the hardware catalogue of {namespace}",
             lambda: self._api.list_inference_endpoints_hardware(namespace=namespace, token=self._token),
         )
+        return [
+            Hardware(
+                vendor=h.vendor,
+                region=h.region,
+                accelerator=h.accelerator,
+                instance_type=h.instance_type,
+                instance_size=h.instance_size,
+                num_accelerators=int(h.num_accelerators or 0),
+                price_per_hour=float(h.price_per_hour or 0.0),
+                status=str(h.status),
+                max_accelerators=getattr(h, "max_accelerators", None),
+                used_accelerators=getattr(h, "used_accelerators", None),
+            )
+            for h in items
+        ]
 
 
 _UPDATE_ARGUMENTS = {

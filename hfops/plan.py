@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Union
 
 from hfops.diff import Desired, FieldChange, change_cause, desired_fields, diff_endpoint, live_fields
+from hfops.hardware import EndpointCost
 from hfops.model import LiveEndpoint
 
 FORMAT_VERSION = "1"
@@ -114,6 +115,11 @@ class Plan:
     manifest_digest: str
     live_digest: str
     namespaces: tuple[str, ...]
+    costs: tuple[EndpointCost, ...] = ()
+
+    @property
+    def hourly_max(self) -> float:
+        return sum(c.hourly_max for c in self.costs)
 
     @property
     def changes(self) -> tuple[Action, ...]:
@@ -171,6 +177,12 @@ class Plan:
             "change_kind": self.change_kind,
             "drifted": list(self.drifted),
             "actions": [action_to_json(a) for a in self.actions],
+            "cost": {
+                "currency": "USD",
+                "hourly_at_max_replicas": round(self.hourly_max, 4),
+                "hourly_when_idle": round(sum(c.hourly_idle for c in self.costs), 4),
+                "endpoints": [c.to_json() for c in self.costs],
+            },
         }
 
 
@@ -218,6 +230,7 @@ def build_plan(
     adopt: frozenset[str] = frozenset(),
     prune: Iterable[LiveEndpoint] = (),
     namespaces: Iterable[str] = (),
+    costs: Iterable[EndpointCost] = (),
 ) -> Plan:
     """Decide, for every desired endpoint, what apply must do; `live` is keyed by address."""
     desired = tuple(desired)
@@ -258,6 +271,7 @@ def build_plan(
         manifest_digest=desired_digest(desired),
         live_digest=live_digest(relevant),
         namespaces=tuple(sorted(set(namespaces))),
+        costs=tuple(costs),
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from hfops.diff import Desired, secrets_fingerprint
+from hfops.hardware import EndpointCost
 from hfops.errors import Diagnostic, HfopsError, ManifestError, PlanError, UsageError
 from hfops.manifest import ManifestSet, load_manifests
 from hfops.model import Credential, EndpointSpec, LiveEndpoint, ResolvedModel
@@ -185,14 +186,27 @@ class Reconciler:
             e for e in context.live.values()
             if prune and e.owned and e.address not in named and e.namespace in namespaces
         ]
+        costs = self.check_hardware(context)
         plan = build_plan(
             context.desired,
             context.live,
             adopt=frozenset(adopt),
             prune=sorted(doomed, key=lambda e: e.address),
             namespaces=namespaces,
+            costs=costs,
         )
         return context, plan
+
+    def check_hardware(self, context: Context) -> list[EndpointCost]:
+        """One catalogue read per namespace; unknown/unavailable/over-quota hardware is refused."""
+        from hfops.hardware import check_hardware
+
+        namespaces = sorted({d.spec.namespace for d in context.desired if d.spec.namespace})
+        catalogues = {ns: self.endpoints.hardware(ns) for ns in namespaces}
+        costs, problems = check_hardware(context.desired, context.live, catalogues)
+        if problems:
+            raise ManifestError(problems)
+        return costs
 
     # -- credentials -------------------------------------------------------------------------
 

@@ -106,8 +106,31 @@ def render_plan(plan: Plan, *, paths: Sequence[str] = (), show_unchanged: bool =
             )
     elif not plan.conflicts:
         lines.append(NO_CHANGES)
+    if plan.costs and plan.has_changes:
+        lines.append("")
+        lines.extend(render_costs(plan))
     if plan.conflicts:
         lines.append(
             f"This plan cannot be applied: {len(plan.conflicts)} endpoint(s) exist but are not managed by hfops."
         )
     return "\n".join(lines)
+
+
+def render_costs(plan: Plan) -> list[str]:
+    lines = ["Cost, per hour at max replicas (USD):"]
+    width = max(len(c.address) for c in plan.costs)
+    for cost in plan.costs:
+        if cost.paused:
+            note = "paused: $0"
+        elif cost.min_replicas == 0:
+            note = "scales to zero: $0 while idle"
+        else:
+            note = f"${cost.hourly_idle:.2f}/h at min replicas"
+        lines.append(
+            f"  {cost.address.ljust(width)}  {cost.max_replicas} x {cost.instance} at ${cost.price_per_hour:.2f}"
+            f"  = ${cost.hourly_max:.2f}/h  ({note})"
+        )
+    lines.append(
+        f"  Fleet total: up to ${plan.hourly_max:.2f}/hour; scaled-to-zero replicas cost nothing while idle."
+    )
+    return lines

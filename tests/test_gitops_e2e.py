@@ -200,3 +200,46 @@ def test_paused_desired_state(emulator, api, run, tmp_path):
     assert run("apply", str(path), "--yes", "--credentials-dir", str(tmp_path / "c")).code == 0
     assert emulator.endpoint_raw("acme", "sleepy")["status"]["state"] == "running"
     assert (tmp_path / "c" / "sleepy.json").exists()
+
+
+GPU = "  compute: {vendor: aws, region: us-east-1, accelerator: gpu, instanceType: nvidia-a10g, instanceSize: x4}\n"
+
+
+def test_unknown_instance_is_refused_with_what_is_available(emulator, hf_env, run, tmp_path):
+    path = write(tmp_path / "m", "a.yaml", manifest("alpha").replace("intel-icl, instanceSize: x1",
+                                                                    "intel-icl, instanceSize: x16"))
+    result = run("plan", str(path))
+    assert result.code == 1
+    assert f"{path}:9: spec.compute.instanceType" in result.stderr
+    assert "not in the hardware catalogue of acme" in result.stderr
+    assert "available here: intel-icl x1, intel-icl x2, intel-icl x4, intel-icl x8" in result.stderr
+    assert run("apply", str(path), "--yes").code == 1
+    assert writes(emulator) == []
+
+
+def test_quota_is_checked_across_the_fleet(emulator, hf_env, run, tmp_path):
+    text = "---\n".join(
+        manifest(f"big-{i}").replace(
+            "  compute: {vendor: aws, region: us-east-1, accelerator: cpu, instanceType: intel-icl, instanceSize: x1}\n",
+            GPU + "  scaling: {minReplica: 0, maxReplica: 100}\n",
+        )
+        for i in range(3)
+    )
+    path = write(tmp_path / "m", "a.yaml", text)
+    result = run("plan", str(path))
+    assert result.code == 1
+    assert "acme would use 1200 nvidia-a10g accelerators, over its quota of 1000" in result.stderr
+
+
+def test_plan_shows_hourly_cost_at_max_replicas(emulator, hf_env, run, tmp_path):
+    text = manifest("gpu-one").replace(
+        "  compute: {vendor: aws, region: us-east-1, accelerator: cpu, instanceType: intel-icl, instanceSize: x1}\n",
+        GPU + "  scaling: {minReplica: 0, maxReplica: 2}\n",
+    )
+    path = write(tmp_path / "m", "a.yaml", text)
+    doc = json.loads(run("plan", str(path), "--format", "json").stdout)
+    (cost,) = doc["cost"]["endpoints"]
+    assert cost["max_replicas"] == 2 and cost["hourly_when_idle"] == 0
+    assert doc["cost"]["hourly_at_max_replicas"] == pytest.approx(2 * cost["price_per_replica_hour"])
+    text_plan = run("plan", str(path)).stdout
+    assert "Fleet total: up to $" in text_plan and "scaled-to-zero replicas cost nothing while idle" in text_plan

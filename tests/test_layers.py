@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "hfops"
-PURE = {"errors", "model", "yaml_source", "schema", "manifest", "diff", "plan", "render", "redact"}
+PURE = {"errors", "model", "yaml_source", "schema", "manifest", "diff", "plan", "render", "redact", "hardware",
+        "importer"}
 ADAPTERS = {"live", "hub", "tgi", "retry"}
 
 

@@ -267,8 +267,9 @@ def run_apply(out: Output, reconciler: Reconciler, paths: Sequence[str], *, yes:
     if the_plan.has_changes:
         _confirm("Apply these changes?", yes)
 
-    def on_event(address: str, state: str, message: str) -> None:
-        out.info(f"{address}: {state}" + (f" ({message})" if message else ""))
+    from hfops.progress import Progress
+
+    on_event = Progress(sys.stderr)
 
     def on_ready(desired: Any, live: Any) -> str | None:
         model = context.models.get((desired.spec.repository, desired.spec.revision or "main"))

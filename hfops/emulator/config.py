@@ -1,0 +1,45 @@
+"""The emulator's settings, shared by the Python API (`Emulator`), `serve_forever` and the click command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .catalog import ModelEntry
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """How the emulator listens and behaves. Invalid values raise ValueError at construction."""
+
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: pick a free port
+    models: tuple[ModelEntry, ...] = ()  # added to (or replacing by id) the built-in catalogue
+    provision_seconds: float = 2.0  # real seconds for pending->initializing->running, updates, wake-ups
+    time_scale: float = 1.0  # emulated clock speed for the scale-to-zero idle timers
+    latency_ms: float = 0.0  # added before every response
+    fail_rate: float = 0.0  # share of /v2 and Hub requests answered 429/500/502/503
+    seed: int | None = None  # seeds the fault RNG and the endpoint URL ids
+    request_log: str | None = None  # append one JSON line per request (never headers or bodies)
+    # Never shown in repr: the emulator must not print or log token values.
+    tokens: tuple[str, ...] = field(default=(), repr=False)  # empty: any bearer starting with hf_
+    retry_after_seconds: float = 1.0  # Retry-After sent with injected 429/503s (extension)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise ValueError("port must be an integer between 0 and 65535")
+        if self.provision_seconds < 0:
+            raise ValueError("provision_seconds must be >= 0")
+        if self.time_scale <= 0:
+            raise ValueError("time_scale must be > 0")
+        if self.latency_ms < 0:
+            raise ValueError("latency_ms must be >= 0")
+        if not 0.0 <= self.fail_rate <= 1.0:
+            raise ValueError("fail_rate must be between 0 and 1")
+        if self.retry_after_seconds < 0:
+            raise ValueError("retry_after_seconds must be >= 0")
+        if any(not isinstance(t, str) or not t.strip() for t in self.tokens):
+            raise ValueError("tokens must be non-empty strings")
+        if not all(isinstance(m, ModelEntry) for m in self.models):
+            raise ValueError("models must be ModelEntry values")
+        object.__setattr__(self, "models", tuple(self.models))
+        object.__setattr__(self, "tokens", tuple(self.tokens))

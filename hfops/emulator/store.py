@@ -1,0 +1,446 @@
+"""In-memory Inference Endpoints: the state machine, the `/v2` operations, and their JSON rendering.
+
+One lock guards everything; states are computed lazily from timestamps ("settled") whenever an
+endpoint is read, so no background thread is needed:
+
+    create/resume:  pending (first half of provision_seconds) -> initializing -> running | failed
+    PUT:            updating (provision_seconds) -> running | updateFailed      (paused stays paused)
+    wake-up:        scaledToZero -> initializing (provision_seconds) -> running
+    idle:           running, minReplica 0, scaleToZeroTimeout T -> scaledToZero after T emulated
+                    minutes without a TGI request (measured from becoming running or the last request)
+
+Secrets are write-only: they are stored, but rendered as their keys with `null` values (so echoing a
+fetched endpoint back in a PUT fails loudly instead of overwriting the real values). Registry
+credentials render as `{"username": "", "password": null}` as the live API does.
+Called by the HTTP server and by `Emulator` (endpoint_raw, advance).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import string
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from .catalog import MAX_ACCELERATORS, REGIONS, USER_ID, USER_NAME, Compute, ModelCatalog, find_compute
+from .clock import Clock, StampSource
+from .responses import ApiError
+from .tgi import TgiContext, deploy_failure, make_context
+from .validation import check_name, check_spec, image_variant, merge_update, parse_body, spec_from_create
+
+MESSAGES = {
+    "pending": "Endpoint waiting to be scheduled",
+    "initializing": "Endpoint is initializing",
+    "running": "Endpoint is ready",
+    "updating": "Endpoint waiting for the update",
+    "paused": "Endpoint is paused",
+    "scaledToZero": "Endpoint is scaled to zero",
+}
+# `status.url` is set once the endpoint is provisioned, kept while scaled to zero, null when paused.
+URL_STATES = frozenset({"initializing", "running", "updating", "updateFailed", "scaledToZero"})
+_ID_CHARS = string.ascii_lowercase + string.digits
+
+
+@dataclass
+class _Phase:
+    kind: str  # "deploy" | "update" | "wake"
+    start: float  # real monotonic seconds
+    outcome: str  # "running" | "failed" | "updateFailed"
+    reason: str | None
+
+
+@dataclass
+class _Endpoint:
+    namespace: str
+    uid: str
+    spec: dict[str, Any]
+    created_at: str
+    updated_at: str
+    state: str = "pending"
+    phase: _Phase | None = None
+    reason: str | None = None
+    last_activity: float = 0.0  # emulated seconds
+    events: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return str(self.spec["name"])
+
+
+@dataclass(frozen=True)
+class TgiAccess:
+    """A settled view of an endpoint for one TGI request."""
+
+    state: str
+    type: str
+    context: TgiContext | None  # set when running
+    phase_end: float | None  # real time the current transition ends
+    will_run: bool  # the current transition ends in `running`
+
+
+class Store:
+    def __init__(
+        self, *, catalog: ModelCatalog, clock: Clock, provision_seconds: float, seed: int | None
+    ) -> None:
+        self.catalog = catalog
+        self.clock = clock
+        self.provision_seconds = provision_seconds
+        self.base_url = ""
+        self.lock = threading.Lock()
+        self._endpoints: dict[tuple[str, str], _Endpoint] = {}
+        self._by_uid: dict[str, _Endpoint] = {}
+        self._ids = random.Random(seed)
+        self._stamps = StampSource()
+
+    # ------------------------------------------------------------------------------ internals
+
+    def _event(self, ep: _Endpoint, text: str) -> None:
+        ep.events.append(f"{self._stamps.next()} {text}")
+
+    def _new_uid(self) -> str:
+        while True:
+            uid = "".join(self._ids.choice(_ID_CHARS) for _ in range(16))
+            if uid not in self._by_uid:
+                return uid
+
+    def _start_phase(self, ep: _Endpoint, kind: str, now: float) -> None:
+        reason = deploy_failure(ep.spec, self.catalog)
+        outcome = "running" if reason is None else "updateFailed" if kind == "update" else "failed"
+        ep.phase = _Phase(kind, now, outcome, reason)
+        ep.reason = None
+        self._settle(ep, now)
+
+    def _settle(self, ep: _Endpoint, now: float) -> None:
+        phase, total = ep.phase, self.provision_seconds
+        if phase is not None:
+            elapsed = now - phase.start
+            if elapsed >= total:
+                ep.phase = None
+                ep.state = phase.outcome
+                if phase.outcome == "running":
+                    ep.reason = None
+                    # Idle time counts from the moment it became running, on the emulated clock.
+                    ep.last_activity = self.clock.emulated_at(phase.start + total)
+                    self._event(ep, "Endpoint is ready")
+                else:
+                    ep.reason = phase.reason
+                    self._event(ep, f"{ep.state}: {phase.reason}")
+            elif phase.kind == "deploy":
+                ep.state = "pending" if elapsed < total / 2 else "initializing"
+            elif phase.kind == "update":
+                ep.state = "updating"
+            else:
+                ep.state = "initializing"
+        if ep.state == "running":
+            scaling = ep.spec["compute"]["scaling"]
+            timeout = scaling.get("scaleToZeroTimeout")
+            idle = self.clock.emulated_at(now) - ep.last_activity
+            if scaling["minReplica"] == 0 and timeout and idle >= timeout * 60:
+                ep.state = "scaledToZero"
+                self._event(ep, f"Scaled to zero after {timeout} minutes without requests")
+
+    def _get(self, namespace: str, name: str) -> _Endpoint:
+        ep = self._endpoints.get((namespace, name))
+        if ep is None:
+            raise ApiError(404, "Endpoint not found")
+        self._settle(ep, self.clock.real())
+        return ep
+
+    def _compute_of(self, spec: dict[str, Any]) -> Compute | None:
+        comp = spec["compute"]
+        return find_compute(
+            spec["provider"]["vendor"],
+            spec["provider"]["region"],
+            comp["accelerator"],
+            comp["instanceType"],
+            comp["instanceSize"],
+        )
+
+    def _used(
+        self, namespace: str, vendor: str, region: str, instance_type: str, exclude: _Endpoint | None = None
+    ) -> int:
+        """Accelerators held by non-paused endpoints (scaled-to-zero ones still count, as on IE)."""
+        used = 0
+        for ep in self._endpoints.values():
+            if ep.namespace != namespace or ep is exclude or ep.state == "paused":
+                continue
+            comp = self._compute_of(ep.spec)
+            if comp is None or (comp.vendor, comp.region, comp.instance_type) != (
+                vendor,
+                region,
+                instance_type,
+            ):
+                continue
+            used += comp.num_accelerators * int(ep.spec["compute"]["scaling"]["maxReplica"])
+        return used
+
+    def _check_quota(
+        self, namespace: str, spec: dict[str, Any], comp: Compute, exclude: _Endpoint | None = None
+    ) -> None:
+        used = self._used(namespace, comp.vendor, comp.region, comp.instance_type, exclude)
+        needed = comp.num_accelerators * int(spec["compute"]["scaling"]["maxReplica"])
+        if used + needed > MAX_ACCELERATORS:
+            raise ApiError(
+                400,
+                f"Quota exceeded for {comp.instance_type} in {comp.vendor}/{comp.region}: "
+                f"{used} of {MAX_ACCELERATORS} accelerators in use and this endpoint needs {needed}",
+            )
+
+    def _render(self, ep: _Endpoint) -> dict[str, Any]:
+        spec = copy.deepcopy(ep.spec)
+        model = spec["model"]
+        model["secrets"] = {key: None for key in model.get("secrets", {})}
+        variant, conf = image_variant(model["image"])
+        if variant == "custom" and "credentials" in conf:
+            conf["credentials"] = {"username": "", "password": None}
+        comp = self._compute_of(spec)
+        compute = {"id": comp.id if comp else None, **spec["compute"]}
+        state = ep.state
+        target = max(1, int(spec["compute"]["scaling"]["minReplica"]))
+        if state == "running":
+            ready, targeted = target, target
+        elif state in ("paused", "scaledToZero"):
+            ready, targeted = 0, 0
+        else:
+            ready, targeted = 0, target
+        if state == "failed":
+            message = f"Endpoint failed to deploy: {ep.reason}"
+        elif state == "updateFailed":
+            message = f"Endpoint failed to update: {ep.reason}"
+        else:
+            message = MESSAGES[state]
+        user = {"id": USER_ID, "name": USER_NAME}
+        status: dict[str, Any] = {
+            "createdAt": ep.created_at,
+            "createdBy": dict(user),
+            "updatedAt": ep.updated_at,
+            "updatedBy": dict(user),
+            "private": None,
+            "state": state,
+            "message": message,
+            "url": f"{self.base_url}/endpoints/{ep.uid}" if state in URL_STATES else None,
+            "readyReplica": ready,
+            "targetReplica": targeted,
+        }
+        if state in ("failed", "updateFailed"):
+            status["errorMessage"] = ep.reason
+        out: dict[str, Any] = {
+            "name": spec["name"],
+            "type": spec["type"],
+            "accountId": spec.get("accountId"),
+            "provider": spec["provider"],
+            "healthRoute": conf.get("healthRoute") or "/health",
+            "compute": compute,
+            "model": model,
+            "tags": spec.get("tags", []),
+        }
+        for key in ("route", "cacheHttpResponses", "privateService"):
+            if key in spec:
+                out[key] = spec[key]
+        out["status"] = status
+        return out
+
+    # ----------------------------------------------------------------------------- operations
+
+    def list(self, namespace: str) -> dict[str, Any]:
+        with self.lock:
+            now = self.clock.real()
+            items = []
+            for ep in self._endpoints.values():
+                if ep.namespace == namespace:
+                    self._settle(ep, now)
+                    items.append(self._render(ep))
+            return {"items": items}
+
+    def create(self, namespace: str, body: Any) -> dict[str, Any]:
+        patch = parse_body(body, create=True)
+        check_name(patch["name"])
+        spec = spec_from_create(patch)
+        if spec["model"]["task"] is None:
+            # Omitted task: the service infers it from the repository (huggingface_hub a3d9d8aad).
+            model = self.catalog.get(spec["model"]["repository"])
+            spec["model"]["task"] = model.pipeline_tag if model else None
+        comp = check_spec(spec)
+        with self.lock:
+            key = (namespace, spec["name"])
+            if key in self._endpoints:
+                raise ApiError(409, "An endpoint with the same name already exists")
+            self._check_quota(namespace, spec, comp)
+            stamp = self._stamps.next()
+            ep = _Endpoint(namespace, self._new_uid(), spec, stamp, stamp)
+            self._event(ep, "Endpoint created")
+            self._endpoints[key] = ep
+            self._by_uid[ep.uid] = ep
+            self._start_phase(ep, "deploy", self.clock.real())
+            return self._render(ep)
+
+    def get(self, namespace: str, name: str) -> dict[str, Any]:
+        with self.lock:
+            return self._render(self._get(namespace, name))
+
+    def update(self, namespace: str, name: str, body: Any) -> dict[str, Any]:
+        with self.lock:
+            ep = self._get(namespace, name)
+            patch = parse_body(body, create=False)
+            new = merge_update(ep.spec, patch)
+            old_comp = self._compute_of(ep.spec)
+            new_comp = self._compute_of(new)
+            # Hardware that became unavailable does not block updates that keep it.
+            moved = old_comp is None or new_comp is None or old_comp.id != new_comp.id
+            comp = check_spec(new, check_availability=moved)
+            if ep.state != "paused":
+                self._check_quota(namespace, new, comp, exclude=ep)
+            ep.spec = new
+            ep.updated_at = self._stamps.next()
+            self._event(ep, "Endpoint updated")
+            if ep.state != "paused":
+                self._start_phase(ep, "update", self.clock.real())
+            return self._render(ep)
+
+    def delete(self, namespace: str, name: str) -> dict[str, Any]:
+        with self.lock:
+            ep = self._get(namespace, name)
+            del self._endpoints[(namespace, name)]
+            del self._by_uid[ep.uid]
+            return {}
+
+    def pause(self, namespace: str, name: str) -> dict[str, Any]:
+        with self.lock:
+            ep = self._get(namespace, name)
+            if ep.state != "paused":
+                ep.state, ep.phase, ep.reason = "paused", None, None
+                ep.updated_at = self._stamps.next()
+                self._event(ep, "Endpoint paused")
+            return self._render(ep)
+
+    def resume(self, namespace: str, name: str) -> dict[str, Any]:
+        with self.lock:
+            ep = self._get(namespace, name)
+            now = self.clock.real()
+            if ep.state == "running":
+                # huggingface_hub's resume(running_ok=True) looks for 400 + "already running".
+                raise ApiError(400, "Endpoint is already running")
+            if ep.state in ("paused", "failed", "updateFailed"):
+                if ep.state == "paused":
+                    comp = self._compute_of(ep.spec)
+                    if comp is not None:
+                        self._check_quota(namespace, ep.spec, comp, exclude=ep)
+                ep.updated_at = self._stamps.next()
+                self._event(ep, "Endpoint resumed")
+                self._start_phase(ep, "deploy", now)
+            elif ep.state == "scaledToZero":
+                ep.updated_at = self._stamps.next()
+                self._event(ep, "Endpoint resumed from zero")
+                self._start_phase(ep, "wake", now)
+            return self._render(ep)  # pending/initializing/updating: already on its way
+
+    def scale_to_zero(self, namespace: str, name: str) -> dict[str, Any]:
+        with self.lock:
+            ep = self._get(namespace, name)
+            if ep.state == "running":
+                ep.state = "scaledToZero"
+                ep.updated_at = self._stamps.next()
+                self._event(ep, "Endpoint scaled to zero")
+            elif ep.state != "scaledToZero":
+                raise ApiError(400, f"Endpoint cannot be scaled to zero while it is {ep.state}")
+            return self._render(ep)
+
+    def logs(self, namespace: str, name: str) -> str:
+        with self.lock:
+            ep = self._get(namespace, name)
+            return "".join(line + "\n" for line in ep.events)
+
+    def providers(self, namespace: str) -> dict[str, Any]:
+        with self.lock:
+            now = self.clock.real()
+            for ep in self._endpoints.values():
+                self._settle(ep, now)
+            vendors: dict[str, list[dict[str, Any]]] = {}
+            for region in REGIONS:
+                computes = [
+                    {
+                        "id": comp.id,
+                        "accelerator": comp.accelerator,
+                        "numAccelerators": comp.num_accelerators,
+                        "numCpus": comp.num_cpus,
+                        "memoryGb": comp.memory_gb,
+                        "gpuMemoryGb": comp.gpu_memory_gb,
+                        "instanceType": comp.instance_type,
+                        "instanceSize": comp.instance_size,
+                        "architecture": comp.architecture,
+                        "status": comp.status,
+                        "pricePerHour": comp.price_per_hour,
+                        "quota": {
+                            "maxAccelerators": MAX_ACCELERATORS,
+                            "usedAccelerators": self._used(
+                                namespace, comp.vendor, comp.region, comp.instance_type
+                            ),
+                        },
+                    }
+                    for comp in region.computes
+                ]
+                vendors.setdefault(region.vendor, []).append(
+                    {
+                        "name": region.name,
+                        "label": region.label,
+                        "status": region.status,
+                        "computes": computes,
+                    }
+                )
+            return {
+                "vendors": [
+                    {"name": vendor, "status": "available", "regions": regions}
+                    for vendor, regions in vendors.items()
+                ]
+            }
+
+    # ------------------------------------------------------------------------------------ TGI
+
+    def endpoint_type(self, uid: str) -> str | None:
+        with self.lock:
+            ep = self._by_uid.get(uid)
+            return None if ep is None else str(ep.spec["type"])
+
+    def tgi_request(self, uid: str, *, wake: bool) -> TgiAccess | None:
+        """Settle for a TGI request: wake a scaled-to-zero endpoint, reset the idle timer if running."""
+        with self.lock:
+            ep = self._by_uid.get(uid)
+            if ep is None:
+                return None
+            now = self.clock.real()
+            self._settle(ep, now)
+            if ep.state == "scaledToZero" and wake:
+                self._event(ep, "Scaling up from zero on a request")
+                self._start_phase(ep, "wake", now)
+            context = None
+            if ep.state == "running":
+                ep.last_activity = self.clock.emulated_at(now)
+                _variant, conf = image_variant(ep.spec["model"]["image"])
+                context = make_context(ep.spec, self.catalog, conf.get("healthRoute") or "/health")
+            phase = ep.phase
+            return TgiAccess(
+                state=ep.state,
+                type=str(ep.spec["type"]),
+                context=context,
+                phase_end=None if phase is None else phase.start + self.provision_seconds,
+                will_run=phase is not None and phase.outcome == "running",
+            )
+
+    # ----------------------------------------------------------------------------- test hooks
+
+    def raw(self, namespace: str, name: str) -> dict[str, Any] | None:
+        with self.lock:
+            ep = self._endpoints.get((namespace, name))
+            if ep is None:
+                return None
+            self._settle(ep, self.clock.real())
+            return self._render(ep)
+
+    def advance(self, seconds: float) -> None:
+        with self.lock:
+            now = self.clock.real()
+            for ep in self._endpoints.values():  # settle first: see clock.py
+                self._settle(ep, now)
+            self.clock.advance(seconds)

@@ -94,7 +94,10 @@ def update_payload(
         "compute.instanceSize": (("compute", "instanceSize"), spec.instance_size),
         "scaling.minReplica": (("compute", "scaling", "minReplica"), spec.min_replica),
         "scaling.maxReplica": (("compute", "scaling", "maxReplica"), spec.max_replica),
-        "scaling.scaleToZeroTimeout": (("compute", "scaling", "scaleToZeroTimeout"), spec.scale_to_zero_timeout),
+        "scaling.scaleToZeroTimeout": (
+            ("compute", "scaling", "scaleToZeroTimeout"),
+            spec.scale_to_zero_timeout,
+        ),
         "model.repository": (("model", "repository"), spec.repository),
         "model.revision": (("model", "revision"), desired.revision_sha),
         "type": (("type",), spec.type),
@@ -149,7 +152,7 @@ class Executor:
     def _run_one(self, action: Action) -> Outcome:
         if self._stop.is_set():
             return Outcome(action.address, "skipped", message="not started: interrupted")
-        step = action.verb
+        step: str = action.verb
         try:
             if isinstance(action, Delete):
                 namespace, name = action.live.namespace, action.live.name
@@ -165,7 +168,9 @@ class Executor:
                 result = "created"
             elif isinstance(action, Update):
                 self._event(action.address, "updating", ", ".join(c.path for c in action.changes))
-                payload = update_payload(desired, action.changes, self._secrets_for(desired), adopt=action.adopt)
+                payload = update_payload(
+                    desired, action.changes, self._secrets_for(desired), adopt=action.adopt
+                )
                 before = action.live.updated_at
                 live = self._writer.update(action.live.namespace, action.live.name, payload)
                 result = "updated"
@@ -214,12 +219,18 @@ class Executor:
             if self._on_ready is not None:
                 step = "credentials"
                 credential = self._on_ready(desired, waited)
-            return Outcome(action.address, result, live=waited, desired=desired, step=step,
-                           credential_path=credential)
+            return Outcome(
+                action.address, result, live=waited, desired=desired, step=step, credential_path=credential
+            )
         except HfopsError as error:
             self._event(action.address, "failed", error.message)
-            return Outcome(action.address, "failed", message=error.message, step=step,
-                           desired=getattr(action, "desired", None))
+            return Outcome(
+                action.address,
+                "failed",
+                message=error.message,
+                step=step,
+                desired=getattr(action, "desired", None),
+            )
 
     def _wait_gone(self, live: LiveEndpoint) -> None:
         deadline = self._clock.monotonic() + self._options.timeout
@@ -238,8 +249,8 @@ class Executor:
         can still describe the old deployment.
         """
         deadline = self._clock.monotonic() + self._options.timeout
-        seen_transition = updated_before is None or live.updated_at != updated_before or (
-            live.state not in READY_STATES
+        seen_transition = (
+            updated_before is None or live.updated_at != updated_before or (live.state not in READY_STATES)
         )
         last_state = ""
         current: LiveEndpoint | None = live
@@ -253,7 +264,9 @@ class Executor:
                 seen_transition = True
             if current.state in FAILED_STATES:
                 reason = current.message or current.state
-                return Outcome(address, "failed", live=current, message=f"{current.state}: {reason}", step="wait")
+                return Outcome(
+                    address, "failed", live=current, message=f"{current.state}: {reason}", step="wait"
+                )
             if seen_transition and current.url and current.state in READY_STATES:
                 if current.state == "scaledToZero":
                     return current  # deployed, and idle: what scale-to-zero is for
@@ -261,11 +274,16 @@ class Executor:
                     self._event(address, "ready", current.url)
                     return current
             if self._stop.is_set():
-                return Outcome(address, "failed", live=current, message="interrupted while waiting", step="wait")
+                return Outcome(
+                    address, "failed", live=current, message="interrupted while waiting", step="wait"
+                )
             if self._clock.monotonic() >= deadline:
                 return Outcome(
-                    address, "timeout", live=current,
-                    message=f"not ready after {self._options.timeout:g}s (state {current.state})", step="wait",
+                    address,
+                    "timeout",
+                    live=current,
+                    message=f"not ready after {self._options.timeout:g}s (state {current.state})",
+                    step="wait",
                 )
             self._clock.sleep(self._options.poll_interval)
             current = self._writer.get(current.namespace, current.name)

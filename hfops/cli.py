@@ -21,7 +21,6 @@ from hfops.output import Output
 
 if TYPE_CHECKING:
     from hfops.apply import Outcome
-    from hfops.plan import Plan
     from hfops.reconcile import Reconciler
     from hfops.settings import Settings
 
@@ -38,15 +37,38 @@ def _options(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 paths_argument = click.argument("paths", nargs=-1, required=True, type=click.Path())
-namespace_option = click.option("--namespace", help="Namespace for manifests that name none (else HFOPS_NAMESPACE).")
-format_option = click.option("--format", "fmt", type=FORMATS, default="text", show_default=True,
-                             help="json: one JSON document on stdout, nothing else there.")
-credentials_option = click.option("--credentials-dir", default="credentials", show_default=True,
-                                  type=click.Path(file_okay=False), help="Where credential files are written.")
-timeout_option = click.option("--timeout", type=click.FloatRange(min=0), default=1800, show_default=True,
-                              help="Seconds to wait for endpoints to be running.")
-parallelism_option = click.option("--parallelism", type=click.IntRange(min=1, max=64), default=8,
-                                  show_default=True, help="Endpoints worked on at once.")
+namespace_option = click.option(
+    "--namespace", help="Namespace for manifests that name none (else HFOPS_NAMESPACE)."
+)
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=FORMATS,
+    default="text",
+    show_default=True,
+    help="json: one JSON document on stdout, nothing else there.",
+)
+credentials_option = click.option(
+    "--credentials-dir",
+    default="credentials",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where credential files are written.",
+)
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=1800,
+    show_default=True,
+    help="Seconds to wait for endpoints to be running.",
+)
+parallelism_option = click.option(
+    "--parallelism",
+    type=click.IntRange(min=1, max=64),
+    default=8,
+    show_default=True,
+    help="Endpoints worked on at once.",
+)
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -86,33 +108,60 @@ def validate(paths: Sequence[str], namespace: str | None, fmt: str) -> int:
         manifests = load_manifests(paths, default_namespace=namespace)
     except ManifestError as error:
         if out.json_mode:
-            out.document({
-                "format_version": "1", "valid": False,
-                "errors": [{"file": d.location.file, "line": d.location.line, "field": d.location.field,
-                            "message": d.message, "hint": d.hint} for d in error.diagnostics],
-            })
+            out.document(
+                {
+                    "format_version": "1",
+                    "valid": False,
+                    "errors": [
+                        {
+                            "file": d.location.file,
+                            "line": d.location.line,
+                            "field": d.location.field,
+                            "message": d.message,
+                            "hint": d.hint,
+                        }
+                        for d in error.diagnostics
+                    ],
+                }
+            )
         raise
     summary = f"{len(manifests.specs)} endpoint(s) in {len(manifests.files)} file(s): valid."
     if out.json_mode:
-        out.document({"format_version": "1", "valid": True,
-                      "endpoints": [s.address for s in manifests.specs], "files": list(manifests.files)})
+        out.document(
+            {
+                "format_version": "1",
+                "valid": True,
+                "endpoints": [s.address for s in manifests.specs],
+                "files": list(manifests.files),
+            }
+        )
     else:
         out.data(summary)
     return EXIT_OK
 
 
 def _adopt_option(fn: Any) -> Any:
-    return click.option("--adopt", multiple=True, metavar="NAMESPACE/NAME",
-                        help="Take over an existing endpoint hfops did not create (repeatable).")(fn)
+    return click.option(
+        "--adopt",
+        multiple=True,
+        metavar="NAMESPACE/NAME",
+        help="Take over an existing endpoint hfops did not create (repeatable).",
+    )(fn)
 
 
 def _prune_options(fn: Any) -> Any:
-    fn = click.option("--allow-empty-prune", is_flag=True,
-                      help="With --prune: allow an empty manifest set (deletes every endpoint hfops "
-                           "manages in --namespace).")(fn)
-    return click.option("--prune", is_flag=True,
-                        help="Also delete endpoints hfops manages, in the namespaces the manifests cover, "
-                             "that no manifest names any more.")(fn)
+    fn = click.option(
+        "--allow-empty-prune",
+        is_flag=True,
+        help="With --prune: allow an empty manifest set (deletes every endpoint hfops "
+        "manages in --namespace).",
+    )(fn)
+    return click.option(
+        "--prune",
+        is_flag=True,
+        help="Also delete endpoints hfops manages, in the namespaces the manifests cover, "
+        "that no manifest names any more.",
+    )(fn)
 
 
 @cli.command()
@@ -121,11 +170,25 @@ def _prune_options(fn: Any) -> Any:
 @format_option
 @_adopt_option
 @_prune_options
-@click.option("--out", "out_file", type=click.Path(dir_okay=False),
-              help="Save the plan to FILE; `hfops apply FILE` applies exactly it, or refuses if stale.")
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none, 1 on error.")
-def plan(paths: Sequence[str], namespace: str | None, fmt: str, adopt: Sequence[str], prune: bool,
-         allow_empty_prune: bool, out_file: str | None, detailed_exitcode: bool) -> int:
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False),
+    help="Save the plan to FILE; `hfops apply FILE` applies exactly it, or refuses if stale.",
+)
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none, 1 on error."
+)
+def plan(
+    paths: Sequence[str],
+    namespace: str | None,
+    fmt: str,
+    adopt: Sequence[str],
+    prune: bool,
+    allow_empty_prune: bool,
+    out_file: str | None,
+    detailed_exitcode: bool,
+) -> int:
     """Read the live state and show what apply would do; changes nothing."""
     from hfops.plan_file import PlanInputs, save_plan
     from hfops.render import render_plan
@@ -134,8 +197,13 @@ def plan(paths: Sequence[str], namespace: str | None, fmt: str, adopt: Sequence[
     reconciler = _reconciler(out, _settings(namespace=namespace))
     _context, the_plan = reconciler.plan(paths, adopt=adopt, prune=prune, allow_empty_prune=allow_empty_prune)
     if out_file:
-        inputs = PlanInputs(paths=tuple(paths), namespace=namespace, adopt=tuple(adopt), prune=prune,
-                            allow_empty_prune=allow_empty_prune)
+        inputs = PlanInputs(
+            paths=tuple(paths),
+            namespace=namespace,
+            adopt=tuple(adopt),
+            prune=prune,
+            allow_empty_prune=allow_empty_prune,
+        )
         save_plan(out_file, the_plan, inputs)
         out.info(f"Saved the plan to {out_file}; apply exactly it with: hfops apply {out_file}")
     if out.json_mode:
@@ -207,14 +275,16 @@ def _outcome_json(outcome: Outcome) -> dict[str, Any]:
 def _summarise(out: Output, outcomes: Sequence[Outcome], plan_doc: dict[str, Any] | None) -> int:
     failed = [o for o in outcomes if not o.ok]
     if out.json_mode:
-        out.document({
-            "format_version": "1",
-            "plan": plan_doc,
-            "outcomes": [_outcome_json(o) for o in outcomes],
-            "succeeded": sum(o.ok for o in outcomes),
-            "failed": sum(o.result in ("failed", "timeout") for o in outcomes),
-            "not_attempted": sum(o.result == "skipped" for o in outcomes),
-        })
+        out.document(
+            {
+                "format_version": "1",
+                "plan": plan_doc,
+                "outcomes": [_outcome_json(o) for o in outcomes],
+                "succeeded": sum(o.ok for o in outcomes),
+                "failed": sum(o.result in ("failed", "timeout") for o in outcomes),
+                "not_attempted": sum(o.result == "skipped" for o in outcomes),
+            }
+        )
     else:
         out.data("")
         for outcome in outcomes:
@@ -233,9 +303,18 @@ def _summarise(out: Output, outcomes: Sequence[Outcome], plan_doc: dict[str, Any
     return EXIT_ERROR if failed else EXIT_OK
 
 
-def run_apply(out: Output, reconciler: Reconciler, paths: Sequence[str], *, yes: bool,
-              adopt: Sequence[str], options: Any, stop: threading.Event | None = None,
-              prune: bool = False, allow_empty_prune: bool = False) -> int:
+def run_apply(
+    out: Output,
+    reconciler: Reconciler,
+    paths: Sequence[str],
+    *,
+    yes: bool,
+    adopt: Sequence[str],
+    options: Any,
+    stop: threading.Event | None = None,
+    prune: bool = False,
+    allow_empty_prune: bool = False,
+) -> int:
     from hfops.apply import Executor, http_health_check
     from hfops.plan_file import check_not_stale, is_saved_plan, load_saved_plan
     from hfops.reconcile import secret_values
@@ -247,7 +326,12 @@ def run_apply(out: Output, reconciler: Reconciler, paths: Sequence[str], *, yes:
         if adopt or prune or allow_empty_prune:
             raise UsageError("a saved plan already records --adopt/--prune; pass only the plan file")
         saved, inputs = load_saved_plan(plan_path)
-        paths, adopt, prune, allow_empty_prune = inputs.paths, inputs.adopt, inputs.prune, inputs.allow_empty_prune
+        paths, adopt, prune, allow_empty_prune = (
+            inputs.paths,
+            inputs.adopt,
+            inputs.prune,
+            inputs.allow_empty_prune,
+        )
         if inputs.namespace and reconciler.settings.namespace != inputs.namespace:
             raise UsageError(f"the saved plan was made with --namespace {inputs.namespace}; pass the same")
     context, the_plan = reconciler.plan(paths, adopt=adopt, prune=prune, allow_empty_prune=allow_empty_prune)
@@ -298,10 +382,22 @@ def run_apply(out: Output, reconciler: Reconciler, paths: Sequence[str], *, yes:
 @_adopt_option
 @_prune_options
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
-@click.option("--no-wait", is_flag=True, help="Do not wait for endpoints to be running (no credentials then).")
-def apply(paths: Sequence[str], namespace: str | None, fmt: str, credentials_dir: str, timeout: float,
-          parallelism: int, adopt: Sequence[str], prune: bool, allow_empty_prune: bool, yes: bool,
-          no_wait: bool) -> int:
+@click.option(
+    "--no-wait", is_flag=True, help="Do not wait for endpoints to be running (no credentials then)."
+)
+def apply(
+    paths: Sequence[str],
+    namespace: str | None,
+    fmt: str,
+    credentials_dir: str,
+    timeout: float,
+    parallelism: int,
+    adopt: Sequence[str],
+    prune: bool,
+    allow_empty_prune: bool,
+    yes: bool,
+    no_wait: bool,
+) -> int:
     """Plan, confirm, create/update endpoints, wait until running, write credentials.
 
     PATHS are manifests, or a single plan file saved by `hfops plan --out FILE`.
@@ -309,14 +405,29 @@ def apply(paths: Sequence[str], namespace: str | None, fmt: str, credentials_dir
     from hfops.apply import ApplyOptions
 
     out = Output(fmt=fmt)
-    settings = _settings(namespace=namespace, credentials_dir=credentials_dir, timeout=timeout,
-                         wait=not no_wait, parallelism=parallelism)
+    settings = _settings(
+        namespace=namespace,
+        credentials_dir=credentials_dir,
+        timeout=timeout,
+        wait=not no_wait,
+        parallelism=parallelism,
+    )
     reconciler = _reconciler(out, settings)
-    options = ApplyOptions(wait=not no_wait, timeout=timeout, poll_interval=settings.poll_interval,
-                           parallelism=parallelism)
+    options = ApplyOptions(
+        wait=not no_wait, timeout=timeout, poll_interval=settings.poll_interval, parallelism=parallelism
+    )
     with _SignalGuard(out) as guard:
-        return run_apply(out, reconciler, paths, yes=yes, adopt=adopt, options=options, stop=guard.stop,
-                         prune=prune, allow_empty_prune=allow_empty_prune)
+        return run_apply(
+            out,
+            reconciler,
+            paths,
+            yes=yes,
+            adopt=adopt,
+            options=options,
+            stop=guard.stop,
+            prune=prune,
+            allow_empty_prune=allow_empty_prune,
+        )
 
 
 @cli.command()
@@ -359,26 +470,28 @@ def status(paths: Sequence[str], namespace: str | None, fmt: str) -> int:
     reconciler = _reconciler(out, _settings(namespace=namespace))
     _manifests, specs = reconciler.load(paths)
     live = reconciler.read_live(sorted({s.namespace for s in specs if s.namespace}))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for spec in specs:
         endpoint = live.get(spec.address)
-        rows.append({
-            "address": spec.address,
-            "name": spec.name,
-            "namespace": spec.namespace,
-            "state": endpoint.state if endpoint else "absent",
-            "url": endpoint.url if endpoint else None,
-            "ready_replicas": endpoint.ready_replica if endpoint else 0,
-            "target_replicas": endpoint.target_replica if endpoint else 0,
-            "managed": endpoint.owned if endpoint else None,
-        })
+        rows.append(
+            {
+                "address": spec.address,
+                "name": spec.name,
+                "namespace": spec.namespace,
+                "state": endpoint.state if endpoint else "absent",
+                "url": endpoint.url if endpoint else None,
+                "ready_replicas": endpoint.ready_replica if endpoint else 0,
+                "target_replicas": endpoint.target_replica if endpoint else 0,
+                "managed": endpoint.owned if endpoint else None,
+            }
+        )
     if out.json_mode:
         out.document({"format_version": "1", "endpoints": rows})
     else:
-        width = max((len(r["address"]) for r in rows), default=10)
+        width = max((len(str(r["address"])) for r in rows), default=10)
         for r in rows:
             replicas = f"{r['ready_replicas']}/{r['target_replicas']}"
-            out.data(f"{r['address'].ljust(width)}  {r['state']:<13} {replicas:<5} {r['url'] or '-'}")
+            out.data(f"{str(r['address']).ljust(width)}  {r['state']!s:<13} {replicas:<5} {r['url'] or '-'}")
     return EXIT_OK
 
 
@@ -387,10 +500,16 @@ def status(paths: Sequence[str], namespace: str | None, fmt: str) -> int:
 @namespace_option
 @format_option
 @credentials_option
-@click.option("--scale-up-timeout", type=click.IntRange(min=0), default=600, show_default=True,
-              help="Seconds a scaled-to-zero endpoint may take to wake (sent as X-Scale-Up-Timeout).")
-def verify(paths: Sequence[str], namespace: str | None, fmt: str, credentials_dir: str,
-           scale_up_timeout: int) -> int:
+@click.option(
+    "--scale-up-timeout",
+    type=click.IntRange(min=0),
+    default=600,
+    show_default=True,
+    help="Seconds a scaled-to-zero endpoint may take to wake (sent as X-Scale-Up-Timeout).",
+)
+def verify(
+    paths: Sequence[str], namespace: str | None, fmt: str, credentials_dir: str, scale_up_timeout: int
+) -> int:
     """Call each endpoint the way GenStudio will, with its credential; report ok or why not."""
     from hfops.verify import verify_endpoint
 
@@ -399,8 +518,12 @@ def verify(paths: Sequence[str], namespace: str | None, fmt: str, credentials_di
     reconciler = _reconciler(out, settings)
     _manifests, specs = reconciler.load(paths)
     live = reconciler.read_live(sorted({s.namespace for s in specs if s.namespace}))
-    results = [verify_endpoint(spec, live.get(spec.address), credentials_dir=credentials_dir,
-                               scale_up_timeout=scale_up_timeout) for spec in specs]
+    results = [
+        verify_endpoint(
+            spec, live.get(spec.address), credentials_dir=credentials_dir, scale_up_timeout=scale_up_timeout
+        )
+        for spec in specs
+    ]
     if out.json_mode:
         out.document({"format_version": "1", "results": [r.to_json() for r in results]})
     else:
@@ -455,8 +578,9 @@ def destroy(paths: Sequence[str], namespace: str | None, fmt: str, credentials_d
 @cli.command("import")
 @click.argument("addresses", nargs=-1, required=True, metavar="NAMESPACE/NAME...")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Write the manifests to FILE.")
-@click.option("--no-adopt", is_flag=True,
-              help="Only print manifests; do not tag the endpoints as managed by hfops.")
+@click.option(
+    "--no-adopt", is_flag=True, help="Only print manifests; do not tag the endpoints as managed by hfops."
+)
 def import_(addresses: Sequence[str], out_file: str | None, no_adopt: bool) -> int:
     """Print manifests for existing endpoints, and adopt them (tag them as managed by hfops).
 
@@ -493,11 +617,15 @@ def import_(addresses: Sequence[str], out_file: str | None, no_adopt: bool) -> i
         specs, problems = parse_manifest_text(text, file="<import>")
         if problems:  # pragma: no cover - the generator only writes what the schema accepts
             raise HfopsError("generated manifests do not validate: " + "; ".join(map(str, problems)))
-        for spec, live in zip(specs, adoptions):
+        for spec, live in zip(specs, adoptions, strict=True):
             values = secret_values(spec, reconciler.env)
-            desired = Desired(spec=spec, revision_sha=live.revision if spec.revision else None,
-                              secrets_fingerprint=secrets_fingerprint(live.namespace, live.name, values)
-                              if len(values) == len(spec.secrets) else None)
+            desired = Desired(
+                spec=spec,
+                revision_sha=live.revision if spec.revision else None,
+                secrets_fingerprint=secrets_fingerprint(live.namespace, live.name, values)
+                if len(values) == len(spec.secrets)
+                else None,
+            )
             tags = sorted(set(desired.tags) | set(live.user_tags))
             reconciler.endpoints.update(live.namespace, live.name, {"tags": tags})
             out.info(f"{live.address}: adopted (tagged as managed by hfops; nothing else changed)")
@@ -518,10 +646,19 @@ def _register_emulator() -> None:
 
 
 @cli.command()
-@click.option("--examples", "examples_dir", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Manifests to deploy (default: the shipped examples/).")
-@click.option("--credentials-dir", default=None, type=click.Path(file_okay=False),
-              help="Where to write the credentials (default: a new temporary directory).")
+@click.option(
+    "--examples",
+    "examples_dir",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Manifests to deploy (default: the shipped examples/).",
+)
+@click.option(
+    "--credentials-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Where to write the credentials (default: a new temporary directory).",
+)
 def demo(examples_dir: str | None, credentials_dir: str | None) -> int:
     """The whole flow on a built-in emulator and the shipped examples; no account, no network."""
     from hfops.demo import run_demo
@@ -536,8 +673,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: maps every error to one line on stderr and exit code 1."""
     out = Output()
     try:
-        code = cli.main(args=list(argv) if argv is not None else None, prog_name="hfops",
-                        standalone_mode=False)
+        code = cli.main(
+            args=list(argv) if argv is not None else None, prog_name="hfops", standalone_mode=False
+        )
     except click.exceptions.Abort:
         out.error("aborted")
         code = EXIT_ERROR

@@ -33,8 +33,12 @@ def choose_context_window(
     limit = served or spec.image.max_total_tokens or model_context
     if declared is not None:
         if limit is not None and declared > limit:
-            what = "the endpoint serves" if served else (
-                "image.maxTotalTokens allows" if spec.image.max_total_tokens else "the model's context is"
+            what = (
+                "the endpoint serves"
+                if served
+                else (
+                    "image.maxTotalTokens allows" if spec.image.max_total_tokens else "the model's context is"
+                )
             )
             raise CredentialsError(
                 f"{spec.address}: genstudio.contextWindow {declared} is larger than what {what} ({limit})"

@@ -73,7 +73,9 @@ def run_demo(out: Output, *, examples_dir: str | None, credentials_dir: str | No
         live = reconciler.read_live(sorted({s.namespace for s in specs if s.namespace}))
         all_ok = True
         for spec in specs:
-            result = verify_endpoint(spec, live.get(spec.address), credentials_dir=target, scale_up_timeout=60)
+            result = verify_endpoint(
+                spec, live.get(spec.address), credentials_dir=target, scale_up_timeout=60
+            )
             all_ok = all_ok and result.ok
             out.data(f"{result.address}: {'ok' if result.ok else 'FAILED'} — {result.detail}")
         out.info(f"\n==> Credentials written to {target} (mode 0600; api_key redacted below)")
@@ -81,6 +83,10 @@ def run_demo(out: Output, *, examples_dir: str | None, credentials_dir: str | No
             data = json.loads(path.read_text())
             data["api_key"] = "(sensitive value)"
             out.data(f"{path}: {json.dumps(data)}")
-        out.info("\nPaste a credential file's JSON into GenStudio as a Hugging Face Inference Endpoint model.")
-        out.info("Against the real service: export HF_TOKEN=hf_... and run hfops plan/apply on your manifests.")
+        out.info(
+            "\nPaste a credential file's JSON into GenStudio as a Hugging Face Inference Endpoint model."
+        )
+        out.info(
+            "Against the real service: export HF_TOKEN=hf_... and run hfops plan/apply on your manifests."
+        )
         return 0 if all_ok else 1

@@ -67,7 +67,10 @@ class Desired:
     @property
     def tags(self) -> tuple[str, ...]:
         """Every tag hfops sends, bookkeeping included."""
-        tags = {*self.visible_tags, APPLIED_TAG_PREFIX + fields_digest(desired_fields(self), self.secrets_fingerprint)}
+        tags = {
+            *self.visible_tags,
+            APPLIED_TAG_PREFIX + fields_digest(desired_fields(self), self.secrets_fingerprint),
+        }
         if self.secrets_fingerprint:
             tags.add(SECRETS_TAG_PREFIX + self.secrets_fingerprint)
         return tuple(sorted(tags))

@@ -96,8 +96,10 @@ def check_hardware(
                 if (h.vendor, h.region, h.accelerator) == (spec.vendor, spec.region, spec.accelerator)
                 and h.status not in UNDEPLOYABLE
             )
-            hint = f"available here: {', '.join(here)}" if here else (
-                f"no {spec.accelerator} instances in {spec.vendor} {spec.region} for {namespace}"
+            hint = (
+                f"available here: {', '.join(here)}"
+                if here
+                else (f"no {spec.accelerator} instances in {spec.vendor} {spec.region} for {namespace}")
             )
             problems.append(
                 Diagnostic(
@@ -131,7 +133,13 @@ def check_hardware(
         current = live.get(spec.address)
         if current is not None and current.state != "paused":
             old = table.get(
-                _key(current.vendor, current.region, current.accelerator, current.instance_type, current.instance_size)
+                _key(
+                    current.vendor,
+                    current.region,
+                    current.accelerator,
+                    current.instance_type,
+                    current.instance_size,
+                )
             )
             if old is not None:
                 delta[(namespace, current.instance_type)] -= current.max_replica * old.num_accelerators
@@ -139,14 +147,20 @@ def check_hardware(
         if change <= 0:
             continue
         quota = next(
-            (h for h in tables.get(namespace, {}).values() if h.instance_type == instance_type and h.max_accelerators),
+            (
+                h
+                for h in tables.get(namespace, {}).values()
+                if h.instance_type == instance_type and h.max_accelerators
+            ),
             None,
         )
         if quota is None or quota.max_accelerators is None:
             continue
         used = quota.used_accelerators or 0
         if used + change > quota.max_accelerators:
-            first = next(d for d in desired if d.spec.namespace == namespace and d.spec.instance_type == instance_type)
+            first = next(
+                d for d in desired if d.spec.namespace == namespace and d.spec.instance_type == instance_type
+            )
             problems.append(
                 Diagnostic(
                     first.spec.location_of("spec.scaling.maxReplica"),

@@ -57,7 +57,9 @@ class ModelResolver:
                 lambda: self._api.model_info(repository, revision=revision, token=token), policy=self._retry
             )
         except GatedRepoError:
-            raise PlanError(f"model {repository} is gated and this token has not been granted access") from None
+            raise PlanError(
+                f"model {repository} is gated and this token has not been granted access"
+            ) from None
         except RevisionNotFoundError:
             raise PlanError(f"revision {revision!r} not found in model {repository}") from None
         except RepositoryNotFoundError:
@@ -134,4 +136,4 @@ class ModelResolver:
         if not unique:
             return {}
         with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(unique)))) as pool:
-            return dict(zip(unique, pool.map(one, unique)))
+            return dict(zip(unique, pool.map(one, unique), strict=True))

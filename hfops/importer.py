@@ -34,7 +34,9 @@ def manifest_for(live: LiveEndpoint) -> tuple[dict[str, Any], list[str]]:
     scaling: dict[str, Any] = {"minReplica": live.min_replica, "maxReplica": live.max_replica}
     if live.min_replica == 0:
         if live.scale_to_zero_timeout is None:
-            notes.append(f"{live.address}: minReplica 0 without a scale-to-zero timeout; the manifest sets 15")
+            notes.append(
+                f"{live.address}: minReplica 0 without a scale-to-zero timeout; the manifest sets 15"
+            )
             scaling["scaleToZeroTimeout"] = 15
         else:
             scaling["scaleToZeroTimeout"] = live.scale_to_zero_timeout

@@ -8,12 +8,12 @@ every request, and endpoints it returns otherwise fall back to the ambient token
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
-from huggingface_hub import HfApi, constants
+from huggingface_hub import HfApi, constants, get_session, hf_raise_for_status
 from huggingface_hub.errors import HfHubHTTPError
-from huggingface_hub.utils import get_session, hf_raise_for_status
 
 from hfops.diff import Desired
 from hfops.errors import RemoteError
@@ -32,35 +32,7 @@ class EndpointReader(Protocol):
 
 class EndpointWriter(EndpointReader, Protocol):
     def create(self, desired: Desired, secrets: Mapping[str, str]) -> LiveEndpoint: ...
-    def update(self, namespace: str, name: str, payload: Mapping[str, Any]) -> LiveEndpoint:
-        """Send a partial update (the API's PUT: omitted fields are left as they are).
-
-        Goes through `HfApi.update_inference_endpoint` whenever it can express the payload. It sends
-        only non-None arguments, so it can neither clear a field (`scaleToZeroTimeout` when leaving
-        scale-to-zero) nor change `type`; only then is the same PUT sent through huggingface_hub's
-        own session and error handling.
-        """
-        kwargs = hub_update_kwargs(payload)
-        if kwargs is not None:
-            endpoint = self._call(
-                f"update {namespace}/{name}",
-                lambda: self._api.update_inference_endpoint(
-                    name, namespace=namespace, token=self._token, **kwargs
-                ),
-            )
-            return live_from_raw(endpoint.raw, namespace=namespace)
-        url = f"{constants.INFERENCE_ENDPOINTS_ENDPOINT}/endpoint/{namespace}/{name}"
-
-        def put() -> Mapping[str, Any]:
-            headers = self._api._build_hf_headers(token=self._token)
-            response = get_session().put(url, headers=headers, json=dict(payload))
-            hf_raise_for_status(response)
-            body: Mapping[str, Any] = response.json()
-            return body
-
-        raw = self._call(f"update {namespace}/{name}", put)
-        return live_from_raw(raw, namespace=namespace)
-
+    def update(self, namespace: str, name: str, payload: Mapping[str, Any]) -> LiveEndpoint: ...
     def delete(self, namespace: str, name: str) -> None: ...
     def resume(self, namespace: str, name: str) -> LiveEndpoint: ...
     def pause(self, namespace: str, name: str) -> LiveEndpoint: ...
@@ -158,7 +130,7 @@ class HubEndpoints:
         except HfHubHTTPError as error:
             raise remote_error(error, operation) from None
 
-    def list(self, namespace: str) -> list[LiveEndpoint]:
+    def list(self, namespace: str) -> builtins.list[LiveEndpoint]:
         endpoints = self._call(
             f"list endpoints in {namespace}",
             lambda: self._api.list_inference_endpoints(namespace=namespace, token=self._token),
@@ -218,17 +190,27 @@ class HubEndpoints:
         return live_from_raw(endpoint.raw, namespace=namespace)
 
     def update(self, namespace: str, name: str, payload: Mapping[str, Any]) -> LiveEndpoint:
-        """PUT a partial update.
+        """Send a partial update (the API's PUT: omitted fields are left as they are).
 
-        `HfApi.update_inference_endpoint` sends only non-None arguments, so it cannot clear a field
-        (`scaleToZeroTimeout` when leaving scale-to-zero) nor change `type`; the same PUT is sent
-        here through huggingface_hub's own session and error handling, with the payload built by
-        `apply.update_payload`.
+        Goes through `HfApi.update_inference_endpoint` whenever it can express the payload. It sends
+        only non-None arguments, so it can neither clear a field (`scaleToZeroTimeout` when leaving
+        scale-to-zero) nor change `type`; only then is the same PUT sent through huggingface_hub's
+        own session and error handling.
         """
+        kwargs = hub_update_kwargs(payload)
+        if kwargs is not None:
+            endpoint = self._call(
+                f"update {namespace}/{name}",
+                lambda: self._api.update_inference_endpoint(
+                    name, namespace=namespace, token=self._token, **kwargs
+                ),
+            )
+            return live_from_raw(endpoint.raw, namespace=namespace)
         url = f"{constants.INFERENCE_ENDPOINTS_ENDPOINT}/endpoint/{namespace}/{name}"
 
         def put() -> Mapping[str, Any]:
-            response = get_session().put(url, headers=self._api._build_hf_headers(token=self._token), json=payload)
+            headers = self._api._build_hf_headers(token=self._token)
+            response = get_session().put(url, headers=headers, json=dict(payload))
             hf_raise_for_status(response)
             body: Mapping[str, Any] = response.json()
             return body
@@ -267,7 +249,7 @@ class HubEndpoints:
         info = self._call("whoami", lambda: self._api.whoami(token=self._token))
         return str(info.get("name") or "")
 
-    def hardware(self, namespace: str) -> list[Hardware]:
+    def hardware(self, namespace: str) -> builtins.list[Hardware]:
         """The namespace's hardware catalogue, with prices and accelerator quotas."""
         items = self._call(
             f"read the hardware catalogue of {namespace}",

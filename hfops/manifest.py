@@ -57,12 +57,14 @@ def discover_files(paths: Sequence[str], *, allow_empty: bool = False) -> tuple[
             found = sorted(
                 str(p)
                 for p in path.rglob("*")
-                if p.suffix in MANIFEST_SUFFIXES and p.is_file() and not any(
-                    part.startswith(".") for part in p.relative_to(path).parts
-                )
+                if p.suffix in MANIFEST_SUFFIXES
+                and p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
             if not found and not allow_empty:
-                problems.append(Diagnostic(Location(raw, 0), "no *.yaml or *.yml manifests in this directory"))
+                problems.append(
+                    Diagnostic(Location(raw, 0), "no *.yaml or *.yml manifests in this directory")
+                )
             files.extend(found)
         elif path.is_file():
             files.append(str(path))
@@ -214,7 +216,9 @@ def build_specs(
         located = Located(data if isinstance(data, dict) else {}, [source])
         if not isinstance(data, dict):
             problems.append(
-                Diagnostic(Location(source.file, source.document.start_line), "a manifest document must be a mapping")
+                Diagnostic(
+                    Location(source.file, source.document.start_line), "a manifest document must be a mapping"
+                )
             )
             continue
         kind = data.get("kind")
@@ -253,26 +257,37 @@ def _with_defaults(
     source: SourceDocument, defaults: Sequence[SourceDocument], *, default_namespace: str | None
 ) -> Located:
     data: dict[str, Any] = source.document.data
-    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    metadata = _mapping(data.get("metadata"))
     namespace = metadata.get("namespace") or default_namespace
     # Global defaults first, then the namespace's own; the endpoint's own values last.
-    chosen = [d for d in defaults if not d.document.data["metadata"].get("namespace")]
-    chosen += [d for d in defaults if namespace and d.document.data["metadata"].get("namespace") == namespace]
+    chosen = [d for d in defaults if not _mapping(d.document.data.get("metadata")).get("namespace")]
+    chosen += [
+        d
+        for d in defaults
+        if namespace and _mapping(d.document.data.get("metadata")).get("namespace") == namespace
+    ]
     if not chosen:
         return Located(data, [source])
     spec: dict[str, Any] = {}
     tags: list[str] = []
     for layer in chosen:
-        spec = _merge(spec, layer.document.data.get("spec") or {})
-        tags += [t for t in layer.document.data["metadata"].get("tags", []) if t not in tags]
+        spec = _merge(spec, _mapping(layer.document.data.get("spec")))
+        layer_tags = _mapping(layer.document.data.get("metadata")).get("tags")
+        tags += [t for t in (layer_tags if isinstance(layer_tags, list) else []) if t not in tags]
     merged = dict(data)
     own_spec = data.get("spec")
-    merged["spec"] = _merge(spec, own_spec) if isinstance(own_spec, dict) else (own_spec if own_spec is not None else spec)
+    merged["spec"] = (
+        _merge(spec, own_spec) if isinstance(own_spec, dict) else (own_spec if own_spec is not None else spec)
+    )
     own_tags = metadata.get("tags")
-    if tags and isinstance(metadata, dict) and (own_tags is None or isinstance(own_tags, list)):
+    if tags and isinstance(data.get("metadata"), dict) and (own_tags is None or isinstance(own_tags, list)):
         merged["metadata"] = dict(metadata)
         merged["metadata"]["tags"] = tags + [t for t in (own_tags or []) if t not in tags]
     return Located(merged, [source, *reversed(chosen)])
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _parse_located(

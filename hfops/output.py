@@ -14,7 +14,9 @@ from hfops.redact import REDACTOR
 
 
 class Output:
-    def __init__(self, *, fmt: str = "text", stdout: TextIO | None = None, stderr: TextIO | None = None) -> None:
+    def __init__(
+        self, *, fmt: str = "text", stdout: TextIO | None = None, stderr: TextIO | None = None
+    ) -> None:
         self.format = fmt
         self._stdout = stdout or sys.stdout
         self._stderr = stderr or sys.stderr

@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 from hfops.diff import Desired, FieldChange, change_cause, desired_fields, diff_endpoint, live_fields
 from hfops.hardware import EndpointCost
@@ -105,7 +105,7 @@ class Conflict:
     verb: Literal["conflict"] = "conflict"
 
 
-Action = Union[Create, Update, Replace, Delete, Resume, Pause, NoOp, Conflict]
+Action = Create | Update | Replace | Delete | Resume | Pause | NoOp | Conflict
 CHANGING = (Create, Update, Replace, Delete, Resume, Pause)
 
 
@@ -285,7 +285,9 @@ def _creation_fields(item: Desired) -> Iterable[FieldChange]:
             yield FieldChange(path, None, value, sensitive=path.startswith("secrets."))
 
 
-def destroy_plan(addresses: Iterable[str], live: Mapping[str, LiveEndpoint]) -> tuple[list[Delete], list[str]]:
+def destroy_plan(
+    addresses: Iterable[str], live: Mapping[str, LiveEndpoint]
+) -> tuple[list[Delete], list[str]]:
     """Deletes for the named endpoints hfops owns; returns (deletes, notes about the rest)."""
     deletes: list[Delete] = []
     notes: list[str] = []

@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from hfops.diff import Desired, secrets_fingerprint
-from hfops.hardware import EndpointCost
 from hfops.errors import Diagnostic, HfopsError, ManifestError, PlanError, UsageError
+from hfops.hardware import EndpointCost
 from hfops.manifest import ManifestSet, load_manifests
 from hfops.model import Credential, EndpointSpec, LiveEndpoint, ResolvedModel
 from hfops.plan import Plan, build_plan
@@ -176,14 +176,17 @@ class Reconciler:
                 hint="if that is really meant, pass --allow-empty-prune with --namespace NS",
             )
         if prune and not context.specs and not self.settings.namespace:
-            raise UsageError("--allow-empty-prune needs --namespace (or HFOPS_NAMESPACE) to know what to prune")
+            raise UsageError(
+                "--allow-empty-prune needs --namespace (or HFOPS_NAMESPACE) to know what to prune"
+            )
         unknown = [a for a in adopt if a not in {d.spec.address for d in context.desired}]
         if unknown:
             raise UsageError(f"--adopt names endpoints no manifest declares: {', '.join(unknown)}")
         namespaces = sorted({s.namespace for s in context.specs if s.namespace} | set(self.extra_namespaces))
         named = {d.spec.address for d in context.desired}
         doomed = [
-            e for e in context.live.values()
+            e
+            for e in context.live.values()
             if prune and e.owned and e.address not in named and e.namespace in namespaces
         ]
         costs = self.check_hardware(context)

@@ -75,7 +75,9 @@ def render_plan(plan: Plan, *, paths: Sequence[str] = (), show_unchanged: bool =
             lines.append(f"  ~ {action.address} {verb}{_then(action)}{_cause_note(action.cause)}")
             lines.extend(f"      {_change_line(c)}" for c in action.changes)
         elif isinstance(action, Replace):
-            lines.append(f"-/+ {action.address} must be replaced (deleted, then created){_cause_note(action.cause)}")
+            lines.append(
+                f"-/+ {action.address} must be replaced (deleted, then created){_cause_note(action.cause)}"
+            )
             lines.extend(f"      {_change_line(c)}" for c in action.changes)
         elif isinstance(action, Resume):
             lines.append(f"  ~ {action.address} is paused and will be resumed")

@@ -23,7 +23,7 @@ _SENSITIVE_ROOTS = (("spec", "secrets"), ("spec", "genstudio", "apiKey"))
 
 @lru_cache(maxsize=1)
 def endpoint_schema() -> dict[str, Any]:
-    text = resources.files("hfops").joinpath("schemas", SCHEMA_FILE).read_text(encoding="utf-8")
+    text = resources.files("hfops").joinpath("schemas").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 
@@ -47,7 +47,11 @@ def defaults_schema() -> dict[str, Any]:
     schema = copy.deepcopy(endpoint_schema())
     schema["title"] = "hfops Defaults (hfops/v1)"
     schema["properties"]["kind"] = {"const": "Defaults"}
-    schema["properties"]["metadata"]["properties"]["name"] = {"type": "string", "minLength": 1, "maxLength": 64}
+    schema["properties"]["metadata"]["properties"]["name"] = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 64,
+    }
 
     def optional(node: Any) -> None:
         if isinstance(node, dict):
@@ -146,13 +150,17 @@ class SchemaIssue:
 def _describe(error: ValidationError) -> list[SchemaIssue]:
     path = tuple(error.absolute_path)
     kind = error.validator
+    schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
+    expected: Any = error.validator_value
     if kind == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = sorted(error.schema.get("properties", {}))
+        allowed = sorted(schema.get("properties", {}))
         issues = []
         for key in sorted(k for k in error.instance if k not in allowed):
             close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'?" if close else (
-                f"allowed: {', '.join(allowed)}" if allowed else None
+            hint = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else (f"allowed: {', '.join(allowed)}" if allowed else None)
             )
             issues.append(SchemaIssue((*path, key), f"unknown field '{key}'", hint))
         return issues
@@ -160,17 +168,17 @@ def _describe(error: ValidationError) -> list[SchemaIssue]:
         missing = str(error.message).split("'")[1] if "'" in str(error.message) else str(error.message)
         return [SchemaIssue((*path, missing), f"missing required field '{missing}'")]
     if kind == "type":
-        wanted = error.validator_value
+        wanted = expected
         names = [wanted] if isinstance(wanted, str) else list(wanted)
         want = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
         return [SchemaIssue(path, f"must be {want}, not {_type_name(error.instance)}")]
     if kind == "const":
         return [SchemaIssue(path, f"must be {error.validator_value!r}, not {_show(error.instance, path)}")]
     if kind == "enum":
-        choices = ", ".join(repr(c) for c in error.validator_value)
+        choices = ", ".join(repr(c) for c in expected)
         hint = None
         if isinstance(error.instance, str):
-            close = difflib.get_close_matches(error.instance, [str(c) for c in error.validator_value], n=1)
+            close = difflib.get_close_matches(error.instance, [str(c) for c in expected], n=1)
             hint = f"did you mean '{close[0]}'?" if close else None
         return [SchemaIssue(path, f"must be one of {choices}, not {_show(error.instance, path)}", hint)]
     if kind == "pattern":
@@ -211,8 +219,11 @@ def _issues(validator: Draft202012Validator, document: Any) -> list[SchemaIssue]
             sensitive = _is_sensitive((*parent, ""))
             shown = "(sensitive value)" if sensitive else repr(error.instance)
             where = parent if sensitive else (*parent, str(error.instance))
-            issues.append(SchemaIssue(where, f"invalid key {shown}: use letters, digits and '_', "
-                                      "not starting with a digit"))
+            issues.append(
+                SchemaIssue(
+                    where, f"invalid key {shown}: use letters, digits and '_', not starting with a digit"
+                )
+            )
     for error in errors:
         if "propertyNames" in error.schema_path or tuple(error.absolute_path)[:4] in {
             k[:4] for k in bad_keys if tuple(error.absolute_path)[: len(k)] == k

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx2
-from huggingface_hub import InferenceClient
+from huggingface_hub import InferenceClient, get_session
 from huggingface_hub.errors import HfHubHTTPError
-from huggingface_hub.utils import get_session
 
 from hfops.model import HEALTH_ROUTE
 
@@ -39,7 +38,9 @@ def _headers(token: str | None, scale_up_timeout: float | None) -> dict[str, str
     return headers
 
 
-def _get(url: str, *, token: str | None, timeout: float, scale_up_timeout: float | None = None) -> ProbeResult:
+def _get(
+    url: str, *, token: str | None, timeout: float, scale_up_timeout: float | None = None
+) -> ProbeResult:
     try:
         response = get_session().get(
             url,
@@ -80,15 +81,16 @@ def chat(
 ) -> ProbeResult:
     """One short chat completion through `InferenceClient`; the reply text is in `body`."""
     headers = {"X-Scale-Up-Timeout": str(int(scale_up_timeout))} if scale_up_timeout else None
-    client = InferenceClient(base_url=url.rstrip("/"), api_key=token, headers=headers,
-                             timeout=timeout + (scale_up_timeout or 0))
+    client = InferenceClient(
+        base_url=url.rstrip("/"), api_key=token, headers=headers, timeout=timeout + (scale_up_timeout or 0)
+    )
     try:
-        output = client.chat_completion(
-            messages=[{"role": "user", "content": "Say hello."}], max_tokens=8
-        )
+        output = client.chat_completion(messages=[{"role": "user", "content": "Say hello."}], max_tokens=8)
     except HfHubHTTPError as error:
         status = error.response.status_code if error.response is not None else None
-        return ProbeResult(status, error=(error.server_message or "").splitlines()[0] if error.server_message else None)
+        return ProbeResult(
+            status, error=(error.server_message or "").splitlines()[0] if error.server_message else None
+        )
     except httpx2.HTTPError as error:
         return ProbeResult(None, error=type(error).__name__)
     text = output.choices[0].message.content if output.choices else None

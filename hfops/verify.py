@@ -48,34 +48,47 @@ def verify_endpoint(
         return VerifyResult(address, False, error.message, live.state)
     credential = _read_credential(str(path))
     if credential is None:
-        return VerifyResult(address, False, f"no readable credential at {path}; run hfops credentials",
-                            live.state)
+        return VerifyResult(
+            address, False, f"no readable credential at {path}; run hfops credentials", live.state
+        )
     key, url, window = credential.get("api_key"), credential.get("endpoint"), credential.get("context_window")
     if not isinstance(key, str) or not isinstance(url, str) or not isinstance(window, int):
         return VerifyResult(address, False, f"credential {path} is malformed", live.state)
     REDACTOR.add(key)
     if live.url and url.rstrip("/") != live.url.rstrip("/"):
-        return VerifyResult(address, False, f"credential points at {url}, but the endpoint is at {live.url}",
-                            live.state)
+        return VerifyResult(
+            address, False, f"credential points at {url}, but the endpoint is at {live.url}", live.state
+        )
     if credential.get("model_name") != spec.repository:
         return VerifyResult(address, False, "credential model_name does not match the manifest", live.state)
     info = tgi.info(url, token=key, scale_up_timeout=scale_up_timeout)
     if info.status == 401:
-        return VerifyResult(address, False, "401 Unauthorized: the credential's api_key is not accepted",
-                            live.state)
+        return VerifyResult(
+            address, False, "401 Unauthorized: the credential's api_key is not accepted", live.state
+        )
     if info.status == 503:
-        return VerifyResult(address, False, f"cold start did not finish within {scale_up_timeout}s (503)",
-                            live.state)
+        return VerifyResult(
+            address, False, f"cold start did not finish within {scale_up_timeout}s (503)", live.state
+        )
     if not info.ok:
         return VerifyResult(address, False, f"/info answered {info.status or info.error}", live.state)
     served = tgi.served_context(info.body)
     if served is not None and window > served:
-        return VerifyResult(address, False,
-                            f"context_window {window} is larger than the endpoint serves ({served})", live.state)
+        return VerifyResult(
+            address,
+            False,
+            f"context_window {window} is larger than the endpoint serves ({served})",
+            live.state,
+        )
     reply = tgi.chat(url, token=key, scale_up_timeout=scale_up_timeout)
     if not reply.ok:
-        return VerifyResult(address, False, f"chat completion failed: {reply.status or reply.error}"
-                            + (f" {reply.error}" if reply.error and reply.status else ""), live.state)
+        return VerifyResult(
+            address,
+            False,
+            f"chat completion failed: {reply.status or reply.error}"
+            + (f" {reply.error}" if reply.error and reply.status else ""),
+            live.state,
+        )
     if not reply.body:
         return VerifyResult(address, False, "chat completion returned no text", live.state)
     return VerifyResult(address, True, f"chat ok, context_window {window} (served {served})", live.state)

@@ -95,7 +95,9 @@ class _Builder:
         self.lines[path] = line
         if node.tag not in _STANDARD_TAGS:
             self.problems.append(
-                YamlProblem(line, f"unsupported YAML tag {node.tag!r} (only plain YAML data is allowed)", path)
+                YamlProblem(
+                    line, f"unsupported YAML tag {node.tag!r} (only plain YAML data is allowed)", path
+                )
             )
             return None
         if isinstance(node, yaml.MappingNode):
@@ -103,7 +105,9 @@ class _Builder:
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     self.problems.append(
-                        YamlProblem(key_node.start_mark.line + 1, "YAML merge keys ('<<') are not supported", path)
+                        YamlProblem(
+                            key_node.start_mark.line + 1, "YAML merge keys ('<<') are not supported", path
+                        )
                     )
                     continue
                 if not isinstance(key_node, yaml.ScalarNode):
@@ -113,7 +117,9 @@ class _Builder:
                     continue
                 if key_node.tag not in _STANDARD_TAGS:
                     self.problems.append(
-                        YamlProblem(key_node.start_mark.line + 1, f"unsupported YAML tag {key_node.tag!r}", path)
+                        YamlProblem(
+                            key_node.start_mark.line + 1, f"unsupported YAML tag {key_node.tag!r}", path
+                        )
                     )
                     continue
                 # Keys are names: keep them as written (YAML 1.1 would turn `ON` into True).
@@ -122,15 +128,15 @@ class _Builder:
                     self.problems.append(
                         YamlProblem(
                             key_node.start_mark.line + 1,
-                            f"duplicate key {key!r} (first written on line {self.lines[(*path, key)]})",
-                            (*path, key),
+                            f"duplicate key {key!r} (first written on line {self.lines[path + (key,)]})",
+                            path + (key,),
                         )
                     )
                     continue
-                self.lines[(*path, key)] = key_node.start_mark.line + 1
-                result[key] = self.build(value_node, (*path, key))
+                self.lines[path + (key,)] = key_node.start_mark.line + 1
+                result[key] = self.build(value_node, path + (key,))
                 # A key's line is where the user typed it, which is what an error should point at.
-                self.lines[(*path, key)] = key_node.start_mark.line + 1
+                self.lines[path + (key,)] = key_node.start_mark.line + 1
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
@@ -196,7 +202,10 @@ def parse_yaml_documents(text: str) -> tuple[list[YamlDocument], list[YamlProble
             continue
         documents.append(
             YamlDocument(
-                data=data, lines=builder.lines, start_line=node.start_mark.line + 1, plain_text=builder.plain_text
+                data=data,
+                lines=builder.lines,
+                start_line=node.start_mark.line + 1,
+                plain_text=builder.plain_text,
             )
         )
     return documents, problems

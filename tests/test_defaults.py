@@ -82,8 +82,10 @@ def test_defaults_are_checked_on_their_own(tmp_path: Path) -> None:
     with pytest.raises(ManifestError) as caught:
         load_manifests([str(tmp_path)])
     messages = [str(d) for d in caught.value.diagnostics]
-    assert any(m.startswith(f"{path}:8: spec.scalng: unknown field 'scalng'") and "did you mean 'scaling'" in m
-               for m in messages), messages
+    assert any(
+        m.startswith(f"{path}:8: spec.scalng: unknown field 'scalng'") and "did you mean 'scaling'" in m
+        for m in messages
+    ), messages
 
 
 def test_missing_required_field_is_reported_where_the_endpoint_is(tmp_path: Path) -> None:

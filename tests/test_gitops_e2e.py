@@ -40,8 +40,11 @@ def write(directory: Path, name: str, text: str) -> Path:
 
 
 def writes(emulator) -> list[str]:
-    return [f"{r['method']} {r['path']}" for r in emulator.requests()
-            if r["path"].startswith("/v2/") and r["method"] in ("POST", "PUT", "DELETE")]
+    return [
+        f"{r['method']} {r['path']}"
+        for r in emulator.requests()
+        if r["path"].startswith("/v2/") and r["method"] in ("POST", "PUT", "DELETE")
+    ]
 
 
 def test_saved_plan_applies_exactly_and_refuses_when_stale(emulator, api, run, tmp_path):
@@ -120,8 +123,16 @@ def test_prune_deletes_only_owned_unnamed_endpoints(emulator, api, run, tmp_path
     write(manifests, "b.yaml", manifest("beta"))
     assert run("apply", str(manifests), "--yes", "--credentials-dir", str(tmp_path / "c")).code == 0
     api.create_inference_endpoint(
-        "handmade", repository="gpt2", framework="pytorch", accelerator="cpu", instance_size="x1",
-        instance_type="intel-icl", region="us-east-1", vendor="aws", namespace="acme", token=TOKEN,
+        "handmade",
+        repository="gpt2",
+        framework="pytorch",
+        accelerator="cpu",
+        instance_size="x1",
+        instance_type="intel-icl",
+        region="us-east-1",
+        vendor="aws",
+        namespace="acme",
+        token=TOKEN,
         task="text-generation",
     )
     (manifests / "b.yaml").unlink()
@@ -131,7 +142,9 @@ def test_prune_deletes_only_owned_unnamed_endpoints(emulator, api, run, tmp_path
     assert "handmade" not in planned.stdout
     without_prune = run("plan", str(manifests), "--detailed-exitcode")
     assert without_prune.code == 0
-    assert run("apply", str(manifests), "--prune", "--yes", "--credentials-dir", str(tmp_path / "c")).code == 0
+    assert (
+        run("apply", str(manifests), "--prune", "--yes", "--credentials-dir", str(tmp_path / "c")).code == 0
+    )
     assert emulator.endpoint_raw("acme", "beta") is None
     assert emulator.endpoint_raw("acme", "alpha") is not None
     assert emulator.endpoint_raw("acme", "handmade") is not None
@@ -147,15 +160,40 @@ def test_prune_deletes_only_owned_unnamed_endpoints(emulator, api, run, tmp_path
 
 def test_import_then_plan_has_no_changes_and_prune_respects_adoption(emulator, api, run, tmp_path):
     api.create_inference_endpoint(
-        "legacy", repository="gpt2", framework="pytorch", accelerator="cpu", instance_size="x2",
-        instance_type="intel-icl", region="us-east-1", vendor="aws", namespace="acme", token=TOKEN,
-        task="text-generation", min_replica=0, scale_to_zero_timeout=20, env={"A": "1"}, tags=["team-x"],
-        custom_image={"tgi": {"url": "ghcr.io/huggingface/text-generation-inference:3.1.1", "maxTotalTokens": 1024,
-                              "maxInputLength": 1000}},
+        "legacy",
+        repository="gpt2",
+        framework="pytorch",
+        accelerator="cpu",
+        instance_size="x2",
+        instance_type="intel-icl",
+        region="us-east-1",
+        vendor="aws",
+        namespace="acme",
+        token=TOKEN,
+        task="text-generation",
+        min_replica=0,
+        scale_to_zero_timeout=20,
+        env={"A": "1"},
+        tags=["team-x"],
+        custom_image={
+            "tgi": {
+                "url": "ghcr.io/huggingface/text-generation-inference:3.1.1",
+                "maxTotalTokens": 1024,
+                "maxInputLength": 1000,
+            }
+        },
     )
     api.create_inference_endpoint(
-        "other", repository="gpt2", framework="pytorch", accelerator="cpu", instance_size="x1",
-        instance_type="intel-icl", region="us-east-1", vendor="aws", namespace="acme", token=TOKEN,
+        "other",
+        repository="gpt2",
+        framework="pytorch",
+        accelerator="cpu",
+        instance_size="x1",
+        instance_type="intel-icl",
+        region="us-east-1",
+        vendor="aws",
+        namespace="acme",
+        token=TOKEN,
         task="text-generation",
     )
     before = emulator.endpoint_raw("acme", "legacy")
@@ -178,9 +216,18 @@ def test_import_then_plan_has_no_changes_and_prune_respects_adoption(emulator, a
 
 def test_import_prints_a_valid_manifest(emulator, api, run):
     api.create_inference_endpoint(
-        "printed", repository="gpt2", framework="pytorch", accelerator="cpu", instance_size="x1",
-        instance_type="intel-icl", region="us-east-1", vendor="aws", namespace="acme", token=TOKEN,
-        task="text-generation", custom_image={"tgi": {"url": "ghcr.io/huggingface/text-generation-inference:3.3.6"}},
+        "printed",
+        repository="gpt2",
+        framework="pytorch",
+        accelerator="cpu",
+        instance_size="x1",
+        instance_type="intel-icl",
+        region="us-east-1",
+        vendor="aws",
+        namespace="acme",
+        token=TOKEN,
+        task="text-generation",
+        custom_image={"tgi": {"url": "ghcr.io/huggingface/text-generation-inference:3.3.6"}},
     )
     result = run("import", "acme/printed", "--no-adopt")
     assert result.code == 0, result.output
@@ -203,11 +250,15 @@ def test_paused_desired_state(emulator, api, run, tmp_path):
 
 
 GPU = "  compute: {vendor: aws, region: us-east-1, accelerator: gpu, instanceType: nvidia-a10g, instanceSize: x4}\n"
+CPU = "  compute: {vendor: aws, region: us-east-1, accelerator: cpu, instanceType: intel-icl, instanceSize: x1}\n"
 
 
 def test_unknown_instance_is_refused_with_what_is_available(emulator, hf_env, run, tmp_path):
-    path = write(tmp_path / "m", "a.yaml", manifest("alpha").replace("intel-icl, instanceSize: x1",
-                                                                    "intel-icl, instanceSize: x16"))
+    path = write(
+        tmp_path / "m",
+        "a.yaml",
+        manifest("alpha").replace("intel-icl, instanceSize: x1", "intel-icl, instanceSize: x16"),
+    )
     result = run("plan", str(path))
     assert result.code == 1
     assert f"{path}:9: spec.compute.instanceType" in result.stderr
@@ -220,7 +271,7 @@ def test_unknown_instance_is_refused_with_what_is_available(emulator, hf_env, ru
 def test_quota_is_checked_across_the_fleet(emulator, hf_env, run, tmp_path):
     text = "---\n".join(
         manifest(f"big-{i}").replace(
-            "  compute: {vendor: aws, region: us-east-1, accelerator: cpu, instanceType: intel-icl, instanceSize: x1}\n",
+            CPU,
             GPU + "  scaling: {minReplica: 0, maxReplica: 100}\n",
         )
         for i in range(3)
@@ -233,7 +284,7 @@ def test_quota_is_checked_across_the_fleet(emulator, hf_env, run, tmp_path):
 
 def test_plan_shows_hourly_cost_at_max_replicas(emulator, hf_env, run, tmp_path):
     text = manifest("gpu-one").replace(
-        "  compute: {vendor: aws, region: us-east-1, accelerator: cpu, instanceType: intel-icl, instanceSize: x1}\n",
+        CPU,
         GPU + "  scaling: {minReplica: 0, maxReplica: 2}\n",
     )
     path = write(tmp_path / "m", "a.yaml", text)
@@ -242,4 +293,6 @@ def test_plan_shows_hourly_cost_at_max_replicas(emulator, hf_env, run, tmp_path)
     assert cost["max_replicas"] == 2 and cost["hourly_when_idle"] == 0
     assert doc["cost"]["hourly_at_max_replicas"] == pytest.approx(2 * cost["price_per_replica_hour"])
     text_plan = run("plan", str(path)).stdout
-    assert "Fleet total: up to $" in text_plan and "scaled-to-zero replicas cost nothing while idle" in text_plan
+    assert (
+        "Fleet total: up to $" in text_plan and "scaled-to-zero replicas cost nothing while idle" in text_plan
+    )

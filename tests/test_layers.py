@@ -15,8 +15,19 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "hfops"
-PURE = {"errors", "model", "yaml_source", "schema", "manifest", "diff", "plan", "render", "redact", "hardware",
-        "importer"}
+PURE = {
+    "errors",
+    "model",
+    "yaml_source",
+    "schema",
+    "manifest",
+    "diff",
+    "plan",
+    "render",
+    "redact",
+    "hardware",
+    "importer",
+}
 ADAPTERS = {"live", "hub", "tgi", "retry"}
 
 
@@ -46,7 +57,8 @@ def test_layering(path: Path) -> None:
         assert {i for i in hfops_imports if not i.startswith("hfops.emulator")} == set(), name
         return
     assert not any(i == "hfops.cli" or i.startswith("hfops.cli.") for i in imported) or name in (
-        "cli", "demo"
+        "cli",
+        "demo",
     ), f"{name} imports the CLI"
     third_party_hub = {i for i in imported if i.split(".")[0] in ("huggingface_hub", "httpx2", "tenacity")}
     if name in PURE:

@@ -30,7 +30,8 @@ spec:
 
 def api_requests(emulator, method: str | None = None) -> list[dict]:
     return [
-        r for r in emulator.requests()
+        r
+        for r in emulator.requests()
         if r["path"].startswith("/v2/") and (method is None or r["method"] == method)
     ]
 
@@ -42,7 +43,11 @@ def test_apply_examples_writes_credentials_then_plan_is_clean(emulator, hf_env, 
     assert "Plan: 3 to add, 0 to change, 0 to destroy." in result.stdout
     files = sorted(p.relative_to(creds).as_posix() for p in creds.rglob("*.json"))
     assert files == ["gpt2-sandbox.json", "llama-2-7b-chat.json", "mistral-7b-instruct.json"]
-    expected_windows = {"gpt2-sandbox.json": 1024, "llama-2-7b-chat.json": 4096, "mistral-7b-instruct.json": 8192}
+    expected_windows = {
+        "gpt2-sandbox.json": 1024,
+        "llama-2-7b-chat.json": 4096,
+        "mistral-7b-instruct.json": 8192,
+    }
     for name in files:
         path = creds / name
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -75,7 +80,9 @@ def test_changed_timeout_is_one_field_and_apply_keeps_env(emulator, hf_env, run,
     assert "~ acme/mistral-7b-instruct will be updated in place" in planned.stdout
     assert "~ scaling.scaleToZeroTimeout: 30 -> 45" in planned.stdout
     assert "Plan: 0 to add, 1 to change, 0 to destroy." in planned.stdout
-    change_lines = [line for line in planned.stdout.splitlines() if line.strip().startswith(("~ ", "+ ", "- "))]
+    change_lines = [
+        line for line in planned.stdout.splitlines() if line.strip().startswith(("~ ", "+ ", "- "))
+    ]
     assert len(change_lines) == 2  # the endpoint header and its one field
 
     emulator.clear_requests()
@@ -120,9 +127,7 @@ def test_unknown_model_and_revision_are_located_errors(emulator, hf_env, run, tm
 
 def test_three_mistakes_three_located_errors(run, tmp_path):
     path = tmp_path / "bad.yaml"
-    path.write_text(
-        manifest("Bad_Name", extra="  scaling:\n    minReplicas: 0\n  type: protected\n")
-    )
+    path.write_text(manifest("Bad_Name", extra="  scaling:\n    minReplicas: 0\n  type: protected\n"))
     result = run("validate", str(path))
     assert result.code == 1
     lines = [line for line in result.stderr.splitlines() if line.strip().startswith(str(path))]
@@ -147,8 +152,16 @@ def test_unowned_endpoint_is_reported_not_taken_over(emulator, hf_env, run, tmp_
     monkeypatch.setattr(constants, "INFERENCE_ENDPOINTS_ENDPOINT", emulator.url + "/v2")
     api = HfApi(endpoint=emulator.url, token=TOKEN)
     api.create_inference_endpoint(
-        "handmade", repository="gpt2", framework="pytorch", accelerator="cpu", instance_size="x1",
-        instance_type="intel-icl", region="us-east-1", vendor="aws", namespace="acme", token=TOKEN,
+        "handmade",
+        repository="gpt2",
+        framework="pytorch",
+        accelerator="cpu",
+        instance_size="x1",
+        instance_type="intel-icl",
+        region="us-east-1",
+        vendor="aws",
+        namespace="acme",
+        token=TOKEN,
         task="text-generation",
     )
     path = tmp_path / "m.yaml"
@@ -160,7 +173,9 @@ def test_unowned_endpoint_is_reported_not_taken_over(emulator, hf_env, run, tmp_
     assert run("apply", str(path), "--yes").code == 1
     assert not api_requests(emulator, "PUT")
 
-    adopted = run("apply", str(path), "--yes", "--adopt", "acme/handmade", "--credentials-dir", str(tmp_path / "c"))
+    adopted = run(
+        "apply", str(path), "--yes", "--adopt", "acme/handmade", "--credentials-dir", str(tmp_path / "c")
+    )
     assert adopted.code == 0, adopted.output
     assert "hfops-managed" in emulator.endpoint_raw("acme", "handmade")["tags"]
     assert run("plan", str(path), "--detailed-exitcode").code == 0
@@ -229,7 +244,9 @@ def test_plan_json_is_one_document(emulator, hf_env, run):
     assert doc["format_version"] == "1"
     assert doc["summary"] == {"add": 3, "change": 0, "destroy": 0}
     assert {a["address"] for a in doc["actions"]} == {
-        "acme/llama-2-7b-chat", "acme/mistral-7b-instruct", "acme-research/gpt2-sandbox"
+        "acme/llama-2-7b-chat",
+        "acme/mistral-7b-instruct",
+        "acme-research/gpt2-sandbox",
     }
 
 

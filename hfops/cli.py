@@ -83,7 +83,43 @@ def _reconciler(out: Output, settings: Settings) -> Reconciler:
     return Reconciler(settings, warn=out.warn)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """Commands that live in other modules are imported only when run (or asked for help).
+
+    Keeps `hfops --help` and `hfops validate` from importing the emulator's HTTP server.
+    """
+
+    lazy: dict[str, tuple[str, str, str]] = {
+        "emulator": ("hfops.emulator.command", "emulator", "Run the local emulator of the API, the Hub and TGI."),
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            import importlib
+
+            module, attribute, _help = self.lazy[cmd_name]
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in self.lazy:
+                rows.append((name, self.lazy[name][2]))
+                continue
+            command = super().get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=60)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="hfops", prog_name="hfops")
 def cli() -> None:
     """Declarative Hugging Face Inference Endpoints (TGI) for GenStudio.
@@ -637,14 +673,6 @@ def import_(addresses: Sequence[str], out_file: str | None, no_adopt: bool) -> i
     return EXIT_OK
 
 
-def _register_emulator() -> None:
-    try:
-        from hfops.emulator.command import emulator
-    except ImportError:  # the emulator package is optional for a stripped install
-        return
-    cli.add_command(emulator, "emulator")
-
-
 @cli.command()
 @click.option(
     "--examples",
@@ -664,9 +692,6 @@ def demo(examples_dir: str | None, credentials_dir: str | None) -> int:
     from hfops.demo import run_demo
 
     return run_demo(Output(), examples_dir=examples_dir, credentials_dir=credentials_dir)
-
-
-_register_emulator()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

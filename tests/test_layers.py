@@ -80,3 +80,18 @@ def test_cli_start_does_not_import_huggingface_hub() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_manifest_schemas_are_valid_json_schema() -> None:
+    # Checked here rather than at every run of hfops, to keep start-up fast.
+    from jsonschema import Draft202012Validator
+
+    from hfops.schema import defaults_schema, endpoint_schema
+
+    Draft202012Validator.check_schema(endpoint_schema())
+    Draft202012Validator.check_schema(defaults_schema())
+
+
+def test_packaged_schema_is_the_repository_schema() -> None:
+    packaged = PACKAGE / "schemas" / "endpoint.schema.json"
+    assert packaged.read_text() == (PACKAGE.parent / "schemas" / "endpoint.schema.json").read_text()

@@ -161,6 +161,8 @@ def validate(paths: Sequence[str], namespace: str | None, fmt: str) -> int:
                 }
             )
         raise
+    for skipped in manifests.skipped:
+        out.info(f"Skipped {skipped}: not an hfops manifest (no hfops apiVersion or kind)")
     summary = f"{len(manifests.specs)} endpoint(s) in {len(manifests.files)} file(s): valid."
     if out.json_mode:
         out.document(

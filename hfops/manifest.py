@@ -41,6 +41,8 @@ class ManifestSet:
 
     specs: tuple[EndpointSpec, ...]
     files: tuple[str, ...]
+    # YAML files found in a directory that are not hfops manifests (a CI workflow beside them).
+    skipped: tuple[str, ...] = ()
 
     @property
     def namespaces(self) -> tuple[str, ...]:
@@ -49,6 +51,12 @@ class ManifestSet:
 
 def discover_files(paths: Sequence[str], *, allow_empty: bool = False) -> tuple[list[str], list[Diagnostic]]:
     """Expand PATH arguments: a file as is, a directory as every *.yaml/*.yml below it, sorted."""
+    files, _scanned, problems = _discover(paths, allow_empty=allow_empty)
+    return files, problems
+
+
+def _discover(paths: Sequence[str], *, allow_empty: bool) -> tuple[list[str], set[str], list[Diagnostic]]:
+    scanned: set[str] = set()
     files: list[str] = []
     problems: list[Diagnostic] = []
     for raw in paths:
@@ -66,6 +74,7 @@ def discover_files(paths: Sequence[str], *, allow_empty: bool = False) -> tuple[
                     Diagnostic(Location(raw, 0), "no *.yaml or *.yml manifests in this directory")
                 )
             files.extend(found)
+            scanned.update(found)
         elif path.is_file():
             files.append(str(path))
         elif path.exists():
@@ -76,7 +85,16 @@ def discover_files(paths: Sequence[str], *, allow_empty: bool = False) -> tuple[
     for f in files:
         if f not in unique:
             unique.append(f)
-    return unique, problems
+    explicit = {str(Path(raw)) for raw in paths}
+    return unique, scanned - explicit, problems
+
+
+def _is_hfops_document(source: SourceDocument) -> bool:
+    data = source.document.data
+    if not isinstance(data, dict):
+        return False
+    api = data.get("apiVersion")
+    return (isinstance(api, str) and api.startswith("hfops/")) or data.get("kind") in KINDS
 
 
 def read_manifest_text(file: str) -> tuple[str | None, Diagnostic | None]:
@@ -104,22 +122,31 @@ def load_manifests(
     A directory without manifests is an error unless `allow_empty` (pruning decides for itself).
     `kind: Defaults` documents anywhere in the set apply to the endpoints of the same set.
     """
-    files, problems = discover_files(paths, allow_empty=allow_empty)
+    files, scanned, problems = _discover(paths, allow_empty=allow_empty)
     sources: list[SourceDocument] = []
+    skipped: list[str] = []
     for file in files:
         text, problem = read_manifest_text(file)
         if problem is not None or text is None:
             problems.append(problem or Diagnostic(Location(file, 0), "cannot read"))
             continue
         file_sources, file_problems = read_documents(text, file=file)
+        if file in scanned and not file_problems and not any(_is_hfops_document(s) for s in file_sources):
+            # Found by a directory scan and not an hfops manifest at all (no document with an
+            # hfops apiVersion or kind): a CI workflow or other YAML kept beside the manifests.
+            skipped.append(file)
+            continue
         sources.extend(file_sources)
         problems.extend(file_problems)
+    files = [f for f in files if f not in skipped]
+    if scanned and not files and not allow_empty and not problems:
+        problems.append(Diagnostic(Location(paths[0], 0), "no hfops manifests found (only other YAML files)"))
     specs, spec_problems = build_specs(sources, default_namespace=default_namespace)
     problems.extend(spec_problems)
     problems.extend(check_fleet(specs))
     if problems:
         raise ManifestError(_ordered(problems, files))
-    return ManifestSet(specs=tuple(specs), files=tuple(files))
+    return ManifestSet(specs=tuple(specs), files=tuple(files), skipped=tuple(skipped))
 
 
 def _ordered(problems: list[Diagnostic], files: list[str]) -> list[Diagnostic]:

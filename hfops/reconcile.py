@@ -111,6 +111,8 @@ class Reconciler:
         self, paths: Sequence[str], *, allow_empty: bool = False
     ) -> tuple[ManifestSet, tuple[EndpointSpec, ...]]:
         manifests = load_manifests(paths, default_namespace=self.settings.namespace, allow_empty=allow_empty)
+        for skipped in manifests.skipped:
+            self.warn(f"skipped {skipped}: not an hfops manifest")
         specs = manifests.specs
         if any(s.namespace is None for s in specs):
             user = self.endpoints.whoami()

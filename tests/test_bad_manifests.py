@@ -175,7 +175,11 @@ def test_each_bad_file_gives_one_located_diagnostic(name: str) -> None:
 def test_the_whole_corpus_in_one_run_names_every_file() -> None:
     error = refuse(BAD)
     files = {Path(d.location.file).name for d in error.diagnostics}
-    assert files == set(CORPUS)
+    # A directory scan skips YAML files that are not hfops manifests at all (no document with an
+    # hfops apiVersion or kind, e.g. a CI workflow kept beside the manifests); named explicitly,
+    # they are errors (checked file by file above).
+    not_manifests = {"document_is_scalar.yaml", "document_is_list.yaml"}
+    assert files == set(CORPUS) - not_manifests
     assert CANARY not in str(error)
 
 

@@ -729,3 +729,15 @@ def test_no_diagnostic_ever_contains_a_secret_written_in_the_wrong_place(extra: 
     assert error.diagnostics, "the mistake must be reported"
     for text in (str(error), repr(error.diagnostics), *(d.hint or "" for d in error.diagnostics)):
         assert CANARY not in text
+
+
+def test_directory_scan_skips_yaml_that_is_not_an_hfops_manifest(tmp_path: Path) -> None:
+    (tmp_path / "ci").mkdir()
+    (tmp_path / "ci" / "workflow.yml").write_text("on: [push]\njobs:\n  plan:\n    runs-on: ubuntu-latest\n")
+    (tmp_path / "a.yaml").write_text(minimal(name="one", namespace="acme"))
+    loaded = load_manifests([str(tmp_path)])
+    assert [s.name for s in loaded.specs] == ["one"]
+    assert loaded.skipped == (str(tmp_path / "ci" / "workflow.yml"),)
+    # Named explicitly, the same file is an error: the user said it is a manifest.
+    with pytest.raises(ManifestError):
+        load_manifests([str(tmp_path / "ci" / "workflow.yml")])

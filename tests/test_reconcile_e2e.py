@@ -262,3 +262,26 @@ def test_missing_token_is_a_usage_error(run, tmp_path, monkeypatch):
 @pytest.mark.parametrize("args", [["plan"], ["apply", "--bogus", "x"], ["nope"]])
 def test_usage_errors_exit_1(run, args):
     assert run(*args).code == 1
+
+
+def test_verify_wakes_a_scaled_to_zero_endpoint_and_credentials_do_not(emulator, hf_env, run, tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text(manifest("sleepy", extra="  image: {url: ghcr.io/huggingface/text-generation-inference:3.3.6,"
+                             " maxTotalTokens: 1000, maxInputTokens: 999}\n"))
+    creds = tmp_path / "c"
+    assert run("apply", str(path), "--yes", "--credentials-dir", str(creds)).code == 0
+    emulator.advance(16 * 60)  # idle past the default 15-minute scale-to-zero timeout
+    assert emulator.endpoint_raw("acme", "sleepy")["status"]["state"] == "scaledToZero"
+
+    (creds / "sleepy.json").unlink()
+    emulator.clear_requests()
+    rewritten = run("credentials", str(path), "--credentials-dir", str(creds))
+    assert rewritten.code == 0, rewritten.output
+    assert json.loads((creds / "sleepy.json").read_text())["context_window"] == 1000  # image.maxTotalTokens
+    assert not [r for r in emulator.requests() if r["path"].startswith("/endpoints/")]  # not woken
+    assert emulator.endpoint_raw("acme", "sleepy")["status"]["state"] == "scaledToZero"
+
+    verified = run("verify", str(path), "--credentials-dir", str(creds))
+    assert verified.code == 0, verified.output
+    assert "acme/sleepy: ok" in verified.stdout
+    assert emulator.endpoint_raw("acme", "sleepy")["status"]["state"] == "running"

@@ -117,6 +117,33 @@ def update_payload(
     return payload
 
 
+class StatusCache:
+    """Endpoint states for many waiters from one list call per namespace per poll interval.
+
+    Waiting on N endpoints with one GET each every interval costs N calls per interval; reading
+    the namespace's list once and sharing it costs one, which keeps a large apply well inside
+    the API's rate limits.
+    """
+
+    def __init__(self, reader: EndpointWriter, *, max_age: float, clock: Clock) -> None:
+        self._reader = reader
+        self._max_age = max_age
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._namespace_locks: dict[str, threading.Lock] = {}
+        self._snapshots: dict[str, tuple[float, dict[str, LiveEndpoint]]] = {}
+
+    def get(self, namespace: str, name: str) -> LiveEndpoint | None:
+        with self._lock:
+            lock = self._namespace_locks.setdefault(namespace, threading.Lock())
+        with lock:
+            taken, snapshot = self._snapshots.get(namespace, (-1e18, {}))
+            if self._clock.monotonic() - taken >= self._max_age:
+                snapshot = {e.name: e for e in self._reader.list(namespace)}
+                self._snapshots[namespace] = (self._clock.monotonic(), snapshot)
+            return snapshot.get(name)
+
+
 class Executor:
     def __init__(
         self,
@@ -138,6 +165,8 @@ class Executor:
         self._on_event = on_event or (lambda address, state, message: None)
         self._stop = stop or threading.Event()
         self._clock = clock or SystemClock(self._stop)
+        # Slightly younger than the poll interval, so each waiter's poll sees a fresh list.
+        self._status = StatusCache(writer, max_age=options.poll_interval * 0.9, clock=self._clock)
 
     def run(self, plan: Plan) -> list[Outcome]:
         """Carry out every action; outcomes come back in plan order."""
@@ -234,7 +263,7 @@ class Executor:
 
     def _wait_gone(self, live: LiveEndpoint) -> None:
         deadline = self._clock.monotonic() + self._options.timeout
-        while self._writer.get(live.namespace, live.name) is not None:
+        while self._status.get(live.namespace, live.name) is not None:
             if self._stop.is_set() or self._clock.monotonic() > deadline:
                 raise HfopsError("the old endpoint was not deleted in time")
             self._clock.sleep(self._options.poll_interval)
@@ -286,7 +315,7 @@ class Executor:
                     step="wait",
                 )
             self._clock.sleep(self._options.poll_interval)
-            current = self._writer.get(current.namespace, current.name)
+            current = self._status.get(current.namespace, current.name)
 
 
 def http_health_check(token: str | None) -> HealthCheck:

@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import click
 
@@ -89,7 +89,7 @@ class LazyGroup(click.Group):
     Keeps `hfops --help` and `hfops validate` from importing the emulator's HTTP server.
     """
 
-    lazy: dict[str, tuple[str, str, str]] = {
+    lazy: ClassVar[dict[str, tuple[str, str, str]]] = {
         "emulator": ("hfops.emulator.command", "emulator", "Run the local emulator of the API, the Hub and TGI."),
     }
 
@@ -310,7 +310,7 @@ def _outcome_json(outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def _summarise(out: Output, outcomes: Sequence[Outcome], plan_doc: dict[str, Any] | None) -> int:
+def _summarise(out: Output, outcomes: Sequence[Outcome], plan_doc: dict[str, Any] | None, *, retries: int = 0) -> int:
     failed = [o for o in outcomes if not o.ok]
     if out.json_mode:
         out.document(
@@ -407,7 +407,13 @@ def run_apply(
         stop=stop,
     )
     outcomes = executor.run(the_plan)
-    return _summarise(out, outcomes, plan_doc)
+    retries = reconciler.retry.stats.retries
+    if retries:
+        out.info(f"Retried {retries} transient API failure(s) (rate limits, server errors, dropped connections).")
+    if stop is not None and stop.is_set():
+        out.info("Interrupted: endpoints already created or updated keep going on the service; "
+                 "run apply again to converge.")
+    return _summarise(out, outcomes, plan_doc, retries=retries)
 
 
 @cli.command()

@@ -100,8 +100,12 @@ class Reconciler:
         self.settings = settings
         self.env = os.environ if env is None else env
         self.warn = warn
-        self.endpoints = HubEndpoints(settings)
-        self.models = ModelResolver(settings)
+        from hfops.retry import RetryPolicy
+
+        # One policy for the run: one shared rate-limit budget and one count of retries.
+        self.retry = RetryPolicy()
+        self.endpoints = HubEndpoints(settings, retry=self.retry)
+        self.models = ModelResolver(settings, retry=self.retry)
         # Namespaces read even when no manifest names them (pruning an emptied namespace).
         self.extra_namespaces: tuple[str, ...] = ()
 

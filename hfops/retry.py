@@ -9,7 +9,6 @@ handles the 409 that a retried create gets when the first attempt did land.
 
 from __future__ import annotations
 
-import random
 import re
 import threading
 import time
@@ -38,6 +37,32 @@ class RetryStats:
             self.retries += 1
 
 
+class RateBudget:
+    """One budget shared by every call of a run: when the API says "slow down", everyone does.
+
+    A 429 (or 503) with a Retry-After pauses all workers until it has passed, not only the one
+    that was told, so a large parallel apply backs off together instead of setting off a storm.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._until = 0.0
+
+    def wait(self) -> None:
+        while True:
+            with self._lock:
+                remaining = self._until - self._clock()
+            if remaining <= 0:
+                return
+            self._sleep(remaining)
+
+    def pause_all(self, seconds: float) -> None:
+        with self._lock:
+            self._until = max(self._until, self._clock() + seconds)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 6
@@ -45,8 +70,8 @@ class RetryPolicy:
     max_delay: float = 8.0
     max_retry_after: float = 60.0
     sleep: Callable[[float], None] = time.sleep
-    rng: random.Random = field(default_factory=random.Random, compare=False)
     stats: RetryStats = field(default_factory=RetryStats, compare=False)
+    budget: RateBudget = field(default_factory=RateBudget, compare=False)
 
 
 def _retry_after(error: HfHubHTTPError) -> float | None:
@@ -81,7 +106,10 @@ def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
         if isinstance(error, HfHubHTTPError):
             hinted = _retry_after(error)
             if hinted is not None:
-                return min(policy.max_retry_after, hinted)
+                delay = min(policy.max_retry_after, hinted)
+                if error.response is not None and error.response.status_code == 429:
+                    policy.budget.pause_all(delay)
+                return delay
         return float(jittered(state))
 
     return wait
@@ -101,4 +129,8 @@ def call_with_retries(fn: Callable[[], T], *, policy: RetryPolicy, idempotent: b
         before_sleep=lambda _state: policy.stats.add(),
         reraise=True,
     )
-    return retrying(fn)
+    def attempt() -> T:
+        policy.budget.wait()
+        return fn()
+
+    return retrying(attempt)

@@ -509,7 +509,7 @@ def credentials(paths: Sequence[str], namespace: str | None, fmt: str, credentia
 @namespace_option
 @format_option
 def status(paths: Sequence[str], namespace: str | None, fmt: str) -> int:
-    """One line per endpoint: name, state, url, replicas."""
+    """One line per endpoint: name, state, url, replicas (ready/target)."""
     out = Output(fmt=fmt)
     reconciler = _reconciler(out, _settings(namespace=namespace))
     _manifests, specs = reconciler.load(paths)
@@ -535,7 +535,7 @@ def status(paths: Sequence[str], namespace: str | None, fmt: str) -> int:
         width = max((len(str(r["address"])) for r in rows), default=10)
         for r in rows:
             replicas = f"{r['ready_replicas']}/{r['target_replicas']}"
-            out.data(f"{str(r['address']).ljust(width)}  {r['state']!s:<13} {replicas:<5} {r['url'] or '-'}")
+            out.data(f"{str(r['address']).ljust(width)}  {r['state']!s:<13} {r['url'] or '-'}  replicas {replicas}")
     return EXIT_OK
 
 

@@ -192,7 +192,9 @@ def test_status_credentials_verify_destroy(emulator, hf_env, run, tmp_path, monk
 
     status = run("status", str(path))
     assert status.code == 0
-    assert status.stdout.split()[0:2] == ["acme/chat", "running"]
+    fields = status.stdout.split()
+    assert fields[0:2] == ["acme/chat", "running"]
+    assert fields[2].startswith("http://127.0.0.1:") and fields[3:] == ["replicas", "1/1"]
 
     (creds / "chat.json").unlink()
     rewritten = run("credentials", str(path), "--credentials-dir", str(creds))

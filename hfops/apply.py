@@ -77,7 +77,7 @@ HealthCheck = Callable[[LiveEndpoint], bool]
 def update_payload(
     desired: Desired, changes: tuple[FieldChange, ...], secrets: Mapping[str, str], *, adopt: bool = False
 ) -> dict[str, Any]:
-    """The PUT body for `changes`: only what changed; env, secrets, tags and image sent whole."""
+    """The PUT body for `changes`: only what changed (env, secrets and image whole), plus the tags."""
     spec = desired.spec
     payload: dict[str, Any] = {}
 
@@ -112,8 +112,9 @@ def update_payload(
     secrets_changed = any(p == "secrets" or p.startswith("secrets.") for p in paths)
     if secrets_changed:
         put(("model", "secrets"), dict(secrets))
-    if secrets_changed or adopt or "tags" in paths:
-        put(("tags",), list(desired.tags))
+    # Tags always go along: besides ownership they carry the digest of what is being applied
+    # (drift detection) and the secrets fingerprint; the API replaces the list whole.
+    put(("tags",), list(desired.tags))
     return payload
 
 

@@ -372,7 +372,9 @@ def run_apply(
         )
         if inputs.namespace and reconciler.settings.namespace != inputs.namespace:
             raise UsageError(f"the saved plan was made with --namespace {inputs.namespace}; pass the same")
-    context, the_plan = reconciler.plan(paths, adopt=adopt, prune=prune, allow_empty_prune=allow_empty_prune)
+    context, the_plan = reconciler.plan(
+        paths, adopt=adopt, prune=prune, allow_empty_prune=allow_empty_prune, for_apply=True
+    )
     if saved is not None:
         check_not_stale(saved, the_plan, path=plan_path)
         yes = True  # the saved plan was the thing reviewed, as with `terraform apply PLANFILE`

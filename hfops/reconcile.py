@@ -52,7 +52,15 @@ def secret_values(spec: EndpointSpec, env: Mapping[str, str] | None = None) -> d
     return values
 
 
-def check_secret_env(specs: Sequence[EndpointSpec], env: Mapping[str, str]) -> list[Diagnostic]:
+def check_secret_env(
+    specs: Sequence[EndpointSpec], env: Mapping[str, str], *, api_keys: bool = True
+) -> list[Diagnostic]:
+    """Secret environment variables that are not set, located at the manifest field naming them.
+
+    Secrets are needed to plan (their fingerprint tells whether they changed); the GenStudio key
+    only to write credentials, so `api_keys=False` leaves it out (a pull-request plan job need
+    not hold it).
+    """
     problems: list[Diagnostic] = []
     for spec in specs:
         for key, ref in spec.secrets:
@@ -64,7 +72,7 @@ def check_secret_env(specs: Sequence[EndpointSpec], env: Mapping[str, str]) -> l
                     )
                 )
         api_key = spec.genstudio.api_key
-        if api_key is not None and not env.get(api_key.env_var):
+        if api_keys and api_key is not None and not env.get(api_key.env_var):
             problems.append(
                 Diagnostic(
                     spec.location_of("spec.genstudio.apiKey"),
@@ -115,8 +123,6 @@ class Reconciler:
         self, paths: Sequence[str], *, allow_empty: bool = False
     ) -> tuple[ManifestSet, tuple[EndpointSpec, ...]]:
         manifests = load_manifests(paths, default_namespace=self.settings.namespace, allow_empty=allow_empty)
-        for skipped in manifests.skipped:
-            self.warn(f"skipped {skipped}: not an hfops manifest")
         specs = manifests.specs
         if any(s.namespace is None for s in specs):
             user = self.endpoints.whoami()
@@ -143,12 +149,18 @@ class Reconciler:
             raise PlanError("cannot plan:\n" + "\n".join(f"  {p}" for p in problems))
         return {k: v for k, v in results.items() if isinstance(v, ResolvedModel)}
 
-    def context(self, paths: Sequence[str], *, check_env: bool = True, allow_empty: bool = False) -> Context:
+    def context(
+        self, paths: Sequence[str], *, check_env: bool = True, allow_empty: bool = False, api_keys: bool = True
+    ) -> Context:
         manifests, specs = self.load(paths, allow_empty=allow_empty)
         if check_env:
-            problems = check_secret_env(specs, self.env)
+            problems = check_secret_env(specs, self.env, api_keys=api_keys)
             if problems:
                 raise ManifestError(problems)
+            if not api_keys:
+                for missing in check_secret_env(specs, self.env):
+                    if "GenStudio" in missing.message:
+                        self.warn(f"{missing.location}: {missing.message}; apply will need it")
         models = self.resolve_models(specs)
         namespaces = sorted({s.namespace for s in specs if s.namespace} | set(self.extra_namespaces))
         live = self.read_live(namespaces)
@@ -171,10 +183,11 @@ class Reconciler:
         adopt: Sequence[str] = (),
         prune: bool = False,
         allow_empty_prune: bool = False,
+        for_apply: bool = False,
     ) -> tuple[Context, Plan]:
         if prune and allow_empty_prune and self.settings.namespace:
             self.extra_namespaces = (self.settings.namespace,)
-        context = self.context(paths, allow_empty=prune)
+        context = self.context(paths, allow_empty=prune, api_keys=for_apply)
         if prune and not context.specs and not allow_empty_prune:
             raise UsageError(
                 "refusing to prune: the manifests name no endpoints, so every endpoint hfops manages "

@@ -296,3 +296,13 @@ def test_plan_shows_hourly_cost_at_max_replicas(emulator, hf_env, run, tmp_path)
     assert (
         "Fleet total: up to $" in text_plan and "scaled-to-zero replicas cost nothing while idle" in text_plan
     )
+
+
+def test_drift_after_a_manifest_change_is_still_drift(emulator, api, run, tmp_path):
+    path = write(tmp_path / "m", "a.yaml", manifest("alpha"))
+    assert run("apply", str(path), "--yes", "--credentials-dir", str(tmp_path / "c")).code == 0
+    path.write_text(path.read_text().replace("LOG_LEVEL: info", "LOG_LEVEL: debug"))
+    assert run("apply", str(path), "--yes", "--credentials-dir", str(tmp_path / "c")).code == 0
+    api.update_inference_endpoint("alpha", namespace="acme", token=TOKEN, env={"LOG_LEVEL": "trace"})
+    doc = json.loads(run("plan", str(path), "--format", "json").stdout)
+    assert doc["change_kind"] == "drift", doc

@@ -255,6 +255,10 @@ def build_plan(
         cause = change_cause(item, current) if changes and current.owned else "unknown"
         if any(c.forces_replacement for c in changes):
             actions.append(Replace(address, item, current, changes, cause=cause))
+        elif current.owned and current.state == "failed":
+            # Like a tainted resource in Terraform: a failed deployment is not fixed by waiting or
+            # by an update of nothing; it is re-created (with the changes, if any).
+            actions.append(Replace(address, item, current, changes, cause="failed"))
         elif changes or not current.owned:
             actions.append(Update(address, item, current, changes, adopt=not current.owned, cause=cause))
         elif current.state == "paused" and not item.spec.paused:

@@ -43,6 +43,7 @@ _CAUSES = {
     "drift": "  # changed outside hfops (drift)",
     "manifest": "  # the manifest changed",
     "manifest+drift": "  # the manifest changed, and the endpoint was changed outside hfops",
+    "failed": "  # it failed to deploy",
 }
 
 

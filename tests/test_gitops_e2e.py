@@ -306,3 +306,22 @@ def test_drift_after_a_manifest_change_is_still_drift(emulator, api, run, tmp_pa
     api.update_inference_endpoint("alpha", namespace="acme", token=TOKEN, env={"LOG_LEVEL": "trace"})
     doc = json.loads(run("plan", str(path), "--format", "json").stdout)
     assert doc["change_kind"] == "drift", doc
+
+
+def test_a_failed_endpoint_is_replaced_on_the_next_apply(emulator, api, run, tmp_path):
+    broken = manifest("flaky", extra="  image: {url: ghcr.io/huggingface/text-generation-inference:3.3.6,"
+                      " maxInputTokens: 3000, maxTotalTokens: 4000}\n")
+    path = write(tmp_path / "m", "a.yaml", broken)
+    failed = run("apply", str(path), "--yes", "--credentials-dir", str(tmp_path / "c"))
+    assert failed.code == 1
+    assert "acme/flaky: failed" in failed.stdout and "Endpoint failed to deploy" in failed.stdout
+    assert not (tmp_path / "c" / "flaky.json").exists()
+    assert "Apply complete: 0 succeeded, 1 failed, 0 not attempted." in failed.stdout
+
+    fixed_limits = "maxInputTokens: 1000, maxTotalTokens: 1024"
+    path.write_text(broken.replace("maxInputTokens: 3000, maxTotalTokens: 4000", fixed_limits))
+    planned = run("plan", str(path))
+    assert "-/+ acme/flaky must be replaced (deleted, then created)  # it failed to deploy" in planned.stdout
+    fixed = run("apply", str(path), "--yes", "--credentials-dir", str(tmp_path / "c"))
+    assert fixed.code == 0, fixed.output
+    assert json.loads((tmp_path / "c" / "flaky.json").read_text())["context_window"] == 1024

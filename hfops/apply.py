@@ -123,7 +123,10 @@ class StatusCache:
 
     Waiting on N endpoints with one GET each every interval costs N calls per interval; reading
     the namespace's list once and sharing it costs one, which keeps a large apply well inside
-    the API's rate limits.
+    the API's rate limits. A snapshot is stamped with the time its list call *started*, and a
+    waiter only accepts one started after its own write, so a list that was already in flight
+    when an endpoint was created is never taken for "the endpoint is gone". An endpoint missing
+    from a list is confirmed with a direct read before anyone concludes it disappeared.
     """
 
     def __init__(self, reader: EndpointWriter, *, max_age: float, clock: Clock) -> None:
@@ -134,15 +137,62 @@ class StatusCache:
         self._namespace_locks: dict[str, threading.Lock] = {}
         self._snapshots: dict[str, tuple[float, dict[str, LiveEndpoint]]] = {}
 
-    def get(self, namespace: str, name: str) -> LiveEndpoint | None:
+    def get(self, namespace: str, name: str, *, fresh_after: float = -1e18) -> LiveEndpoint | None:
         with self._lock:
             lock = self._namespace_locks.setdefault(namespace, threading.Lock())
         with lock:
-            taken, snapshot = self._snapshots.get(namespace, (-1e18, {}))
-            if self._clock.monotonic() - taken >= self._max_age:
+            started, snapshot = self._snapshots.get(namespace, (-1e18, {}))
+            now = self._clock.monotonic()
+            if started <= fresh_after or now - started >= self._max_age:
+                started = now
                 snapshot = {e.name: e for e in self._reader.list(namespace)}
-                self._snapshots[namespace] = (self._clock.monotonic(), snapshot)
-            return snapshot.get(name)
+                self._snapshots[namespace] = (started, snapshot)
+        found = snapshot.get(name)
+        return found if found is not None else self._reader.get(namespace, name)
+
+
+class _Throttled:
+    """An EndpointWriter whose calls share `parallelism` slots.
+
+    The limit applies to requests in flight, not to endpoints being worked on: an endpoint that
+    is only waiting for its replica holds no slot, so 100 endpoints start together and the
+    apply takes about as long as the slowest start-up, with at most `parallelism` requests open.
+    """
+
+    def __init__(self, inner: EndpointWriter, slots: threading.BoundedSemaphore) -> None:
+        self._inner = inner
+        self._slots = slots
+
+    def list(self, namespace: str) -> list[LiveEndpoint]:
+        with self._slots:
+            return self._inner.list(namespace)
+
+    def get(self, namespace: str, name: str) -> LiveEndpoint | None:
+        with self._slots:
+            return self._inner.get(namespace, name)
+
+    def create(self, desired: Desired, secrets: Mapping[str, str]) -> LiveEndpoint:
+        with self._slots:
+            return self._inner.create(desired, secrets)
+
+    def update(self, namespace: str, name: str, payload: Mapping[str, Any]) -> LiveEndpoint:
+        with self._slots:
+            return self._inner.update(namespace, name, payload)
+
+    def delete(self, namespace: str, name: str) -> None:
+        with self._slots:
+            self._inner.delete(namespace, name)
+
+    def resume(self, namespace: str, name: str) -> LiveEndpoint:
+        with self._slots:
+            return self._inner.resume(namespace, name)
+
+    def pause(self, namespace: str, name: str) -> LiveEndpoint:
+        with self._slots:
+            return self._inner.pause(namespace, name)
+
+
+MAX_WORKERS = 256  # endpoints in progress at once; requests in flight are limited by `parallelism`
 
 
 class Executor:
@@ -158,21 +208,32 @@ class Executor:
         clock: Clock | None = None,
         stop: threading.Event | None = None,
     ) -> None:
-        self._writer = writer
+        self._slots = threading.BoundedSemaphore(max(1, options.parallelism))
+        self._writer: EndpointWriter = _Throttled(writer, self._slots)
         self._options = options
         self._secrets_for = secrets_for
-        self._on_ready = on_ready
-        self._health_check = health_check
+        self._on_ready = self._limited(on_ready)
+        self._health_check = self._limited(health_check)
         self._on_event = on_event or (lambda address, state, message: None)
         self._stop = stop or threading.Event()
         self._clock = clock or SystemClock(self._stop)
         # Slightly younger than the poll interval, so each waiter's poll sees a fresh list.
         self._status = StatusCache(writer, max_age=options.poll_interval * 0.9, clock=self._clock)
 
+    def _limited(self, fn: Callable[..., Any] | None) -> Any:
+        if fn is None:
+            return None
+
+        def call(*args: Any) -> Any:
+            with self._slots:
+                return fn(*args)
+
+        return call
+
     def run(self, plan: Plan) -> list[Outcome]:
         """Carry out every action; outcomes come back in plan order."""
         actions = [a for a in plan.actions if not isinstance(a, Conflict)]
-        workers = max(1, min(self._options.parallelism, len(actions) or 1))
+        workers = max(1, min(MAX_WORKERS, len(actions) or 1))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hfops-apply") as pool:
             return list(pool.map(self._run_one, actions))
 
@@ -264,7 +325,8 @@ class Executor:
 
     def _wait_gone(self, live: LiveEndpoint) -> None:
         deadline = self._clock.monotonic() + self._options.timeout
-        while self._status.get(live.namespace, live.name) is not None:
+        since = self._clock.monotonic()
+        while self._status.get(live.namespace, live.name, fresh_after=since) is not None:
             if self._stop.is_set() or self._clock.monotonic() > deadline:
                 raise HfopsError("the old endpoint was not deleted in time")
             self._clock.sleep(self._options.poll_interval)
@@ -278,7 +340,8 @@ class Executor:
         taken (a new `updatedAt` or a non-running state seen since): the first read after a PUT
         can still describe the old deployment.
         """
-        deadline = self._clock.monotonic() + self._options.timeout
+        written_at = self._clock.monotonic()
+        deadline = written_at + self._options.timeout
         seen_transition = (
             updated_before is None or live.updated_at != updated_before or (live.state not in READY_STATES)
         )
@@ -316,7 +379,7 @@ class Executor:
                     step="wait",
                 )
             self._clock.sleep(self._options.poll_interval)
-            current = self._status.get(current.namespace, current.name)
+            current = self._status.get(current.namespace, current.name, fresh_after=written_at)
 
 
 def http_health_check(token: str | None) -> HealthCheck:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hfops.diff import Desired, secrets_fingerprint
 from hfops.errors import Diagnostic, HfopsError, ManifestError, PlanError, UsageError
@@ -83,8 +83,6 @@ def check_secret_env(
 
 
 def with_namespace(specs: Sequence[EndpointSpec], namespace: str) -> tuple[EndpointSpec, ...]:
-    from dataclasses import replace
-
     return tuple(s if s.namespace else replace(s, namespace=namespace) for s in specs)
 
 
@@ -119,9 +117,7 @@ class Reconciler:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def load(
-        self, paths: Sequence[str], *, allow_empty: bool = False
-    ) -> tuple[ManifestSet, tuple[EndpointSpec, ...]]:
+    def load(self, paths: Sequence[str], *, allow_empty: bool = False) -> tuple[ManifestSet, tuple[EndpointSpec, ...]]:
         manifests = load_manifests(paths, default_namespace=self.settings.namespace, allow_empty=allow_empty)
         specs = manifests.specs
         if any(s.namespace is None for s in specs):
@@ -131,11 +127,15 @@ class Reconciler:
         return manifests, specs
 
     def read_live(self, namespaces: Sequence[str]) -> dict[str, LiveEndpoint]:
-        live: dict[str, LiveEndpoint] = {}
-        for namespace in sorted(set(namespaces)):
-            for endpoint in self.endpoints.list(namespace):
-                live[endpoint.address] = endpoint
-        return live
+        """One list call per namespace, the namespaces read concurrently."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        unique = sorted(set(namespaces))
+        if not unique:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(len(unique), self.settings.parallelism)) as pool:
+            listed = list(pool.map(self.endpoints.list, unique))
+        return {endpoint.address: endpoint for endpoints in listed for endpoint in endpoints}
 
     def resolve_models(self, specs: Sequence[EndpointSpec]) -> dict[tuple[str, str], ResolvedModel]:
         wanted = {(s.repository, s.revision or "main") for s in specs}
@@ -162,15 +162,14 @@ class Reconciler:
                     if "GenStudio" in missing.message:
                         self.warn(f"{missing.location}: {missing.message}; apply will need it")
         models = self.resolve_models(specs)
+        self.check_model_limits(specs, models)
         namespaces = sorted({s.namespace for s in specs if s.namespace} | set(self.extra_namespaces))
         live = self.read_live(namespaces)
         desired = tuple(
             Desired(
                 spec=spec,
                 revision_sha=models[(spec.repository, spec.revision)].sha if spec.revision else None,
-                secrets_fingerprint=secrets_fingerprint(
-                    spec.namespace or "", spec.name, secret_values(spec, self.env)
-                ),
+                secrets_fingerprint=secrets_fingerprint(spec.namespace or "", spec.name, secret_values(spec, self.env)),
             )
             for spec in specs
         )
@@ -195,9 +194,7 @@ class Reconciler:
                 hint="if that is really meant, pass --allow-empty-prune with --namespace NS",
             )
         if prune and not context.specs and not self.settings.namespace:
-            raise UsageError(
-                "--allow-empty-prune needs --namespace (or HFOPS_NAMESPACE) to know what to prune"
-            )
+            raise UsageError("--allow-empty-prune needs --namespace (or HFOPS_NAMESPACE) to know what to prune")
         unknown = [a for a in adopt if a not in {d.spec.address for d in context.desired}]
         if unknown:
             raise UsageError(f"--adopt names endpoints no manifest declares: {', '.join(unknown)}")
@@ -208,27 +205,63 @@ class Reconciler:
             for e in context.live.values()
             if prune and e.owned and e.address not in named and e.namespace in namespaces
         ]
-        costs = self.check_hardware(context)
         plan = build_plan(
             context.desired,
             context.live,
             adopt=frozenset(adopt),
             prune=sorted(doomed, key=lambda e: e.address),
             namespaces=namespaces,
-            costs=costs,
         )
-        return context, plan
+        costs = self.check_hardware(context, plan)
+        return context, replace(plan, costs=tuple(costs))
 
-    def check_hardware(self, context: Context) -> list[EndpointCost]:
-        """One catalogue read per namespace; unknown/unavailable/over-quota hardware is refused."""
+    def check_hardware(self, context: Context, plan: Plan) -> list[EndpointCost]:
+        """Hardware checks and costs for the endpoints this plan creates or changes.
+
+        One catalogue read per namespace that has such an endpoint, none for a plan without
+        changes (a scheduled no-op plan over a fleet stays at one list call per namespace).
+        Unknown, unavailable and over-quota hardware is refused with located errors.
+        """
         from hfops.hardware import check_hardware
+        from hfops.plan import Create, Pause, Replace, Resume, Update
 
-        namespaces = sorted({d.spec.namespace for d in context.desired if d.spec.namespace})
+        touched = {a.address for a in plan.actions if isinstance(a, (Create, Replace, Update, Resume, Pause))}
+        wanted = [d for d in context.desired if d.spec.address in touched]
+        namespaces = sorted({d.spec.namespace for d in wanted if d.spec.namespace})
         catalogues = {ns: self.endpoints.hardware(ns) for ns in namespaces}
-        costs, problems = check_hardware(context.desired, context.live, catalogues)
+        costs, problems = check_hardware(wanted, context.live, catalogues)
         if problems:
             raise ManifestError(problems)
         return costs
+
+    def check_model_limits(
+        self, specs: Sequence[EndpointSpec], models: Mapping[tuple[str, str], ResolvedModel]
+    ) -> None:
+        """Token limits the model cannot serve are refused at plan time, not at deploy time."""
+        problems: list[Diagnostic] = []
+        for spec in specs:
+            model = models.get((spec.repository, spec.revision or "main"))
+            if model is None or model.context_length is None:
+                continue
+            limit = model.context_length
+            if spec.image.max_total_tokens is not None and spec.image.max_total_tokens > limit:
+                problems.append(
+                    Diagnostic(
+                        spec.location_of("spec.image.maxTotalTokens"),
+                        f"maxTotalTokens {spec.image.max_total_tokens} is larger than the context length of "
+                        f"{spec.repository} ({limit}); TGI would refuse to start",
+                    )
+                )
+            window = spec.genstudio.context_window
+            if window is not None and window > limit:
+                problems.append(
+                    Diagnostic(
+                        spec.location_of("spec.genstudio.contextWindow"),
+                        f"contextWindow {window} is larger than the context length of {spec.repository} ({limit})",
+                    )
+                )
+        if problems:
+            raise ManifestError(problems)
 
     # -- credentials -------------------------------------------------------------------------
 
@@ -258,9 +291,7 @@ class Reconciler:
             # endpoint is not woken up for this (that would cost a cold start).
             answer = tgi.info(live.url, token=self.settings.token)
             served = tgi.served_context(answer.body) if answer.ok else None
-        window = choose_context_window(
-            spec, served=served, model_context=model.context_length if model else None
-        )
+        window = choose_context_window(spec, served=served, model_context=model.context_length if model else None)
         return Credential(
             api_key=self.api_key_for(spec),
             endpoint=live.url,

@@ -142,9 +142,7 @@ def test_prune_deletes_only_owned_unnamed_endpoints(emulator, api, run, tmp_path
     assert "handmade" not in planned.stdout
     without_prune = run("plan", str(manifests), "--detailed-exitcode")
     assert without_prune.code == 0
-    assert (
-        run("apply", str(manifests), "--prune", "--yes", "--credentials-dir", str(tmp_path / "c")).code == 0
-    )
+    assert run("apply", str(manifests), "--prune", "--yes", "--credentials-dir", str(tmp_path / "c")).code == 0
     assert emulator.endpoint_raw("acme", "beta") is None
     assert emulator.endpoint_raw("acme", "alpha") is not None
     assert emulator.endpoint_raw("acme", "handmade") is not None
@@ -293,9 +291,7 @@ def test_plan_shows_hourly_cost_at_max_replicas(emulator, hf_env, run, tmp_path)
     assert cost["max_replicas"] == 2 and cost["hourly_when_idle"] == 0
     assert doc["cost"]["hourly_at_max_replicas"] == pytest.approx(2 * cost["price_per_replica_hour"])
     text_plan = run("plan", str(path)).stdout
-    assert (
-        "Fleet total: up to $" in text_plan and "scaled-to-zero replicas cost nothing while idle" in text_plan
-    )
+    assert "Fleet total: up to $" in text_plan and "scaled-to-zero replicas cost nothing while idle" in text_plan
 
 
 def test_drift_after_a_manifest_change_is_still_drift(emulator, api, run, tmp_path):
@@ -309,8 +305,10 @@ def test_drift_after_a_manifest_change_is_still_drift(emulator, api, run, tmp_pa
 
 
 def test_a_failed_endpoint_is_replaced_on_the_next_apply(emulator, api, run, tmp_path):
-    broken = manifest("flaky", extra="  image: {url: ghcr.io/huggingface/text-generation-inference:3.3.6,"
-                      " maxInputTokens: 3000, maxTotalTokens: 4000}\n")
+    # TGI's launcher refuses to start with both MAX_INPUT_TOKENS and MAX_INPUT_LENGTH set.
+    broken = manifest("flaky").replace(
+        "env: {LOG_LEVEL: info}", "env: {MAX_INPUT_TOKENS: '500', MAX_INPUT_LENGTH: '500'}"
+    )
     path = write(tmp_path / "m", "a.yaml", broken)
     failed = run("apply", str(path), "--yes", "--credentials-dir", str(tmp_path / "c"))
     assert failed.code == 1
@@ -318,10 +316,20 @@ def test_a_failed_endpoint_is_replaced_on_the_next_apply(emulator, api, run, tmp
     assert not (tmp_path / "c" / "flaky.json").exists()
     assert "Apply complete: 0 succeeded, 1 failed, 0 not attempted." in failed.stdout
 
-    fixed_limits = "maxInputTokens: 1000, maxTotalTokens: 1024"
-    path.write_text(broken.replace("maxInputTokens: 3000, maxTotalTokens: 4000", fixed_limits))
+    path.write_text(broken.replace(", MAX_INPUT_LENGTH: '500'", ""))
     planned = run("plan", str(path))
     assert "-/+ acme/flaky must be replaced (deleted, then created)  # it failed to deploy" in planned.stdout
     fixed = run("apply", str(path), "--yes", "--credentials-dir", str(tmp_path / "c"))
     assert fixed.code == 0, fixed.output
     assert json.loads((tmp_path / "c" / "flaky.json").read_text())["context_window"] == 1024
+
+
+def test_image_limits_above_the_model_context_are_refused_at_plan(emulator, hf_env, run, tmp_path):
+    text = manifest("big").replace("  env: {LOG_LEVEL: info}\n", "  image: {maxTotalTokens: 2048}\n")
+    path = write(tmp_path / "m", "a.yaml", text)
+    result = run("plan", str(path))
+    assert result.code == 1
+    assert (
+        f"{path}:10: spec.image.maxTotalTokens: maxTotalTokens 2048 is larger than the context length" in result.stderr
+    )
+    assert writes(emulator) == []

@@ -231,12 +231,27 @@ def test_verify_reports_a_rejected_key(emulator, hf_env, run, tmp_path):
 
 
 def test_declared_context_window_above_served_is_an_error(emulator, hf_env, run, tmp_path):
+    # Mistral's context is 32768, but TGI 2.0 caps what it serves at 4096 tokens.
     path = tmp_path / "m.yaml"
-    path.write_text(manifest("chat", extra="  genstudio:\n    contextWindow: 2048\n"))
+    path.write_text(
+        manifest("chat", repository="mistralai/Mistral-7B-Instruct-v0.2",
+                 extra="  image: {url: ghcr.io/huggingface/text-generation-inference:2.0.4}\n"
+                       "  genstudio:\n    contextWindow: 8192\n")
+    )
     result = run("apply", str(path), "--yes", "--credentials-dir", str(tmp_path / "c"))
     assert result.code == 1
-    assert "contextWindow 2048 is larger than what the endpoint serves (1024)" in result.output
+    assert "contextWindow 8192 is larger than what the endpoint serves (4096)" in result.output
     assert not (tmp_path / "c" / "chat.json").exists()
+
+
+def test_declared_context_window_above_the_model_is_refused_at_plan(emulator, hf_env, run, tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text(manifest("chat", extra="  genstudio:\n    contextWindow: 2048\n"))
+    result = run("plan", str(path))
+    assert result.code == 1
+    assert f"{path}:11: spec.genstudio.contextWindow: contextWindow 2048 is larger than the context length of gpt2" \
+        in result.stderr
+    assert not api_requests(emulator, "POST")
 
 
 def test_plan_json_is_one_document(emulator, hf_env, run):

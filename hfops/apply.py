@@ -159,9 +159,16 @@ class _Throttled:
     apply takes about as long as the slowest start-up, with at most `parallelism` requests open.
     """
 
-    def __init__(self, inner: EndpointWriter, slots: threading.BoundedSemaphore) -> None:
+    def __init__(self, inner: EndpointWriter, slots: threading.BoundedSemaphore, stop: threading.Event) -> None:
         self._inner = inner
         self._slots = slots
+        self._stop = stop
+
+    def _start_write(self) -> None:
+        # Checked once a slot is held: work queued before an interrupt must not start after it.
+        if self._stop.is_set():
+            self._slots.release()
+            raise NotStarted("not started: interrupted")
 
     def list(self, namespace: str) -> list[LiveEndpoint]:
         with self._slots:
@@ -172,24 +179,48 @@ class _Throttled:
             return self._inner.get(namespace, name)
 
     def create(self, desired: Desired, secrets: Mapping[str, str]) -> LiveEndpoint:
-        with self._slots:
+        self._slots.acquire()
+        self._start_write()
+        try:
             return self._inner.create(desired, secrets)
+        finally:
+            self._slots.release()
 
     def update(self, namespace: str, name: str, payload: Mapping[str, Any]) -> LiveEndpoint:
-        with self._slots:
+        self._slots.acquire()
+        self._start_write()
+        try:
             return self._inner.update(namespace, name, payload)
+        finally:
+            self._slots.release()
 
     def delete(self, namespace: str, name: str) -> None:
-        with self._slots:
+        self._slots.acquire()
+        self._start_write()
+        try:
             self._inner.delete(namespace, name)
+        finally:
+            self._slots.release()
 
     def resume(self, namespace: str, name: str) -> LiveEndpoint:
-        with self._slots:
+        self._slots.acquire()
+        self._start_write()
+        try:
             return self._inner.resume(namespace, name)
+        finally:
+            self._slots.release()
 
     def pause(self, namespace: str, name: str) -> LiveEndpoint:
-        with self._slots:
+        self._slots.acquire()
+        self._start_write()
+        try:
             return self._inner.pause(namespace, name)
+        finally:
+            self._slots.release()
+
+
+class NotStarted(HfopsError):
+    """A write that was still queued when the run was interrupted."""
 
 
 MAX_WORKERS = 256  # endpoints in progress at once; requests in flight are limited by `parallelism`
@@ -209,16 +240,16 @@ class Executor:
         stop: threading.Event | None = None,
     ) -> None:
         self._slots = threading.BoundedSemaphore(max(1, options.parallelism))
-        self._writer: EndpointWriter = _Throttled(writer, self._slots)
+        self._stop = stop or threading.Event()
+        self._writer: EndpointWriter = _Throttled(writer, self._slots, self._stop)
         self._options = options
         self._secrets_for = secrets_for
         self._on_ready = self._limited(on_ready)
         self._health_check = self._limited(health_check)
         self._on_event = on_event or (lambda address, state, message: None)
-        self._stop = stop or threading.Event()
         self._clock = clock or SystemClock(self._stop)
         # Slightly younger than the poll interval, so each waiter's poll sees a fresh list.
-        self._status = StatusCache(writer, max_age=options.poll_interval * 0.9, clock=self._clock)
+        self._status = StatusCache(self._writer, max_age=options.poll_interval * 0.9, clock=self._clock)
 
     def _limited(self, fn: Callable[..., Any] | None) -> Any:
         if fn is None:
@@ -259,9 +290,7 @@ class Executor:
                 result = "created"
             elif isinstance(action, Update):
                 self._event(action.address, "updating", ", ".join(c.path for c in action.changes))
-                payload = update_payload(
-                    desired, action.changes, self._secrets_for(desired), adopt=action.adopt
-                )
+                payload = update_payload(desired, action.changes, self._secrets_for(desired), adopt=action.adopt)
                 before = action.live.updated_at
                 live = self._writer.update(action.live.namespace, action.live.name, payload)
                 result = "updated"
@@ -310,9 +339,11 @@ class Executor:
             if self._on_ready is not None:
                 step = "credentials"
                 credential = self._on_ready(desired, waited)
-            return Outcome(
-                action.address, result, live=waited, desired=desired, step=step, credential_path=credential
-            )
+            return Outcome(action.address, result, live=waited, desired=desired, step=step, credential_path=credential)
+        except NotStarted as error:
+            if step == action.verb:  # nothing was done for this endpoint yet
+                return Outcome(action.address, "skipped", message=error.message, step=step)
+            return Outcome(action.address, "failed", message=f"interrupted during {step}", step=step)
         except HfopsError as error:
             self._event(action.address, "failed", error.message)
             return Outcome(
@@ -321,6 +352,12 @@ class Executor:
                 message=error.message,
                 step=step,
                 desired=getattr(action, "desired", None),
+            )
+        except Exception as error:  # one endpoint's unexpected failure must not stop the others
+            message = f"unexpected {type(error).__name__} (HFOPS_DEBUG=1 shows more)"
+            self._event(action.address, "failed", message)
+            return Outcome(
+                action.address, "failed", message=message, step=step, desired=getattr(action, "desired", None)
             )
 
     def _wait_gone(self, live: LiveEndpoint) -> None:
@@ -331,9 +368,7 @@ class Executor:
                 raise HfopsError("the old endpoint was not deleted in time")
             self._clock.sleep(self._options.poll_interval)
 
-    def _wait_ready(
-        self, address: str, live: LiveEndpoint, *, updated_before: str | None
-    ) -> LiveEndpoint | Outcome:
+    def _wait_ready(self, address: str, live: LiveEndpoint, *, updated_before: str | None) -> LiveEndpoint | Outcome:
         """Poll until running and healthy (or scaled to zero after deploying), failed, or timed out.
 
         After an update, a `running` state is trusted only once the API shows the update was
@@ -357,9 +392,7 @@ class Executor:
                 seen_transition = True
             if current.state in FAILED_STATES:
                 reason = current.message or current.state
-                return Outcome(
-                    address, "failed", live=current, message=f"{current.state}: {reason}", step="wait"
-                )
+                return Outcome(address, "failed", live=current, message=f"{current.state}: {reason}", step="wait")
             if seen_transition and current.url and current.state in READY_STATES:
                 if current.state == "scaledToZero":
                     return current  # deployed, and idle: what scale-to-zero is for
@@ -367,9 +400,7 @@ class Executor:
                     self._event(address, "ready", current.url)
                     return current
             if self._stop.is_set():
-                return Outcome(
-                    address, "failed", live=current, message="interrupted while waiting", step="wait"
-                )
+                return Outcome(address, "failed", live=current, message="interrupted while waiting", step="wait")
             if self._clock.monotonic() >= deadline:
                 return Outcome(
                     address,

@@ -37,9 +37,7 @@ def _options(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 paths_argument = click.argument("paths", nargs=-1, required=True, type=click.Path())
-namespace_option = click.option(
-    "--namespace", help="Namespace for manifests that name none (else HFOPS_NAMESPACE)."
-)
+namespace_option = click.option("--namespace", help="Namespace for manifests that name none (else HFOPS_NAMESPACE).")
 format_option = click.option(
     "--format",
     "fmt",
@@ -191,8 +189,7 @@ def _prune_options(fn: Any) -> Any:
     fn = click.option(
         "--allow-empty-prune",
         is_flag=True,
-        help="With --prune: allow an empty manifest set (deletes every endpoint hfops "
-        "manages in --namespace).",
+        help="With --prune: allow an empty manifest set (deletes every endpoint hfops manages in --namespace).",
     )(fn)
     return click.option(
         "--prune",
@@ -214,9 +211,7 @@ def _prune_options(fn: Any) -> Any:
     type=click.Path(dir_okay=False),
     help="Save the plan to FILE; `hfops apply FILE` applies exactly it, or refuses if stale.",
 )
-@click.option(
-    "--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none, 1 on error."
-)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none, 1 on error.")
 def plan(
     paths: Sequence[str],
     namespace: str | None,
@@ -267,6 +262,14 @@ def _confirm(question: str, yes: bool) -> None:
         raise HfopsError("cancelled; nothing was changed")
 
 
+def _write_fd(fd: int, text: str) -> None:
+    try:
+        os.set_blocking(fd, False)
+        os.write(fd, text.encode())
+    except OSError:
+        pass  # a full or closed pipe: the message is best effort, the exit is not
+
+
 class _SignalGuard:
     """First SIGINT/SIGTERM: stop starting work, let in-flight calls finish. Second: exit now."""
 
@@ -276,13 +279,19 @@ class _SignalGuard:
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, _frame: Any) -> None:
+        # Written straight to the file descriptor: the output lock may be held by the very code
+        # this handler interrupted (a write to a full pipe), and taking it would deadlock.
         if self.stop.is_set():
-            self._out.info("Second interrupt: exiting now.")
+            from hfops.atomic import remove_in_flight
+
+            remove_in_flight()
+            _write_fd(2, "Second interrupt: exiting now. Run apply again to converge.\n")
             os._exit(EXIT_ERROR)
         self.stop.set()
-        self._out.info(
+        _write_fd(
+            2,
             f"Received {signal.Signals(signum).name}: finishing calls in flight, starting nothing new "
-            "(interrupt again to exit at once)."
+            "(interrupt again to exit at once).\n",
         )
 
     def __enter__(self) -> _SignalGuard:
@@ -388,6 +397,15 @@ def run_apply(
             f"{len(the_plan.conflicts)} endpoint(s) exist but are not managed by hfops; nothing was changed",
             hint="adopt them explicitly with --adopt NAMESPACE/NAME, or rename the manifests",
         )
+    if options.wait:
+        from pathlib import Path
+
+        from hfops.atomic import remove_stale_temporaries
+        from hfops.credentials import check_credential_targets
+
+        check_credential_targets(reconciler.settings.credentials_dir, [d.spec for d in context.desired])
+        for leftover in remove_stale_temporaries(Path(reconciler.settings.credentials_dir)):
+            out.info(f"Removed {leftover}, left by an interrupted run")
     if the_plan.has_changes:
         _confirm("Apply these changes?", yes)
 
@@ -413,8 +431,9 @@ def run_apply(
     if retries:
         out.info(f"Retried {retries} transient API failure(s) (rate limits, server errors, dropped connections).")
     if stop is not None and stop.is_set():
-        out.info("Interrupted: endpoints already created or updated keep going on the service; "
-                 "run apply again to converge.")
+        out.info(
+            "Interrupted: endpoints already created or updated keep going on the service; run apply again to converge."
+        )
     return _summarise(out, outcomes, plan_doc, retries=retries)
 
 
@@ -428,9 +447,7 @@ def run_apply(
 @_adopt_option
 @_prune_options
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
-@click.option(
-    "--no-wait", is_flag=True, help="Do not wait for endpoints to be running (no credentials then)."
-)
+@click.option("--no-wait", is_flag=True, help="Do not wait for endpoints to be running (no credentials then).")
 def apply(
     paths: Sequence[str],
     namespace: str | None,
@@ -486,6 +503,9 @@ def credentials(paths: Sequence[str], namespace: str | None, fmt: str, credentia
     out = Output(fmt=fmt)
     reconciler = _reconciler(out, _settings(namespace=namespace, credentials_dir=credentials_dir))
     context = reconciler.context(paths, check_env=False)
+    from hfops.credentials import check_credential_targets
+
+    check_credential_targets(credentials_dir, context.specs)
     results: list[dict[str, Any]] = []
     failed = 0
     for spec in context.specs:
@@ -553,9 +573,7 @@ def status(paths: Sequence[str], namespace: str | None, fmt: str) -> int:
     show_default=True,
     help="Seconds a scaled-to-zero endpoint may take to wake (sent as X-Scale-Up-Timeout).",
 )
-def verify(
-    paths: Sequence[str], namespace: str | None, fmt: str, credentials_dir: str, scale_up_timeout: int
-) -> int:
+def verify(paths: Sequence[str], namespace: str | None, fmt: str, credentials_dir: str, scale_up_timeout: int) -> int:
     """Call each endpoint the way GenStudio will, with its credential; report ok or why not."""
     from hfops.verify import verify_endpoint
 
@@ -624,9 +642,7 @@ def destroy(paths: Sequence[str], namespace: str | None, fmt: str, credentials_d
 @cli.command("import")
 @click.argument("addresses", nargs=-1, required=True, metavar="NAMESPACE/NAME...")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Write the manifests to FILE.")
-@click.option(
-    "--no-adopt", is_flag=True, help="Only print manifests; do not tag the endpoints as managed by hfops."
-)
+@click.option("--no-adopt", is_flag=True, help="Only print manifests; do not tag the endpoints as managed by hfops.")
 def import_(addresses: Sequence[str], out_file: str | None, no_adopt: bool) -> int:
     """Print manifests for existing endpoints, and adopt them (tag them as managed by hfops).
 
@@ -708,9 +724,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: maps every error to one line on stderr and exit code 1."""
     out = Output()
     try:
-        code = cli.main(
-            args=list(argv) if argv is not None else None, prog_name="hfops", standalone_mode=False
-        )
+        code = cli.main(args=list(argv) if argv is not None else None, prog_name="hfops", standalone_mode=False)
     except click.exceptions.Abort:
         out.error("aborted")
         code = EXIT_ERROR

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +26,7 @@ class ContextWindow:
     source: str  # "manifest", "endpoint /info", "image.maxTotalTokens", "model config"
 
 
-def choose_context_window(
-    spec: EndpointSpec, *, served: int | None, model_context: int | None
-) -> ContextWindow:
+def choose_context_window(spec: EndpointSpec, *, served: int | None, model_context: int | None) -> ContextWindow:
     """Contract §3 precedence; a declared window above what the endpoint serves is an error."""
     declared = spec.genstudio.context_window
     limit = served or spec.image.max_total_tokens or model_context
@@ -36,9 +35,7 @@ def choose_context_window(
             what = (
                 "the endpoint serves"
                 if served
-                else (
-                    "image.maxTotalTokens allows" if spec.image.max_total_tokens else "the model's context is"
-                )
+                else ("image.maxTotalTokens allows" if spec.image.max_total_tokens else "the model's context is")
             )
             raise CredentialsError(
                 f"{spec.address}: genstudio.contextWindow {declared} is larger than what {what} ({limit})"
@@ -63,6 +60,47 @@ def credential_path(credentials_dir: str, spec: EndpointSpec) -> Path:
     if problem:
         raise CredentialsError(f"{spec.address}: genstudio.file: {problem}")
     return Path(credentials_dir) / relative
+
+
+def check_credential_targets(credentials_dir: str, specs: Sequence[EndpointSpec]) -> None:
+    """Refuse, before anything is created, credential paths that could not be written safely.
+
+    The directory (or a parent of it) being a file, a symlink at the directory, at a
+    sub-directory or at a credential file: each would make apply fail after the endpoints were
+    made, or write a key somewhere else.
+    """
+    root = Path(credentials_dir)
+    problems: list[str] = []
+    probe = root
+    while True:
+        if probe.is_symlink():
+            problems.append(f"credentials directory {probe} is a symlink; refusing to write through it")
+            break
+        if probe.exists() and not probe.is_dir():
+            problems.append(f"credentials directory {root}: {probe} is not a directory")
+            break
+        if probe.parent == probe or probe.exists():
+            break
+        probe = probe.parent
+    if not problems:
+        for spec in specs:
+            target = credential_path(credentials_dir, spec)
+            current = root
+            for part in target.relative_to(root).parts[:-1]:
+                current = current / part
+                if current.is_symlink():
+                    problems.append(f"{spec.address}: {current} is a symlink; refusing to write through it")
+                    break
+                if current.exists() and not current.is_dir():
+                    problems.append(f"{spec.address}: {current} is not a directory")
+                    break
+            else:
+                if target.is_symlink():
+                    problems.append(f"{spec.address}: {target} is a symlink; refusing to write a credential through it")
+                elif target.exists() and not stat.S_ISREG(target.lstat().st_mode):
+                    problems.append(f"{spec.address}: {target} exists and is not a regular file")
+    if problems:
+        raise CredentialsError("; ".join(problems) + "; nothing was changed")
 
 
 def _ensure_dir(directory: Path, root: Path) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx2
 from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
@@ -70,6 +71,11 @@ class ModelResolver:
         except HfHubHTTPError as error:
             status = error.response.status_code if error.response is not None else "?"
             raise PlanError(f"cannot read model {repository} from the Hub (HTTP {status})") from None
+        except (httpx2.TransportError, ConnectionError, TimeoutError) as error:
+            raise PlanError(
+                f"cannot read model {repository} from the Hub: no answer ({type(error).__name__})",
+                hint="check HF_ENDPOINT and the network",
+            ) from None
         pipeline_tag = getattr(info, "pipeline_tag", None)
         if pipeline_tag != TASK:
             raise PlanError(
@@ -114,6 +120,10 @@ class ModelResolver:
             except HfHubHTTPError as error:
                 status = error.response.status_code if error.response is not None else "?"
                 raise PlanError(f"cannot read config.json of model {repository} (HTTP {status})") from None
+            except (httpx2.TransportError, ConnectionError, TimeoutError) as error:
+                raise PlanError(
+                    f"cannot read config.json of model {repository}: no answer ({type(error).__name__})"
+                ) from None
             with open(path, encoding="utf-8") as handle:
                 try:
                     loaded = json.load(handle)

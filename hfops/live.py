@@ -12,6 +12,7 @@ import builtins
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
+import httpx2
 from huggingface_hub import HfApi, constants, get_session, hf_raise_for_status
 from huggingface_hub.errors import HfHubHTTPError
 
@@ -102,6 +103,8 @@ def remote_error(error: HfHubHTTPError, operation: str) -> RemoteError:
     status = error.response.status_code if error.response is not None else None
     server = (error.server_message or "").strip().splitlines()
     detail = server[0] if server else "no message"
+    if len(detail) > 300:  # a server may echo the whole request back; the gist is at the start
+        detail = detail[:297] + "..."
     hint = None
     if status == 401:
         hint = "check HF_TOKEN: it must be a valid token with access to this namespace"
@@ -110,6 +113,17 @@ def remote_error(error: HfHubHTTPError, operation: str) -> RemoteError:
     elif status == 429:
         hint = "rate limited; retry later"
     return RemoteError(f"{operation}: {detail}", status=status, request_id=error.request_id, hint=hint)
+
+
+# No HTTP answer at all, after the retries: refused or dropped connections, timeouts.
+TRANSPORT_ERRORS = (httpx2.TransportError, ConnectionError, TimeoutError)
+
+
+def transport_error(error: BaseException, operation: str) -> RemoteError:
+    return RemoteError(
+        f"{operation}: no answer from the API ({type(error).__name__}) after retries",
+        hint="check HFOPS_API_URL / HF_ENDPOINT and the network; rerunning is safe",
+    )
 
 
 class HubEndpoints:
@@ -129,6 +143,8 @@ class HubEndpoints:
             return call_with_retries(fn, policy=self._retry, idempotent=idempotent)
         except HfHubHTTPError as error:
             raise remote_error(error, operation) from None
+        except TRANSPORT_ERRORS as error:
+            raise transport_error(error, operation) from None
 
     def list(self, namespace: str) -> builtins.list[LiveEndpoint]:
         endpoints = self._call(
@@ -147,6 +163,8 @@ class HubEndpoints:
             if error.response is not None and error.response.status_code == 404:
                 return None
             raise remote_error(error, f"read {namespace}/{name}") from None
+        except TRANSPORT_ERRORS as error:
+            raise transport_error(error, f"read {namespace}/{name}") from None
         return live_from_raw(endpoint.raw, namespace=namespace)
 
     def create(self, desired: Desired, secrets: Mapping[str, str]) -> LiveEndpoint:
@@ -187,6 +205,8 @@ class HubEndpoints:
                 if existing is not None and existing.owned and existing.repository == spec.repository:
                     return existing
             raise remote_error(error, f"create {spec.address}") from None
+        except TRANSPORT_ERRORS as error:
+            raise transport_error(error, f"create {spec.address}") from None
         return live_from_raw(endpoint.raw, namespace=namespace)
 
     def update(self, namespace: str, name: str, payload: Mapping[str, Any]) -> LiveEndpoint:
@@ -201,9 +221,7 @@ class HubEndpoints:
         if kwargs is not None:
             endpoint = self._call(
                 f"update {namespace}/{name}",
-                lambda: self._api.update_inference_endpoint(
-                    name, namespace=namespace, token=self._token, **kwargs
-                ),
+                lambda: self._api.update_inference_endpoint(name, namespace=namespace, token=self._token, **kwargs),
             )
             return live_from_raw(endpoint.raw, namespace=namespace)
         url = f"{constants.INFERENCE_ENDPOINTS_ENDPOINT}/endpoint/{namespace}/{name}"
@@ -228,13 +246,13 @@ class HubEndpoints:
             if error.response is not None and error.response.status_code == 404:
                 return  # already gone: the desired outcome
             raise remote_error(error, f"delete {namespace}/{name}") from None
+        except TRANSPORT_ERRORS as error:
+            raise transport_error(error, f"delete {namespace}/{name}") from None
 
     def resume(self, namespace: str, name: str) -> LiveEndpoint:
         endpoint = self._call(
             f"resume {namespace}/{name}",
-            lambda: self._api.resume_inference_endpoint(
-                name, namespace=namespace, token=self._token, running_ok=True
-            ),
+            lambda: self._api.resume_inference_endpoint(name, namespace=namespace, token=self._token, running_ok=True),
         )
         return live_from_raw(endpoint.raw, namespace=namespace)
 

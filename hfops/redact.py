@@ -20,8 +20,12 @@ class Redactor:
     def add(self, value: str | None) -> None:
         # Very short values would mask ordinary words; real tokens and keys are long.
         if value and len(value) >= 6:
+            import json
+
+            # Also the forms a value takes when a server echoes it back inside JSON or a repr.
+            forms = {value, json.dumps(value)[1:-1], repr(value)[1:-1], json.dumps(json.dumps(value))[3:-3]}
             with self._lock:
-                self._values.add(value)
+                self._values.update(f for f in forms if len(f) >= 6)
 
     def scrub(self, text: str) -> str:
         with self._lock:

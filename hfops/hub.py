@@ -73,7 +73,8 @@ class ModelResolver:
             raise PlanError(f"cannot read model {repository} from the Hub (HTTP {status})") from None
         except (httpx2.TransportError, ConnectionError, TimeoutError) as error:
             raise PlanError(
-                f"cannot read model {repository} from the Hub: no answer ({type(error).__name__})",
+                f"cannot read model {repository} from the Hub at {self._settings.hub_url}: "
+                f"no answer ({type(error).__name__})",
                 hint="check HF_ENDPOINT and the network",
             ) from None
         pipeline_tag = getattr(info, "pipeline_tag", None)
@@ -122,7 +123,8 @@ class ModelResolver:
                 raise PlanError(f"cannot read config.json of model {repository} (HTTP {status})") from None
             except (httpx2.TransportError, ConnectionError, TimeoutError) as error:
                 raise PlanError(
-                    f"cannot read config.json of model {repository}: no answer ({type(error).__name__})"
+                    f"cannot read config.json of model {repository} from {self._settings.hub_url}: "
+                    f"no answer ({type(error).__name__})"
                 ) from None
             with open(path, encoding="utf-8") as handle:
                 try:

@@ -119,9 +119,9 @@ def remote_error(error: HfHubHTTPError, operation: str) -> RemoteError:
 TRANSPORT_ERRORS = (httpx2.TransportError, ConnectionError, TimeoutError)
 
 
-def transport_error(error: BaseException, operation: str) -> RemoteError:
+def transport_error(error: BaseException, operation: str, url: str) -> RemoteError:
     return RemoteError(
-        f"{operation}: no answer from the API ({type(error).__name__}) after retries",
+        f"{operation}: no answer from {url} ({type(error).__name__}) after retries",
         hint="check HFOPS_API_URL / HF_ENDPOINT and the network; rerunning is safe",
     )
 
@@ -144,7 +144,7 @@ class HubEndpoints:
         except HfHubHTTPError as error:
             raise remote_error(error, operation) from None
         except TRANSPORT_ERRORS as error:
-            raise transport_error(error, operation) from None
+            raise transport_error(error, operation, self._settings.api_url) from None
 
     def list(self, namespace: str) -> builtins.list[LiveEndpoint]:
         endpoints = self._call(
@@ -164,7 +164,7 @@ class HubEndpoints:
                 return None
             raise remote_error(error, f"read {namespace}/{name}") from None
         except TRANSPORT_ERRORS as error:
-            raise transport_error(error, f"read {namespace}/{name}") from None
+            raise transport_error(error, f"read {namespace}/{name}", self._settings.api_url) from None
         return live_from_raw(endpoint.raw, namespace=namespace)
 
     def create(self, desired: Desired, secrets: Mapping[str, str]) -> LiveEndpoint:
@@ -206,7 +206,7 @@ class HubEndpoints:
                     return existing
             raise remote_error(error, f"create {spec.address}") from None
         except TRANSPORT_ERRORS as error:
-            raise transport_error(error, f"create {spec.address}") from None
+            raise transport_error(error, f"create {spec.address}", self._settings.api_url) from None
         return live_from_raw(endpoint.raw, namespace=namespace)
 
     def update(self, namespace: str, name: str, payload: Mapping[str, Any]) -> LiveEndpoint:
@@ -247,7 +247,7 @@ class HubEndpoints:
                 return  # already gone: the desired outcome
             raise remote_error(error, f"delete {namespace}/{name}") from None
         except TRANSPORT_ERRORS as error:
-            raise transport_error(error, f"delete {namespace}/{name}") from None
+            raise transport_error(error, f"delete {namespace}/{name}", self._settings.api_url) from None
 
     def resume(self, namespace: str, name: str) -> LiveEndpoint:
         endpoint = self._call(

@@ -20,6 +20,7 @@ from hfops.diff import Desired
 from hfops.errors import RemoteError
 from hfops.hardware import Hardware
 from hfops.model import FRAMEWORK, HEALTH_ROUTE, TASK, LiveEndpoint, LiveImage
+from hfops.redact import REDACTOR
 from hfops.retry import RetryPolicy, call_with_retries
 from hfops.settings import Settings
 
@@ -102,7 +103,8 @@ def tgi_image(desired: Desired) -> dict[str, Any]:
 def remote_error(error: HfHubHTTPError, operation: str) -> RemoteError:
     status = error.response.status_code if error.response is not None else None
     server = (error.server_message or "").strip().splitlines()
-    detail = server[0] if server else "no message"
+    # Scrubbed before it is shortened: a cut could leave part of an echoed secret unrecognisable.
+    detail = REDACTOR.scrub(server[0]) if server else "no message"
     if len(detail) > 300:  # a server may echo the whole request back; the gist is at the start
         detail = detail[:297] + "..."
     hint = None

@@ -7,9 +7,16 @@ sure that a mistake (or a server echoing a request) does not reach a terminal or
 
 from __future__ import annotations
 
+import re
 import threading
 
 MASK = "(sensitive value)"
+# Shapes of credentials even when hfops never saw the value (a server echoing a header back):
+# a bearer credential, and Hugging Face tokens (hf_ followed by a long random part).
+_PATTERNS = (
+    (re.compile(r"(?i)(\bbearer\s+)(?!\(sensitive value\))[^\s;,\"']+"), r"\1" + MASK),
+    (re.compile(r"\bhf_[A-Za-z0-9]{10,}"), MASK),
+)
 
 
 class Redactor:
@@ -33,6 +40,8 @@ class Redactor:
         for value in values:
             if value in text:
                 text = text.replace(value, MASK)
+        for pattern, replacement in _PATTERNS:
+            text = pattern.sub(replacement, text)
         return text
 
     def clear(self) -> None:

@@ -117,6 +117,24 @@ def remote_error(error: HfHubHTTPError, operation: str) -> RemoteError:
     return RemoteError(f"{operation}: {detail}", status=status, request_id=error.request_id, hint=hint)
 
 
+def install_http_timeouts(read_seconds: float) -> None:
+    """Give huggingface_hub's HTTP client timeouts (its default client has none).
+
+    Without them a service that accepts a request and never answers would hold hfops forever;
+    with them the call fails as a transport error and is retried. Uses the client factory hook
+    huggingface_hub provides for this, with its own request hook kept.
+    """
+    from huggingface_hub import set_client_factory
+    from huggingface_hub.utils._http import hf_request_event_hook
+
+    timeout = httpx2.Timeout(read_seconds, connect=min(10.0, read_seconds))
+    set_client_factory(
+        lambda: httpx2.Client(
+            event_hooks={"request": [hf_request_event_hook]}, follow_redirects=True, timeout=timeout
+        )
+    )
+
+
 # No HTTP answer at all, after the retries: refused or dropped connections, timeouts.
 TRANSPORT_ERRORS = (httpx2.TransportError, ConnectionError, TimeoutError)
 
@@ -135,6 +153,7 @@ class HubEndpoints:
         # huggingface_hub reads this constant at call time and offers no other way to move the
         # endpoints API (HF_ENDPOINT only moves the Hub), so the adapter sets it.
         constants.INFERENCE_ENDPOINTS_ENDPOINT = settings.api_url
+        install_http_timeouts(settings.http_timeout)
         self._settings = settings
         self._api = HfApi(endpoint=settings.hub_url, token=settings.token)
         self._token = settings.token

@@ -24,6 +24,7 @@ class Settings:
     wait: bool = True
     poll_interval: float = 2.0
     parallelism: int = 8
+    http_timeout: float = 20.0  # seconds without an answer before an API call is retried
 
     def __repr__(self) -> str:
         token = "(set)" if self.token else "(unset)"
@@ -43,6 +44,12 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
         "hub_url": (env.get("HF_ENDPOINT") or DEFAULT_HUB_URL).rstrip("/"),
         "api_url": (env.get("HFOPS_API_URL") or DEFAULT_API_URL).rstrip("/"),
     }
+    http_timeout = env.get("HFOPS_HTTP_TIMEOUT")
+    if http_timeout:
+        try:
+            values["http_timeout"] = max(1.0, float(http_timeout))
+        except ValueError:
+            pass
     poll = env.get("HFOPS_POLL_INTERVAL")
     if poll:
         try:

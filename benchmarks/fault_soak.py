@@ -20,7 +20,9 @@ credential file is present, complete (exactly the four keys, the live URL, the G
 0600 in a 0700 directory with no temporary leftovers, and no canary appears in any output, the
 request log, or any file other than the credential files. Faults injected and retries made are
 counted from the emulator's request log (a retry: a faulted request sent again later, same method
-and path). Exits 1 if any phase does not end converged and clean.
+and path). After each signal, creates whose request began after it are counted: only calls already
+in flight may continue, so more than --parallelism of them means new work was started after the
+signal. Exits 1 if any phase does not end converged and clean.
 """
 
 from __future__ import annotations
@@ -124,10 +126,12 @@ class Phase:
         with out_path.open("w") as out, err_path.open("w") as err:
             process = subprocess.Popen([*hfops_command(), *args], stdout=out, stderr=err, env=self.env())
             signalled = None
+            signalled_at = None
             if interrupt_after is not None:
                 while process.poll() is None and len(self.emulator.requests()) - base < interrupt_after:
                     time.sleep(0.002)
                 if process.poll() is None:
+                    signalled_at = time.time()
                     process.send_signal(sig)
                     signalled = sig.name
                     if double:
@@ -141,12 +145,19 @@ class Phase:
                 process.kill()
                 code = process.wait()
                 signalled = (signalled or "") + " (killed: hung)"
+        creates_after = None
+        if signalled_at is not None:  # creates whose request began after the (first) signal
+            creates_after = sum(
+                1 for r in self.emulator.requests()[base:]
+                if r["method"] == "POST" and r["path"].count("/") == 3 and r["t"] > signalled_at + 0.05
+            )
         record = {
             "args": " ".join(args[:1]),
             "code": code,
             "seconds": round(time.monotonic() - started, 2),
             "signal": signalled,
             "interrupt_after": interrupt_after,
+            "creates_after_signal": creates_after,
         }
         self.outputs += [out_path.read_text(), err_path.read_text()]
         self.runs.append(record)
@@ -260,6 +271,7 @@ def start_emulator(work: Path, args: argparse.Namespace, seed: int) -> Emulator:
         fail_rate=args.fail_rate,
         drop_rate=args.drop_rate,
         lost_response_rate=args.lost_response_rate,
+        latency_ms=args.latency_ms,
         seed=seed,
         request_log=str(work / "requests.jsonl"),
     ))
@@ -317,7 +329,7 @@ def phase_interrupts(root: Path, args: argparse.Namespace) -> tuple[dict[str, An
         result = verdict(phase)
         result.update({
             "interrupted_runs": [
-                {k: r[k] for k in ("signal", "interrupt_after", "code", "seconds")}
+                {k: r[k] for k in ("signal", "interrupt_after", "code", "seconds", "creates_after_signal")}
                 for r in phase.runs[: args.interrupts]
             ],
             "partial_files_seen_after_interrupts": partial_after_interrupt,
@@ -330,8 +342,12 @@ def phase_interrupts(root: Path, args: argparse.Namespace) -> tuple[dict[str, An
         # not hang, and a plain rerun must converge.
         hung = [r for r in phase.runs if "hung" in str(r["signal"])]
         result["hung_runs"] = len(hung)
+        # Stop starting new work: after a signal, only calls already in flight may go on (their
+        # retries included), so at most `parallelism` creates may begin after it.
+        late = [r for r in phase.runs if (r.get("creates_after_signal") or 0) > args.parallelism]
+        result["runs_starting_new_creates_after_signal"] = len(late)
         ok = (phase.runs[-2]["code"] == 0 and planned["code"] == 0 and partial_after_interrupt == 0
-              and clean(result) and not hung)
+              and clean(result) and not hung and not late)
         if not ok:
             result["apply_errors"] = [line for text in phase.outputs for line in text.splitlines()
                                       if "failed —" in line or line.startswith("Error")][:10]
@@ -350,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lost-response-rate", type=float, default=0.0, help="share of API writes answered never")
     parser.add_argument("--retry-after", type=float, default=0.0, help="Retry-After seconds on injected faults")
     parser.add_argument("--provision-seconds", type=float, default=1.0)
+    parser.add_argument("--latency-ms", type=float, default=30.0, help="added to every emulator answer")
     parser.add_argument("--interrupts", type=int, default=6)
     parser.add_argument("--double-signal-share", type=float, default=0.3)
     parser.add_argument("--max-reruns", type=int, default=3)
@@ -360,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
 
     root = Path(tempfile.mkdtemp(prefix="hfops-fault-soak-"))
     print(f"fault soak: {args.endpoints} endpoints in {args.namespaces} namespaces, fail rate {args.fail_rate:.0%}"
-          f" (drop {args.drop_rate:.0%}, lost answers {args.lost_response_rate:.0%}), parallelism "
+          f" (drop {args.drop_rate:.0%}, lost answers {args.lost_response_rate:.0%}), latency {args.latency_ms:g} ms, "
+          f"parallelism "
           f"{args.parallelism}, seed {args.seed}; work in {root}", flush=True)
     results: dict[str, Any] = {}
     passed = True

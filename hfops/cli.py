@@ -301,6 +301,8 @@ class _SignalGuard:
         return self
 
     def __exit__(self, *_exc: object) -> None:
+        if self.stop.is_set():
+            return  # interrupted: keep handling signals until the process exits (a second one exits 1)
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
 

@@ -108,6 +108,8 @@ def _ensure_dir(directory: Path, root: Path) -> None:
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     if root.is_symlink():
         raise CredentialsError(f"credentials directory {root} is a symlink; refusing to write through it")
+    if root.stat().st_mode & 0o077:
+        root.chmod(0o700)  # it holds keys: only its owner may list or read it
     current = root
     for part in directory.relative_to(root).parts:
         current = current / part

@@ -315,3 +315,14 @@ def test_plan_does_not_need_the_genstudio_key_but_apply_does(emulator, hf_env, r
     assert applied.code == 1
     assert f"{path}:11: spec.genstudio.apiKey: environment variable GENSTUDIO_KEY is not set" in applied.stderr
     assert not api_requests(emulator, "POST")
+
+
+def test_an_existing_credentials_directory_is_made_private(emulator, hf_env, run, tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text(manifest("chat"))
+    creds = tmp_path / "c"
+    creds.mkdir(mode=0o755)
+    creds.chmod(0o755)
+    assert run("apply", str(path), "--yes", "--credentials-dir", str(creds)).code == 0
+    assert stat.S_IMODE(creds.stat().st_mode) == 0o700
+    assert stat.S_IMODE((creds / "chat.json").stat().st_mode) == 0o600

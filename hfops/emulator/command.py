@@ -88,6 +88,39 @@ def _finite(value: float, name: str) -> float:
     show_default=True,
     help="Retry-After seconds sent with injected faults.",
 )
+@click.option(
+    "--drop-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of API and Hub requests whose connection is closed without an answer (nothing done).",
+)
+@click.option(
+    "--lost-response-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of API writes carried out whose answer is then lost (a retried create gets 409).",
+)
+@click.option(
+    "--stall-ms",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="How long a dropped or lost answer holds the connection open before closing it.",
+)
+@click.option(
+    "--slow-body-ms",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Trickle every API and Hub response body out over this many milliseconds.",
+)
+@click.option(
+    "--echo-errors",
+    is_flag=True,
+    help="Error answers echo the request's headers and body (to test that clients redact them).",
+)
 def emulator(
     host: str,
     port: int,
@@ -100,6 +133,11 @@ def emulator(
     request_log: str | None,
     tokens: tuple[str, ...],
     retry_after: float,
+    drop_rate: float,
+    lost_response_rate: float,
+    stall_ms: float,
+    slow_body_ms: float,
+    echo_errors: bool,
 ) -> int:
     """Run the local Inference Endpoints, Hub and TGI emulator until stopped (SIGINT/SIGTERM).
 
@@ -111,6 +149,8 @@ def emulator(
         (time_scale, "--time-scale"),
         (latency_ms, "--latency-ms"),
         (retry_after, "--retry-after"),
+        (stall_ms, "--stall-ms"),
+        (slow_body_ms, "--slow-body-ms"),
     ):
         _finite(value, name)
     if any(not token.strip() for token in tokens):
@@ -141,6 +181,11 @@ def emulator(
         request_log=request_log,
         tokens=tokens,
         retry_after_seconds=retry_after,
+        drop_rate=drop_rate,
+        lost_response_rate=lost_response_rate,
+        stall_ms=stall_ms,
+        slow_body_ms=slow_body_ms,
+        echo_errors=echo_errors,
     )
     try:
         return serve_forever(config)

@@ -23,6 +23,12 @@ class EmulatorConfig:
     # Never shown in repr: the emulator must not print or log token values.
     tokens: tuple[str, ...] = field(default=(), repr=False)  # empty: any bearer starting with hf_
     retry_after_seconds: float = 1.0  # Retry-After sent with injected 429/503s (extension)
+    # Connection-level faults (extensions), for the fault-injection suite:
+    drop_rate: float = 0.0  # share of /v2 and Hub requests whose connection is closed unanswered, undone
+    lost_response_rate: float = 0.0  # share of /v2 writes carried out whose response is then lost
+    stall_ms: float = 0.0  # a dropped or lost response holds the connection this long before closing it
+    slow_body_ms: float = 0.0  # /v2 and Hub response bodies are trickled out over this many ms
+    echo_errors: bool = False  # error answers echo the request's headers and body (a leaky server)
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -37,6 +43,12 @@ class EmulatorConfig:
             raise ValueError("fail_rate must be between 0 and 1")
         if self.retry_after_seconds < 0:
             raise ValueError("retry_after_seconds must be >= 0")
+        for name in ("drop_rate", "lost_response_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        for name in ("stall_ms", "slow_body_ms"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0")
         if any(not isinstance(t, str) or not t.strip() for t in self.tokens):
             raise ValueError("tokens must be non-empty strings")
         if not all(isinstance(m, ModelEntry) for m in self.models):

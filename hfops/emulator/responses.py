@@ -15,6 +15,8 @@ class Response:
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
     content_type: str | None = "application/json"
+    fault: str | None = None  # set when the answer is an injected fault (recorded in the request log)
+    trickle_ms: float = 0.0  # send the body slowly, spread over this many milliseconds
 
 
 def json_response(status: int, payload: Any, headers: list[tuple[str, str]] | None = None) -> Response:

@@ -4,10 +4,14 @@
     /api/..., /{repo}/resolve/  Hub routes (hub.py)
     /endpoints/{id}/...         each endpoint's TGI (tgi.py), at the endpoint's `status.url`
 
-Cross-cutting behaviour lives here: bearer auth, fault injection (`fail_rate`: 429/500/502/503 with
-Retry-After on /v2 and Hub routes, decided before any state is touched), `latency_ms`, the request log
-(method, path, status, time; never headers or bodies, so tokens are never written anywhere), the
-scale-to-zero wake-up and `X-Scale-Up-Timeout` hold. HTTP/1.1 keep-alive: every response carries a
+Cross-cutting behaviour lives here: bearer auth, fault injection on /v2 and Hub routes (`fail_rate`:
+429/500/502/503 with Retry-After, decided before any state is touched; `drop_rate`: the connection is
+closed without an answer, nothing done; `lost_response_rate`: a /v2 write is carried out and then its
+answer is lost; `stall_ms`: how long a dropped connection hangs first; `slow_body_ms`: bodies trickle
+out; `echo_errors`: error answers echo the request's headers and body, as a leaky server would;
+scripted one-shot faults through `Emulator.inject_fault`), `latency_ms`, the request log (method,
+path, status, time and the injected fault; never headers or bodies, so tokens are never written
+anywhere), the scale-to-zero wake-up and `X-Scale-Up-Timeout` hold. HTTP/1.1 keep-alive: every response carries a
 Content-Length and every request body is read fully. `Emulator` runs it in a background thread;
 `serve_forever` runs it in the foreground until SIGINT/SIGTERM.
 """
@@ -15,6 +19,7 @@ Content-Length and every request body is read fully. `Emulator` runs it in a bac
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hmac
 import json
 import math
@@ -25,6 +30,9 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import IO, Any, cast
@@ -47,10 +55,50 @@ _FAULTS = {
 }
 
 
+FAULT_KINDS = ("error", "drop", "lost_response", "delay", "slow_body")
+_WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+
+
 class _BodyError(Exception):
     def __init__(self, response: Response) -> None:
         super().__init__(response.status)
         self.response = response
+
+
+class _Dropped(Exception):
+    """The connection is to be closed without an answer (after `stall` seconds)."""
+
+    def __init__(self, kind: str, status: int, stall: float) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.status = status  # what the answer would have been (0: the request was not carried out)
+        self.stall = stall
+
+
+@dataclass
+class _Fault:
+    kind: str  # one of FAULT_KINDS
+    status: int = 0  # for "error"
+    ms: float | None = None  # drop/lost_response: stall (None: the runtime's stall_ms); delay; slow_body
+
+
+@dataclass
+class _ScriptedFault:
+    kind: str
+    method: str | None
+    path: str | None  # an fnmatch pattern on the request path (no query)
+    remaining: int
+    status: int
+    ms: float | None
+
+    def matches(self, method: str, path: str, write: bool) -> bool:
+        if self.remaining <= 0:
+            return False
+        if self.kind == "lost_response" and not write:
+            return False
+        if self.method is not None and self.method.upper() != method:
+            return False
+        return self.path is None or fnmatch.fnmatchcase(path, self.path)
 
 
 class _Runtime:
@@ -71,6 +119,12 @@ class _Runtime:
         self._rng = random.Random(config.seed)
         self.fail_rate = config.fail_rate
         self.latency_ms = config.latency_ms
+        self.drop_rate = config.drop_rate
+        self.lost_response_rate = config.lost_response_rate
+        self.stall_ms = config.stall_ms
+        self.slow_body_ms = config.slow_body_ms
+        self.echo_errors = config.echo_errors
+        self._scripted: list[_ScriptedFault] = []
         self._log_lock = threading.Lock()
         self._log: list[dict[str, Any]] = []
         self._log_file: IO[str] | None = None
@@ -107,12 +161,18 @@ class _Runtime:
 
     # --------------------------------------------------------------------------- request log
 
-    def record(self, method: str, path: str, query: str, status: int, started: float) -> None:
-        entry = {"method": method, "path": path, "status": status, "t": round(started, 6), "query": query}
+    def record(
+        self, method: str, path: str, query: str, status: int, started: float, fault: str | None = None
+    ) -> None:
+        entry: dict[str, Any] = {
+            "method": method, "path": path, "status": status, "t": round(started, 6), "query": query
+        }
+        line: dict[str, Any] = {"t": entry["t"], "method": method, "path": path, "status": status}
+        if fault is not None:  # only on faulted requests, so a fault-free log keeps its four keys
+            entry["fault"] = line["fault"] = fault
         with self._log_lock:
             self._log.append(entry)
             if self._log_file is not None:
-                line = {"t": entry["t"], "method": method, "path": path, "status": status}
                 self._log_file.write(json.dumps(line) + "\n")
                 self._log_file.flush()
 
@@ -126,25 +186,104 @@ class _Runtime:
 
     # -------------------------------------------------------------------------------- faults
 
-    def set_faults(self, fail_rate: float | None, latency_ms: float | None) -> None:
-        if fail_rate is not None and not 0.0 <= fail_rate <= 1.0:
-            raise ValueError("fail_rate must be between 0 and 1")
-        if latency_ms is not None and latency_ms < 0:
-            raise ValueError("latency_ms must be >= 0")
+    def set_faults(self, **changes: float | bool | None) -> None:
+        """Change fault settings at run time; None leaves a setting as it is."""
+        rates = ("fail_rate", "drop_rate", "lost_response_rate")
+        durations = ("latency_ms", "stall_ms", "slow_body_ms")
+        for name, value in changes.items():
+            if name not in (*rates, *durations, "echo_errors"):
+                raise TypeError(f"unknown fault setting {name!r}")
+            if value is None or name == "echo_errors":
+                continue
+            if name in rates and not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+            if name in durations and not float(value) >= 0:
+                raise ValueError(f"{name} must be >= 0")
         with self._fault_lock:
-            if fail_rate is not None:
-                self.fail_rate = fail_rate
-            if latency_ms is not None:
-                self.latency_ms = latency_ms
+            for name, value in changes.items():
+                if value is not None:
+                    setattr(self, name, bool(value) if name == "echo_errors" else float(value))
 
-    def _injected_fault(self) -> Response | None:
+    def inject_fault(
+        self,
+        kind: str,
+        *,
+        method: str | None,
+        path: str | None,
+        times: int,
+        status: int,
+        ms: float | None,
+    ) -> None:
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(FAULT_KINDS)}")
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        if kind == "error" and not 400 <= status <= 599:
+            raise ValueError("status must be an HTTP error status (400-599)")
+        if ms is not None and not ms >= 0:
+            raise ValueError("ms must be >= 0")
+        if kind in ("delay", "slow_body") and ms is None:
+            raise ValueError(f"a {kind} fault needs ms")
         with self._fault_lock:
-            # The RNG is consulted only while faults are on, so a seed gives the same sequence per run.
-            if self.fail_rate <= 0 or self._rng.random() >= self.fail_rate:
-                return None
-            status = self._rng.choice(sorted(_FAULTS))
+            self._scripted.append(_ScriptedFault(kind, method, path, times, status, ms))
+
+    def pending_faults(self) -> int:
+        with self._fault_lock:
+            return sum(rule.remaining for rule in self._scripted)
+
+    def _choose_fault(self, method: str, path: str, *, write: bool, tgi: bool = False) -> _Fault | None:
+        with self._fault_lock:
+            for rule in self._scripted:  # scripted faults first, in the order they were added
+                if tgi and not (rule.path or "").startswith("/endpoints/"):
+                    continue
+                if rule.matches(method, path, write):
+                    rule.remaining -= 1
+                    return _Fault(rule.kind, rule.status, rule.ms)
+            if tgi:
+                return None  # the random faults are for the API and the Hub only
+            # The RNG is consulted only while faults are on, so a seed gives the same sequence per run
+            # (one roll per request for fail_rate + drop_rate, one more per write for lost responses).
+            before = self.fail_rate + self.drop_rate
+            if before > 0:
+                roll = self._rng.random()
+                if roll < self.fail_rate:
+                    return _Fault("error", self._rng.choice(sorted(_FAULTS)))
+                if roll < before:
+                    return _Fault("drop")
+            if write and self.lost_response_rate > 0 and self._rng.random() < self.lost_response_rate:
+                return _Fault("lost_response")
+        return None
+
+    def _fault_response(self, status: int) -> Response:
         retry_after = str(math.ceil(self.config.retry_after_seconds))  # huggingface_hub parses digits only
-        return error_response(status, _FAULTS[status], [("Retry-After", retry_after)])
+        try:
+            message = _FAULTS.get(status) or HTTPStatus(status).phrase
+        except ValueError:
+            message = "Injected fault"
+        response = error_response(status, message, [("Retry-After", retry_after)])
+        response.fault = "error"
+        return response
+
+    def _stall_seconds(self, fault: _Fault) -> float:
+        return (self.stall_ms if fault.ms is None else fault.ms) / 1000.0
+
+    def _echo(self, response: Response, method: str, path: str, headers: Any, body: bytes) -> Response:
+        """The error answer of a careless server: it repeats the request, Authorization included."""
+        message = "Error"
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
+            payload = json.loads(response.body.decode("utf-8"))
+            if isinstance(payload, dict) and isinstance(payload.get("error"), str):
+                message = payload["error"]
+        sent = "; ".join(f"{key}: {value}" for key, value in headers.items())
+        text = body.decode("utf-8", "replace").replace("\r", " ").replace("\n", " ")[:8192]
+        echoed = f"{message} (while handling {method} {path} with headers {sent} and body {text})"
+        header_safe = echoed.encode("ascii", "backslashreplace").decode("ascii")
+        kept = [(k, v) for k, v in response.headers if k.lower() != "x-error-message"]
+        if any(k.lower() == "x-error-message" for k, _ in response.headers):
+            kept.append(("X-Error-Message", header_safe))
+        echo = error_response(response.status, echoed, kept)
+        echo.fault = response.fault
+        return echo
 
     # ------------------------------------------------------------------------------- routing
 
@@ -172,18 +311,26 @@ class _Runtime:
         try:
             if segments and segments[0] == "endpoints" and len(segments) >= 2:
                 sub = "/" + "/".join(segments[2:])
-                return self._tgi(method, segments[1], sub, headers, body)
+                uid = segments[1]
+                return self._with_faults(
+                    method, path, headers, body, lambda: self._tgi(method, uid, sub, headers, body), tgi=True
+                )
             is_api = bool(segments) and segments[0] == "v2"
-            if is_api or hub.is_hub_path(segments):
-                fault = self._injected_fault()
-                if fault is not None:
-                    return fault
-                if is_api:
-                    return self._api(method, segments[1:], headers, body)
-                return hub.handle(method, segments, self.token_state(headers), self.catalog)
+            if is_api:
+                return self._with_faults(
+                    method, path, headers, body, lambda: self._api(method, segments[1:], headers, body),
+                    write=method in _WRITE_METHODS,
+                )
+            if hub.is_hub_path(segments):
+                return self._with_faults(
+                    method, path, headers, body,
+                    lambda: hub.handle(method, segments, self.token_state(headers), self.catalog),
+                )
             return error_response(404, "Not Found")
         except ApiError as exc:
             return exc.response()
+        except _Dropped:
+            raise
         except Exception as exc:
             # Type and frames only: an exception message might echo request data.
             frames = "".join(traceback.format_tb(exc.__traceback__))
@@ -193,6 +340,46 @@ class _Runtime:
                 flush=True,
             )
             return error_response(500, "Internal emulator error")
+
+    def _with_faults(
+        self,
+        method: str,
+        path: str,
+        headers: Any,
+        body: bytes,
+        handler: Callable[[], Response],
+        *,
+        write: bool = False,
+        tgi: bool = False,
+    ) -> Response:
+        """Answer through `handler`, with the injected faults, echo and slow bodies applied.
+
+        TGI routes get only the scripted faults whose path pattern names them ("/endpoints/...").
+        """
+        fault = self._choose_fault(method, path, write=write, tgi=tgi)
+        kind = fault.kind if fault is not None else None
+        if fault is not None and kind == "drop":
+            raise _Dropped("drop", 0, self._stall_seconds(fault))
+        if fault is not None and kind == "delay" and self.stopping.wait((fault.ms or 0) / 1000.0):
+            return error_response(503, "Service Unavailable: the emulator is stopping")
+        if fault is not None and kind == "error":
+            response = self._fault_response(fault.status)
+        else:
+            try:
+                response = handler()
+            except ApiError as exc:
+                response = exc.response()
+            if fault is not None and kind == "lost_response":  # done, and then the answer never arrives
+                raise _Dropped("lost_response", response.status, self._stall_seconds(fault))
+        if self.echo_errors and response.status >= 400:
+            response = self._echo(response, method, path, headers, body)
+        if not tgi:
+            response.trickle_ms = self.slow_body_ms
+        if fault is not None and kind in ("delay", "slow_body"):
+            response.fault = kind
+            if kind == "slow_body":
+                response.trickle_ms = fault.ms or 0.0
+        return response
 
     # ---------------------------------------------------------------------------- /v2 routes
 
@@ -315,6 +502,12 @@ class _Server(ThreadingHTTPServer):
         self.runtime = runtime
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (reset, broken pipe, timeout) is normal here, not an error to print."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -384,8 +577,16 @@ class _Handler(BaseHTTPRequestHandler):
         except _BodyError as exc:
             response = exc.response
             self.close_connection = True  # the rest of the body is still on the wire
+        except _Dropped as drop:
+            runtime.record(self.command, path, query, drop.status, started, fault=drop.kind)
+            self.close_connection = True
+            if drop.stall > 0:
+                runtime.stopping.wait(drop.stall)
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         # Logged before sending, so a client that has its response always finds it in requests().
-        runtime.record(self.command, path, query, response.status, started)
+        runtime.record(self.command, path, query, response.status, started, fault=response.fault)
         try:
             self._send(response)
         except OSError:  # the client went away mid-response
@@ -403,8 +604,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(response.body)
+            if response.trickle_ms > 0 and response.body:
+                self._trickle(response.body, response.trickle_ms / 1000.0)
+            else:
+                self.wfile.write(response.body)
         self.wfile.flush()
+
+    def _trickle(self, body: bytes, seconds: float) -> None:
+        """A slow body: up to 8 pieces, with a pause before each, spread over `seconds`."""
+        size = -(-len(body) // min(8, len(body)))
+        pieces = -(-len(body) // size)
+        for start in range(0, len(body), size):
+            if self.runtime.stopping.wait(seconds / pieces):
+                return
+            self.wfile.write(body[start : start + size])
+            self.wfile.flush()
 
     def do_GET(self) -> None:
         self._handle()
@@ -507,8 +721,57 @@ class Emulator:
     def clear_requests(self) -> None:
         self._runtime.clear_requests()
 
-    def set_faults(self, *, fail_rate: float | None = None, latency_ms: float | None = None) -> None:
-        self._runtime.set_faults(fail_rate, latency_ms)
+    def set_faults(
+        self,
+        *,
+        fail_rate: float | None = None,
+        latency_ms: float | None = None,
+        drop_rate: float | None = None,
+        lost_response_rate: float | None = None,
+        stall_ms: float | None = None,
+        slow_body_ms: float | None = None,
+        echo_errors: bool | None = None,
+    ) -> None:
+        """Change fault injection while running; arguments left None keep their current value."""
+        self._runtime.set_faults(
+            fail_rate=fail_rate,
+            latency_ms=latency_ms,
+            drop_rate=drop_rate,
+            lost_response_rate=lost_response_rate,
+            stall_ms=stall_ms,
+            slow_body_ms=slow_body_ms,
+            echo_errors=echo_errors,
+        )
+
+    def inject_fault(
+        self,
+        kind: str,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        times: int = 1,
+        status: int = 503,
+        ms: float | None = None,
+    ) -> None:
+        """Script a fault for the next `times` /v2 or Hub requests matching `method` and `path`.
+
+        `path` is an fnmatch pattern on the request path (e.g. "/v2/endpoint/acme/*"). Kinds:
+        "error" (answer `status`, with Retry-After), "drop" (close the connection unanswered, nothing
+        done; it hangs `ms` first, default the emulator's stall_ms), "lost_response" (/v2 writes
+        only: carry the request out, then close the connection without its answer, after `ms`),
+        "delay" (hold the request `ms` before carrying it out: a slow server) and "slow_body"
+        (trickle the answer's body out over `ms`). Scripted faults come before the random ones, in
+        the order they were added, and do not consume the seeded RNG.
+        """
+        self._runtime.inject_fault(kind, method=method, path=path, times=times, status=status, ms=ms)
+
+    def pending_faults(self) -> int:
+        """How many scripted faults have not been used yet."""
+        return self._runtime.pending_faults()
+
+    def fail_deploy(self, namespace: str, name: str, reason: str = "the container exited with code 137") -> None:
+        """Make every deployment of `namespace/name` (created or updated from now on) fail with `reason`."""
+        self._runtime.store.fail_deploy(namespace, name, reason)
 
     def endpoint_raw(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The endpoint exactly as GET /v2/endpoint/{ns}/{name} would return it, or None."""

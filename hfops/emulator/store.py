@@ -93,6 +93,7 @@ class Store:
         self._by_uid: dict[str, _Endpoint] = {}
         self._ids = random.Random(seed)
         self._stamps = StampSource()
+        self._forced_failures: dict[tuple[str, str], str] = {}  # (namespace, name) -> reason
 
     # ------------------------------------------------------------------------------ internals
 
@@ -106,7 +107,7 @@ class Store:
                 return uid
 
     def _start_phase(self, ep: _Endpoint, kind: str, now: float) -> None:
-        reason = deploy_failure(ep.spec, self.catalog)
+        reason = self._forced_failures.get((ep.namespace, ep.name)) or deploy_failure(ep.spec, self.catalog)
         outcome = "running" if reason is None else "updateFailed" if kind == "update" else "failed"
         ep.phase = _Phase(kind, now, outcome, reason)
         ep.reason = None
@@ -429,6 +430,10 @@ class Store:
             )
 
     # ----------------------------------------------------------------------------- test hooks
+
+    def fail_deploy(self, namespace: str, name: str, reason: str) -> None:
+        with self.lock:
+            self._forced_failures[(namespace, name)] = reason
 
     def raw(self, namespace: str, name: str) -> dict[str, Any] | None:
         with self.lock:

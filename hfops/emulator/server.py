@@ -511,6 +511,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without TCP_NODELAY each response waits for the
+    # client's delayed ACK (~40 ms), which would distort every latency the emulator is used to measure.
+    disable_nagle_algorithm = True
     server_version = "hfops-emulator/0.1"
     sys_version = ""
 

@@ -12,10 +12,13 @@ import difflib
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from hfops.fastcheck import conforms
+
+if TYPE_CHECKING:  # jsonschema is imported only when a document does not conform (see fastcheck)
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_FILE = "endpoint.schema.json"
 _SENSITIVE_ROOTS = (("spec", "secrets"), ("spec", "genstudio", "apiKey"))
@@ -30,6 +33,8 @@ def endpoint_schema() -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     # The schema itself is checked against the metaschema by the test suite, not on every run.
     return Draft202012Validator(endpoint_schema())
 
@@ -65,10 +70,14 @@ def defaults_schema() -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _defaults_validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(defaults_schema())
 
 
 def validate_defaults_document(document: Any) -> list[SchemaIssue]:
+    if conforms(document, defaults_schema(), defaults_schema()):
+        return []
     return _issues(_defaults_validator(), document)
 
 
@@ -202,6 +211,8 @@ def _describe(error: ValidationError) -> list[SchemaIssue]:
 
 def validate_document(document: Any) -> list[SchemaIssue]:
     """All schema violations of one manifest document, ordered by path."""
+    if conforms(document, endpoint_schema(), endpoint_schema()):
+        return []
     return _issues(_validator(), document)
 
 

@@ -27,6 +27,7 @@ PURE = {
     "redact",
     "hardware",
     "importer",
+    "fastcheck",
 }
 ADAPTERS = {"live", "hub", "tgi", "retry"}
 

@@ -436,7 +436,9 @@ def run_apply(
         out.info(
             "Interrupted: endpoints already created or updated keep going on the service; run apply again to converge."
         )
-    return _summarise(out, outcomes, plan_doc, retries=retries)
+    code = _summarise(out, outcomes, plan_doc, retries=retries)
+    # An interrupted apply is not a successful one, even if everything in flight finished.
+    return EXIT_ERROR if stop is not None and stop.is_set() else code
 
 
 @cli.command()

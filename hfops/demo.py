@@ -56,10 +56,7 @@ def run_demo(out: Output, *, examples_dir: str | None, credentials_dir: str | No
         )
         reconciler = Reconciler(settings, warn=out.warn, env=env)
         paths = [str(examples)]
-        out.info("==> hfops plan")
-        _context, plan = reconciler.plan(paths)
-        out.data(render_plan(plan, paths=paths))
-        out.info("\n==> hfops apply --yes")
+        out.info("==> hfops apply --yes (the plan first, then the changes, waiting for each endpoint)")
         options = ApplyOptions(wait=True, timeout=120, poll_interval=0.5, parallelism=8)
         code = run_apply(out, reconciler, paths, yes=True, adopt=(), options=options)
         if code != 0:

@@ -326,3 +326,18 @@ def test_an_existing_credentials_directory_is_made_private(emulator, hf_env, run
     assert run("apply", str(path), "--yes", "--credentials-dir", str(creds)).code == 0
     assert stat.S_IMODE(creds.stat().st_mode) == 0o700
     assert stat.S_IMODE((creds / "chat.json").stat().st_mode) == 0o600
+
+
+def test_demo_runs_the_whole_flow_offline(run, tmp_path):
+    creds = tmp_path / "demo-creds"
+    result = run("demo", "--credentials-dir", str(creds))
+    assert result.code == 0, result.output
+    assert result.stdout.count("Plan: 3 to add, 0 to change, 0 to destroy.") == 1
+    assert "No changes. Your endpoints match the manifests." in result.stdout
+    assert result.stdout.count(": ok — chat ok") == 3
+    files = sorted(p.name for p in creds.glob("*.json"))
+    assert files == ["gpt2-sandbox.json", "llama-2-7b-chat.json", "mistral-7b-instruct.json"]
+    for path in creds.glob("*.json"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        key = json.loads(path.read_text())["api_key"]
+        assert key.startswith("hf_demo_") and key not in result.output  # printed redacted only

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import click
 
-from hfops.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, ConfirmationError, HfopsError, UsageError
+from hfops.errors import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    ConfirmationError,
+    CredentialsError,
+    HfopsError,
+    UsageError,
+)
 from hfops.output import Output
 
 if TYPE_CHECKING:
@@ -405,7 +413,10 @@ def run_apply(
         from hfops.atomic import remove_stale_temporaries
         from hfops.credentials import check_credential_targets
 
-        check_credential_targets(reconciler.settings.credentials_dir, [d.spec for d in context.desired])
+        try:
+            check_credential_targets(reconciler.settings.credentials_dir, [d.spec for d in context.desired])
+        except CredentialsError as error:
+            raise CredentialsError(f"{error.message}; nothing was changed") from None
         for leftover in remove_stale_temporaries(Path(reconciler.settings.credentials_dir)):
             out.info(f"Removed {leftover}, left by an interrupted run")
     if the_plan.has_changes:
@@ -657,47 +668,15 @@ def import_(addresses: Sequence[str], out_file: str | None, no_adopt: bool) -> i
     from pathlib import Path
 
     from hfops.atomic import atomic_write
-    from hfops.diff import Desired, secrets_fingerprint
-    from hfops.importer import manifest_for, render_manifests
-    from hfops.manifest import parse_manifest_text
-    from hfops.reconcile import secret_values
 
     out = Output()
     reconciler = _reconciler(out, _settings())
-    documents = []
-    adoptions = []
-    for address in addresses:
-        namespace, slash, name = address.partition("/")
-        if not slash or not namespace or not name:
-            raise UsageError(f"{address!r}: expected NAMESPACE/NAME")
-        live = reconciler.endpoints.get(namespace, name)
-        if live is None:
-            raise HfopsError(f"{address}: no such endpoint")
-        document, notes = manifest_for(live)
-        for note in notes:
-            out.warn(note)
-        documents.append(document)
-        adoptions.append(live)
-    text = render_manifests(documents)
-    if not no_adopt:
-        specs, problems = parse_manifest_text(text, file="<import>")
-        if problems:  # pragma: no cover - the generator only writes what the schema accepts
-            raise HfopsError("generated manifests do not validate: " + "; ".join(map(str, problems)))
-        for spec, live in zip(specs, adoptions, strict=True):
-            values = secret_values(spec, reconciler.env)
-            desired = Desired(
-                spec=spec,
-                revision_sha=live.revision if spec.revision else None,
-                secrets_fingerprint=secrets_fingerprint(live.namespace, live.name, values)
-                if len(values) == len(spec.secrets)
-                else None,
-            )
-            tags = sorted(set(desired.tags) | set(live.user_tags))
-            reconciler.endpoints.update(live.namespace, live.name, {"tags": tags})
-            out.info(f"{live.address}: adopted (tagged as managed by hfops; nothing else changed)")
+    text, adopted = reconciler.import_endpoints(addresses, adopt=not no_adopt)
+    for address in adopted:
+        out.info(f"{address}: adopted (tagged as managed by hfops; nothing else changed)")
     if out_file:
         atomic_write(Path(out_file), text.encode(), mode=0o644)
-        out.info(f"Wrote {len(documents)} manifest(s) to {out_file}")
+        out.info(f"Wrote {len(addresses)} manifest(s) to {out_file}")
     else:
         out.data(text.rstrip("\n"))
     return EXIT_OK

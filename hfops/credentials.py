@@ -100,33 +100,25 @@ def check_credential_targets(credentials_dir: str, specs: Sequence[EndpointSpec]
                 elif target.exists() and not stat.S_ISREG(target.lstat().st_mode):
                     problems.append(f"{spec.address}: {target} exists and is not a regular file")
     if problems:
-        raise CredentialsError("; ".join(problems) + "; nothing was changed")
+        raise CredentialsError("; ".join(problems))
 
 
-def _ensure_dir(directory: Path, root: Path) -> None:
-    """Create `directory` (0700), refusing any symlink between `root` and it."""
+def _make_private_dirs(directory: Path, root: Path) -> None:
+    """Create `root` and `directory` below it, 0700; an existing root is made private too."""
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if root.is_symlink():
-        raise CredentialsError(f"credentials directory {root} is a symlink; refusing to write through it")
     if root.stat().st_mode & 0o077:
         root.chmod(0o700)  # it holds keys: only its owner may list or read it
-    current = root
-    for part in directory.relative_to(root).parts:
-        current = current / part
-        if current.is_symlink():
-            raise CredentialsError(f"{current} is a symlink; refusing to write through it")
-        current.mkdir(mode=0o700, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def write_credential(credentials_dir: str, spec: EndpointSpec, credential: Credential) -> Path:
-    """Write one credential file atomically, mode 0600; returns its path."""
-    root = Path(credentials_dir)
+    """Write one credential file atomically, mode 0600; returns its path.
+
+    The same checks as the preflight run again here: the directory may have changed since.
+    """
+    check_credential_targets(credentials_dir, [spec])
     target = credential_path(credentials_dir, spec)
-    _ensure_dir(target.parent, root)
-    if target.is_symlink():
-        raise CredentialsError(f"{target} is a symlink; refusing to write a credential through it")
-    if target.exists() and not stat.S_ISREG(target.lstat().st_mode):
-        raise CredentialsError(f"{target} exists and is not a regular file")
+    _make_private_dirs(target.parent, Path(credentials_dir))
     data = (json.dumps(credential.to_json_dict(), indent=2) + "\n").encode()
     atomic_write(target, data, mode=0o600)
     return target

@@ -159,9 +159,9 @@ class HubEndpoints:
         self._token = settings.token
         self._retry = retry or RetryPolicy()
 
-    def _call(self, operation: str, fn: Callable[[], T], *, idempotent: bool = True) -> T:
+    def _call(self, operation: str, fn: Callable[[], T]) -> T:
         try:
-            return call_with_retries(fn, policy=self._retry, idempotent=idempotent)
+            return call_with_retries(fn, policy=self._retry)
         except HfHubHTTPError as error:
             raise remote_error(error, operation) from None
         except TRANSPORT_ERRORS as error:
@@ -217,7 +217,7 @@ class HubEndpoints:
             )
 
         try:
-            endpoint = call_with_retries(create, policy=self._retry, idempotent=False)
+            endpoint = call_with_retries(create, policy=self._retry)
         except HfHubHTTPError as error:
             if error.response is not None and error.response.status_code == 409:
                 # A create whose response was lost may have succeeded: read back, and carry on

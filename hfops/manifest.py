@@ -49,13 +49,11 @@ class ManifestSet:
         return tuple(sorted({s.namespace for s in self.specs if s.namespace}))
 
 
-def discover_files(paths: Sequence[str], *, allow_empty: bool = False) -> tuple[list[str], list[Diagnostic]]:
-    """Expand PATH arguments: a file as is, a directory as every *.yaml/*.yml below it, sorted."""
-    files, _scanned, problems = _discover(paths, allow_empty=allow_empty)
-    return files, problems
+def discover_files(paths: Sequence[str], *, allow_empty: bool) -> tuple[list[str], set[str], list[Diagnostic]]:
+    """Expand PATH arguments: a file as is, a directory as every *.yaml/*.yml below it, sorted.
 
-
-def _discover(paths: Sequence[str], *, allow_empty: bool) -> tuple[list[str], set[str], list[Diagnostic]]:
+    Returns the files, those of them found by a directory scan (not named), and the problems.
+    """
     scanned: set[str] = set()
     files: list[str] = []
     problems: list[Diagnostic] = []
@@ -122,7 +120,7 @@ def load_manifests(
     A directory without manifests is an error unless `allow_empty` (pruning decides for itself).
     `kind: Defaults` documents anywhere in the set apply to the endpoints of the same set.
     """
-    files, scanned, problems = _discover(paths, allow_empty=allow_empty)
+    files, scanned, problems = discover_files(paths, allow_empty=allow_empty)
     sources: list[SourceDocument] = []
     skipped: list[str] = []
     for file in files:

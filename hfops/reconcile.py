@@ -263,6 +263,49 @@ class Reconciler:
         if problems:
             raise ManifestError(problems)
 
+    # -- import ------------------------------------------------------------------------------
+
+    def import_endpoints(self, addresses: Sequence[str], *, adopt: bool) -> tuple[str, list[str]]:
+        """Manifests for existing endpoints (YAML text, addresses adopted); with `adopt`, tag them.
+
+        Adoption only sets tags (ownership, applied digest, secrets fingerprint when the secret
+        environment variables are set), so the printed manifests plan as No changes right after.
+        """
+        from hfops.importer import manifest_for, render_manifests
+        from hfops.manifest import parse_manifest_text
+
+        documents = []
+        found: list[LiveEndpoint] = []
+        for address in addresses:
+            namespace, slash, name = address.partition("/")
+            if not slash or not namespace or not name:
+                raise UsageError(f"{address!r}: expected NAMESPACE/NAME")
+            live = self.endpoints.get(namespace, name)
+            if live is None:
+                raise HfopsError(f"{address}: no such endpoint")
+            document, notes = manifest_for(live)
+            for note in notes:
+                self.warn(note)
+            documents.append(document)
+            found.append(live)
+        text = render_manifests(documents)
+        adopted: list[str] = []
+        if adopt:
+            specs, problems = parse_manifest_text(text, file="<import>")
+            if problems:  # pragma: no cover - the generator only writes what the schema accepts
+                raise HfopsError("generated manifests do not validate: " + "; ".join(map(str, problems)))
+            for spec, live in zip(specs, found, strict=True):
+                values = secret_values(spec, self.env)
+                complete = len(values) == len(spec.secrets)
+                desired = Desired(
+                    spec=spec,
+                    revision_sha=live.revision if spec.revision else None,
+                    secrets_fingerprint=secrets_fingerprint(live.namespace, live.name, values) if complete else None,
+                )
+                self.endpoints.update(live.namespace, live.name, {"tags": list(desired.tags)})
+                adopted.append(live.address)
+        return text, adopted
+
     # -- credentials -------------------------------------------------------------------------
 
     def api_key_for(self, spec: EndpointSpec) -> str:

@@ -115,11 +115,11 @@ def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
     return wait
 
 
-def call_with_retries(fn: Callable[[], T], *, policy: RetryPolicy, idempotent: bool = True) -> T:
+def call_with_retries(fn: Callable[[], T], *, policy: RetryPolicy) -> T:
     """Call `fn`, retrying transient failures up to `policy.attempts` times in all.
 
-    `idempotent` is recorded for the reader: non-idempotent calls are retried as well, and their
-    callers must treat a conflict on a later attempt as possibly their own earlier success.
+    Non-idempotent calls (create) are retried as well: their callers treat a conflict on a later
+    attempt as possibly their own earlier success.
     """
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(policy.attempts),

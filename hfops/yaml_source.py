@@ -51,14 +51,6 @@ class YamlDocument:
     # `010` can be kept verbatim where a string is meant (environment values).
     plain_text: dict[Path, str] = field(default_factory=dict)
 
-    def line_of(self, path: Path) -> int:
-        """The line of `path`, or of its closest enclosing path that was written."""
-        probe = tuple(path)
-        while probe:
-            if probe in self.lines:
-                return self.lines[probe]
-            probe = probe[:-1]
-        return self.lines.get((), self.start_line)
 
 
 class _Budget:

@@ -9,8 +9,9 @@ real HTTP. It imports nothing from the rest of hfops (stdlib only; `click` in co
         api = HfApi(endpoint=emu.url, token="hf_test")
 
 Layout: catalog.py (models, hardware), config.py, clock.py, validation.py (request bodies),
-store.py (endpoint state machine), tgi.py (fake TGI), hub.py (Hub routes), server.py (HTTP,
-Emulator, serve_forever), command.py (`hfops emulator` click command).
+store.py (endpoint state machine), tgi.py (fake TGI), hub.py (Hub routes), routes.py (auth and
+dispatch), faults.py (fault injection), request_log.py, server.py (HTTP handler, Emulator,
+serve_forever), command.py (`hfops emulator` click command).
 """
 
 from .catalog import ModelEntry, load_models_file

@@ -296,6 +296,24 @@ class ModelCatalog:
 # ---------------------------------------------------------------------------------------------
 
 MAX_ACCELERATORS = 1000  # quota per namespace and instance type (contract §5)
+# `quotas="realistic"` (U3): small per-namespace quotas like huggingface_hub's MOCK_PROVIDERS (16, 60, 2),
+# and computes listed `available` whose quota is 0/0 (HH 909b162a0): listed, but not usable.
+REALISTIC_QUOTAS: dict[tuple[str, str, str], int] = {
+    ("aws", "us-east-1", "intel-icl"): 16,
+    ("aws", "us-east-1", "nvidia-t4"): 4,
+    ("aws", "us-east-1", "nvidia-l4"): 2,
+    ("aws", "us-east-1", "nvidia-a10g"): 2,
+    ("aws", "eu-west-1", "intel-icl"): 60,
+    ("aws", "eu-west-1", "nvidia-l4"): 2,
+    ("aws", "eu-west-1", "nvidia-a10g"): 2,
+}  # anything else (all of gcp/us-east4): 0
+
+
+def quota_for(vendor: str, region: str, instance_type: str, mode: str) -> int:
+    """Accelerators a namespace may hold of one instance type in one region."""
+    if mode == "generous":
+        return MAX_ACCELERATORS
+    return REALISTIC_QUOTAS.get((vendor, region, instance_type), 0)
 
 
 @dataclass(frozen=True)

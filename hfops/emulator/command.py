@@ -7,12 +7,82 @@ Token values are never echoed, not even in error messages.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from .catalog import ModelEntry, load_models_file
 from .config import EmulatorConfig
 from .server import serve_forever
+from .variants import (
+    EMPTY_PUT,
+    NAMESPACES,
+    NULL_ON_PUT,
+    PESSIMISTIC,
+    PRIVATE_ENDPOINTS,
+    PROTECTED_TYPE,
+    QUOTAS,
+    SECRETS_READBACK,
+    SERVED_WINDOW,
+    TYPE_ON_PUT,
+    UPDATE_ROLLOUT,
+)
+
+# Uncertain points (reference §9): flag -> (config field, choices, help). Defaults: today's behaviour.
+_VARIANT_FLAGS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    ("--null-on-put", "null_on_put", NULL_ON_PUT,
+     "U1: a null field in a PUT. Likely real: keep (unchanged), and minReplica>0 with a timeout is a 400."),
+    ("--update-rollout", "update_rollout", UPDATE_ROLLOUT,
+     "U2: likely real: lagged (PUT answer says running, updating later, old replica serves meanwhile)."),
+    ("--quotas", "quotas", QUOTAS,
+     "U3: likely real: realistic (small quotas, some computes available with quota 0/0)."),
+    ("--private-endpoints", "private_endpoints", PRIVATE_ENDPOINTS,
+     "U4: likely real: strict (private needs privateService.accountId; its URL 404s from outside)."),
+    ("--secrets-readback", "secrets_readback", SECRETS_READBACK,
+     "U5: secrets on GET. Likely real: omitted (no keys come back at all)."),
+    ("--type-on-put", "type_on_put", TYPE_ON_PUT, "U6: `type` in a PUT. Likely real: ignored silently."),
+    ("--empty-put", "empty_put", EMPTY_PUT,
+     "U7: tags-only/empty PUT. Likely real: no-redeploy (stays running, updatedAt unchanged)."),
+    ("--namespaces", "namespaces", NAMESPACES,
+     "U8: likely real: restricted (only the token's user and its orgs; others 401)."),
+    ("--served-window", "served_window", SERVED_WINDOW,
+     "U10: TGI max_total_tokens with no limits. Likely real: kv-cache (min of GPU KV capacity, context)."),
+    ("--protected-type", "protected_type", PROTECTED_TYPE,
+     "U11: likely real: accepted (old endpoints still report type protected)."),
+)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _variant_options(command: _F) -> _F:
+    for flag, field, choices, text in reversed(_VARIANT_FLAGS):
+        default = EmulatorConfig.__dataclass_fields__[field].default
+        command = click.option(
+            flag, field, type=click.Choice(choices), default=None, show_default=str(default), help=text
+        )(command)
+    return command
+
+
+def _token_namespace(value: str) -> tuple[str, str, tuple[str, ...]]:
+    token, sep, names = value.partition("=")
+    parts = [part.strip() for part in names.split(",")]
+    if not sep or not token.strip() or not parts[0] or any(not part for part in parts):
+        raise click.BadParameter("expected T=USER[,ORG...]", param_hint="--token-namespace")
+    return token.strip(), parts[0], tuple(parts[1:])
+
+
+def _rate_limit(value: str) -> tuple[float, int | None]:
+    rate, _, burst = value.partition(":")
+    try:
+        rps = float(rate)
+        size = int(burst) if burst else None
+    except ValueError as exc:
+        raise click.BadParameter("expected RPS[:BURST], e.g. 5 or 5:20", param_hint="--rate-limit") from exc
+    if not math.isfinite(rps) or rps <= 0 or (size is not None and size < 1):
+        raise click.BadParameter("RPS must be > 0 and BURST >= 1", param_hint="--rate-limit")
+    return rps, size
 
 
 def _finite(value: float, name: str) -> float:
@@ -121,6 +191,33 @@ def _finite(value: float, name: str) -> float:
     is_flag=True,
     help="Error answers echo the request's headers and body (to test that clients redact them).",
 )
+@click.option(
+    "--pessimistic",
+    is_flag=True,
+    help="Every uncertain point (U1-U11) at its likely-real variant, except --namespaces and --quotas.",
+)
+@_variant_options
+@click.option(
+    "--update-lag-seconds",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="U2 lagged: seconds a PUT still shows the old state before `updating` (default: half provision).",
+)
+@click.option(
+    "--token-namespace",
+    "token_namespaces",
+    multiple=True,
+    metavar="T=USER[,ORG...]",
+    help="U8: whoami user and organisations of token T (repeatable; T is accepted). "
+    "Default for other tokens: user hfops-emulator, orgs acme, genstudio.",
+)
+@click.option(
+    "--rate-limit",
+    default=None,
+    metavar="RPS[:BURST]",
+    help="U9: token bucket per token on API and Hub routes; when empty 429 with Retry-After and "
+    "RateLimit (every 429 carries both, as the Hub's may). Default: off.",
+)
 def emulator(
     host: str,
     port: int,
@@ -138,6 +235,11 @@ def emulator(
     stall_ms: float,
     slow_body_ms: float,
     echo_errors: bool,
+    pessimistic: bool,
+    update_lag_seconds: float | None,
+    token_namespaces: tuple[str, ...],
+    rate_limit: str | None,
+    **variants: str | None,
 ) -> int:
     """Run the local Inference Endpoints, Hub and TGI emulator until stopped (SIGINT/SIGTERM).
 
@@ -169,7 +271,17 @@ def emulator(
             raise click.BadParameter(
                 f"cannot write {request_log}: {exc.strerror}", param_hint="--request-log"
             ) from exc
+    chosen: dict[str, str] = dict(PESSIMISTIC) if pessimistic else {}
+    chosen.update({name: value for name, value in variants.items() if value is not None})
+    rps, burst = _rate_limit(rate_limit) if rate_limit is not None else (0.0, None)
+    if update_lag_seconds is not None:
+        _finite(update_lag_seconds, "--update-lag-seconds")
     config = EmulatorConfig(
+        **chosen,
+        update_lag_seconds=update_lag_seconds,
+        token_namespaces=tuple(_token_namespace(value) for value in token_namespaces),
+        rate_limit=rps,
+        rate_burst=burst,
         host=host,
         port=port,
         models=models,

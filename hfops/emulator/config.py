@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .catalog import ModelEntry
+from .variants import PESSIMISTIC, VARIANTS
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,29 @@ class EmulatorConfig:
     stall_ms: float = 0.0  # a dropped or lost response holds the connection this long before closing it
     slow_body_ms: float = 0.0  # /v2 and Hub response bodies are trickled out over this many ms
     echo_errors: bool = False  # error answers echo the request's headers and body (a leaky server)
+    # Uncertain-point variants (variants.py; reference §9). Defaults: the historical behaviour.
+    null_on_put: str = "clear"  # U1: clear | keep | reject
+    update_rollout: str = "immediate"  # U2: immediate | lagged
+    update_lag_seconds: float | None = None  # U2 lagged: PUT -> `updating` after this (None: provision/2)
+    quotas: str = "generous"  # U3: generous (1,000) | realistic
+    private_endpoints: str = "lenient"  # U4: lenient | strict
+    secrets_readback: str = "null-values"  # U5: null-values | omitted
+    type_on_put: str = "applied"  # U6: applied | ignored
+    empty_put: str = "redeploys"  # U7: redeploys | no-redeploy
+    namespaces: str = "any"  # U8: any | restricted
+    # U8: token -> (user, orgs) for whoami and restricted namespaces; never shown (holds tokens).
+    token_namespaces: tuple[tuple[str, str, tuple[str, ...]], ...] = field(default=(), repr=False)
+    rate_limit: float = 0.0  # U9: requests per second per token on /v2 and Hub routes (0: off)
+    rate_burst: int | None = None  # U9: bucket size (None: max(1, ceil(rate_limit)))
+    served_window: str = "context"  # U10: context | kv-cache
+    protected_type: str = "rejected"  # U11: rejected | accepted
+
+    @classmethod
+    def pessimistic(cls, **overrides: Any) -> EmulatorConfig:
+        """Every uncertain point at its likely-real variant, except namespaces and quotas (contract §5)."""
+        settings: dict[str, Any] = dict(PESSIMISTIC)
+        settings.update(overrides)
+        return cls(**settings)
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -53,5 +78,18 @@ class EmulatorConfig:
             raise ValueError("tokens must be non-empty strings")
         if not all(isinstance(m, ModelEntry) for m in self.models):
             raise ValueError("models must be ModelEntry values")
+        for name, (choices, _default, _likely) in VARIANTS.items():
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(choices)}")
+        if self.update_lag_seconds is not None and not self.update_lag_seconds >= 0:
+            raise ValueError("update_lag_seconds must be >= 0")
+        if not self.rate_limit >= 0:
+            raise ValueError("rate_limit must be >= 0")
+        if self.rate_burst is not None and self.rate_burst < 1:
+            raise ValueError("rate_burst must be >= 1")
+        identities = tuple((str(t), str(user), tuple(orgs)) for t, user, orgs in self.token_namespaces)
+        if any(not t.strip() or not user.strip() for t, user, _ in identities):
+            raise ValueError("token_namespaces entries need a token and a user namespace")
+        object.__setattr__(self, "token_namespaces", identities)
         object.__setattr__(self, "models", tuple(self.models))
         object.__setattr__(self, "tokens", tuple(self.tokens))

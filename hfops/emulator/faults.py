@@ -41,6 +41,8 @@ def retry_headers(status: int, seconds: float) -> list[tuple[str, str]]:
     """Retry-After (digits only: huggingface_hub parses no dates), plus RateLimit on a 429 (U9)."""
     wait = str(max(0, math.ceil(seconds)))
     headers = [("Retry-After", wait)]
+    if status == 429:
+        headers += [("RateLimit", f'"api";r=0;t={wait}'), ("RateLimit-Policy", '"fixed window";"api";q=500;w=300')]
     return headers
 
 

@@ -3,7 +3,9 @@
 - GET /api/whoami-v2 (token required)
 - GET /api/models/{repo} and /api/models/{repo}/revision/{rev} (HfApi.model_info)
 - GET/HEAD /{repo}/resolve/{rev}/{file} (hf_hub_download: HEAD for X-Repo-Commit + ETag + size, then GET)
-- GET /api/agent-harnesses: 404 (huggingface_hub fetches it best effort; a 404 is ignored)
+- GET /api/agent-harnesses: the agent-harness registry huggingface_hub 2.x fetches on start and
+  caches for 24 h (`utils/_detect_agent.py`: {"standardEnvVars": [...], "harnesses": {id: {"envVars"}}})
+  (U13); no token needed
 
 Errors carry the `X-Error-Code` header huggingface_hub maps to exception classes (`utils/_http.py`):
 RepoNotFound -> RepositoryNotFoundError, RevisionNotFound -> RevisionNotFoundError,
@@ -13,6 +15,7 @@ EntryNotFound -> RemoteEntryNotFoundError, GatedRepo -> GatedRepoError. (Never o
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 from .catalog import ORGS, USER_ID, USER_NAME, ModelCatalog, ModelEntry
@@ -36,11 +39,32 @@ def _unauthorized() -> Response:
     return error_response(401, INVALID_CREDENTIALS, [("X-Error-Message", INVALID_CREDENTIALS)])
 
 
-def whoami() -> dict[str, Any]:
+# The shape huggingface_hub's _detect_agent.py reads; `"*"` matches any non-empty value.
+AGENT_HARNESSES: dict[str, Any] = {
+    "standardEnvVars": ["AI_AGENT", "AGENT"],
+    "harnesses": {
+        "claude-code": {"envVars": {"CLAUDECODE": "1"}},
+        "codex": {"envVars": {"CODEX_SANDBOX": "*"}},
+        "cursor": {"envVars": {"CURSOR_AGENT": "1"}},
+        "gemini-cli": {"envVars": {"GEMINI_CLI": "1"}},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The Hub user a token belongs to and its organisations (whoami-v2; U8 namespaces)."""
+
+    name: str
+    orgs: tuple[str, ...]
+
+
+def whoami(identity: Identity | None = None) -> dict[str, Any]:
+    who = identity or Identity(USER_NAME, ORGS)
     return {
         "type": "user",
-        "id": USER_ID,
-        "name": USER_NAME,
+        "id": USER_ID if who.name == USER_NAME else _hex_id(f"user:{who.name}"),
+        "name": who.name,
         "fullname": "hfops emulator",
         "email": "emulator@hfops.invalid",
         "emailVerified": True,
@@ -61,7 +85,7 @@ def whoami() -> dict[str, Any]:
                 "roleInOrg": "admin",
                 "isEnterprise": False,
             }
-            for org in ORGS
+            for org in who.orgs
         ],
         "auth": {
             "type": "access_token",
@@ -119,12 +143,16 @@ def _resolve_index(segments: list[str]) -> int | None:
     return None
 
 
-def handle(method: str, segments: list[str], token: str, catalog: ModelCatalog) -> Response:
+def handle(
+    method: str, segments: list[str], token: str, catalog: ModelCatalog, identity: Identity | None = None
+) -> Response:
     """Answer a Hub request. `token` is "valid", "invalid" or "none"; segments are URL-decoded."""
     if method not in ("GET", "HEAD"):
         return error_response(405, "Method Not Allowed")
     if segments == ["api", "whoami-v2"]:
-        return json_response(200, whoami()) if token == "valid" else _unauthorized()
+        return json_response(200, whoami(identity)) if token == "valid" else _unauthorized()
+    if segments == ["api", "agent-harnesses"]:  # public, like the Hub's
+        return json_response(200, AGENT_HARNESSES)
     if token == "invalid":  # the Hub rejects a bad token even on public repositories
         return _unauthorized()
     if len(segments) >= 3 and segments[:2] == ["api", "models"]:
@@ -134,7 +162,6 @@ def handle(method: str, segments: list[str], token: str, catalog: ModelCatalog) 
         repo = "/".join(segments[:index])
         revision, filename = segments[index + 1], "/".join(segments[index + 2 :])
         return _resolve(repo, revision, filename, catalog)
-    # Includes /api/agent-harnesses, which huggingface_hub fetches best effort and ignores on error.
     return error_response(404, "Sorry, we can't find the page you are looking for.")
 
 

@@ -4,8 +4,11 @@
     /api/..., /{repo}/resolve/  Hub routes (hub.py)
     /endpoints/{id}/...         each endpoint's TGI (tgi.py), at the endpoint's `status.url`
 
-The router owns bearer auth, `latency_ms`, the fault injector's place in the flow (faults.py), the
-scale-to-zero wake-up and the `X-Scale-Up-Timeout` hold. It knows nothing about sockets (server.py).
+The router owns bearer auth and the token's identity (whoami user and organisations; with
+`namespaces="restricted"` only those namespaces answer, others 401: U8), the per-token rate limit
+(ratelimit.py, U9), `latency_ms`, the fault injector's place in the flow (faults.py), the
+scale-to-zero wake-up and the `X-Scale-Up-Timeout` hold, and strict private endpoints' TGI routes
+answering 404 from outside their VPC (U4). It knows nothing about sockets (server.py).
 """
 
 from __future__ import annotations
@@ -21,14 +24,18 @@ from typing import Any
 from urllib.parse import unquote
 
 from . import hub, tgi
-from .catalog import ModelCatalog
+from .catalog import ORGS, USER_NAME, ModelCatalog
 from .clock import Clock
 from .config import EmulatorConfig
-from .faults import Dropped, FaultInjector
+from .faults import Dropped, FaultInjector, retry_headers
+from .ratelimit import RateLimiter
 from .responses import ApiError, Response, error_response, json_response
 from .store import Store
 
 UNAUTHORIZED = "A valid user or organization token, sent as a Bearer, is required"
+RATE_LIMITED = "You have exceeded the rate limit for API requests: retry later"
+PRIVATE_FROM_OUTSIDE = "Not Found: a private endpoint is reachable only from its AWS PrivateLink VPC"
+DEFAULT_IDENTITY = hub.Identity(USER_NAME, ORGS)
 _WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 
 
@@ -44,7 +51,9 @@ class Router:
             clock=self.clock,
             provision_seconds=config.provision_seconds,
             seed=config.seed,
+            variants=config,
         )
+        self.limiter = RateLimiter(config.rate_limit, config.rate_burst) if config.rate_limit > 0 else None
         self.stopping = threading.Event()
         self.faults = FaultInjector(
             seed=config.seed,
@@ -60,14 +69,31 @@ class Router:
 
     # ---------------------------------------------------------------------------------- auth
 
+    @staticmethod
+    def bearer(headers: Any) -> str | None:
+        scheme, _, token = str(headers.get("Authorization") or "").partition(" ")
+        return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+    def _named(self, token: str) -> hub.Identity | None:
+        for known, user, orgs in self.config.token_namespaces:
+            if hmac.compare_digest(token.encode(), known.encode()):
+                return hub.Identity(user, orgs)
+        return None
+
+    def identity(self, headers: Any) -> hub.Identity:
+        """Who a (valid) token belongs to: its --token-namespace entry, else the default emulator user."""
+        token = self.bearer(headers)
+        return (self._named(token) if token else None) or DEFAULT_IDENTITY
+
     def token_state(self, headers: Any) -> str:
         value = headers.get("Authorization")
         if not value:
             return "none"
-        scheme, _, token = str(value).partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        token = self.bearer(headers)
+        if token is None:
             return "invalid"
+        if self._named(token) is not None:
+            return "valid"
         if self.config.tokens:
             ok = any(hmac.compare_digest(token.encode(), t.encode()) for t in self.config.tokens)
         else:
@@ -84,6 +110,13 @@ class Router:
         if segments and segments[-1] == "" and len(segments) > 1:
             segments = segments[:-1]
         apply = self.faults.apply
+        is_tgi = bool(segments) and segments[0] == "endpoints" and len(segments) >= 2
+        if self.limiter is not None and not is_tgi:
+            wait = self.limiter.acquire(self.bearer(headers))
+            if wait > 0:
+                limited = error_response(429, RATE_LIMITED, retry_headers(429, wait))
+                limited.fault = "rate_limit"
+                return limited
         try:
             if segments and segments[0] == "endpoints" and len(segments) >= 2:
                 sub = "/" + "/".join(segments[2:])
@@ -100,7 +133,9 @@ class Router:
             if hub.is_hub_path(segments):
                 return apply(
                     method, path, headers, body,
-                    lambda: hub.handle(method, segments, self.token_state(headers), self.catalog),
+                    lambda: hub.handle(
+                        method, segments, self.token_state(headers), self.catalog, self.identity(headers)
+                    ),
                     stopping=self.stopping,
                 )
             return error_response(404, "Not Found")
@@ -138,6 +173,8 @@ class Router:
         store = self.store
         if method == "HEAD":
             method = "GET"  # the server drops the body, keeps the Content-Length
+        if len(segs) >= 2 and segs[0] in ("provider", "endpoint") and not self._may_use(headers, segs[1]):
+            return error_response(401, UNAUTHORIZED)
         if len(segs) == 2 and segs[0] == "provider":
             if method != "GET":
                 return error_response(405, "Method Not Allowed")
@@ -177,6 +214,12 @@ class Router:
                 return Response(200, store.logs(ns, name).encode(), content_type="text/plain; charset=utf-8")
         return error_response(404, "Not Found")
 
+    def _may_use(self, headers: Any, namespace: str) -> bool:
+        if self.config.namespaces == "any":
+            return True
+        who = self.identity(headers)
+        return namespace == who.name or namespace in who.orgs
+
     # ----------------------------------------------------------------------------- TGI routes
 
     def _tgi(self, method: str, uid: str, sub: str, headers: Any, body: bytes) -> Response:
@@ -184,6 +227,8 @@ class Router:
         if kind is None:
             return error_response(404, "Endpoint not found")
         # The endpoint proxy authenticates before anything else: an unauthenticated call never wakes it.
+        if kind == "private" and self.config.private_endpoints == "strict":
+            return error_response(404, PRIVATE_FROM_OUTSIDE)
         if kind != "public" and self.token_state(headers) != "valid":
             return error_response(401, hub.INVALID_CREDENTIALS)
         access = self.store.tgi_request(uid, wake=True)

@@ -10,8 +10,12 @@ endpoint is read, so no background thread is needed:
                     minutes without a TGI request (measured from becoming running or the last request)
 
 Secrets are write-only: they are stored, but rendered as their keys with `null` values (so echoing a
-fetched endpoint back in a PUT fails loudly instead of overwriting the real values). Registry
-credentials render as `{"username": "", "password": null}` as the live API does.
+fetched endpoint back in a PUT fails loudly instead of overwriting the real values), or not at all
+with `secrets_readback="omitted"`. Registry credentials render as `{"username": "", "password": null}`
+as the live API does. The uncertain-point variants (variants.py) that touch state live here: null
+fields on PUT (U1), the lagged rollout (U2: `running` for update_lag_seconds, then `updating`, the old
+replica serving TGI throughout), quotas (U3), strict private endpoints (U4), secrets read back (U5),
+`type` on PUT (U6), tags-only/empty PUTs (U7), the KV-cache window (U10) and `protected` (U11).
 Called by the HTTP server and by `Emulator` (endpoint_raw, advance).
 """
 
@@ -24,11 +28,23 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalog import MAX_ACCELERATORS, REGIONS, USER_ID, USER_NAME, Compute, ModelCatalog, find_compute
+from .catalog import REGIONS, USER_ID, USER_NAME, Compute, ModelCatalog, find_compute, quota_for
 from .clock import Clock, StampSource
+from .config import EmulatorConfig
 from .responses import ApiError
 from .tgi import TgiContext, deploy_failure, make_context
-from .validation import check_name, check_spec, image_variant, merge_update, parse_body, spec_from_create
+from .validation import (
+    TYPES,
+    check_name,
+    check_private,
+    check_spec,
+    image_variant,
+    merge_update,
+    parse_body,
+    reject_nulls,
+    spec_from_create,
+    strip_nulls,
+)
 
 MESSAGES = {
     "pending": "Endpoint waiting to be scheduled",
@@ -49,6 +65,9 @@ class _Phase:
     start: float  # real monotonic seconds
     outcome: str  # "running" | "failed" | "updateFailed"
     reason: str | None
+    lag: float = 0.0  # U2 lagged: seconds the previous state is still shown before `updating`
+    before: str = "running"  # the state shown during the lag
+    old_spec: dict[str, Any] | None = None  # U2 lagged: the spec the old replica keeps serving
 
 
 @dataclass
@@ -82,8 +101,17 @@ class TgiAccess:
 
 class Store:
     def __init__(
-        self, *, catalog: ModelCatalog, clock: Clock, provision_seconds: float, seed: int | None
+        self,
+        *,
+        catalog: ModelCatalog,
+        clock: Clock,
+        provision_seconds: float,
+        seed: int | None,
+        variants: EmulatorConfig | None = None,
     ) -> None:
+        self.variants = variants or EmulatorConfig()
+        self._kv_cache = self.variants.served_window == "kv-cache"
+        self._types = (*TYPES, "protected") if self.variants.protected_type == "accepted" else TYPES
         self.catalog = catalog
         self.clock = clock
         self.provision_seconds = provision_seconds
@@ -106,16 +134,28 @@ class Store:
             if uid not in self._by_uid:
                 return uid
 
-    def _start_phase(self, ep: _Endpoint, kind: str, now: float) -> None:
-        reason = self._forced_failures.get((ep.namespace, ep.name)) or deploy_failure(ep.spec, self.catalog)
+    def _start_phase(
+        self, ep: _Endpoint, kind: str, now: float, old_spec: dict[str, Any] | None = None
+    ) -> None:
+        reason = self._forced_failures.get((ep.namespace, ep.name)) or deploy_failure(
+            ep.spec, self.catalog, kv_cache=self._kv_cache
+        )
         outcome = "running" if reason is None else "updateFailed" if kind == "update" else "failed"
         ep.phase = _Phase(kind, now, outcome, reason)
+        if old_spec is not None:  # U2 lagged rollout from a running endpoint
+            lag = self.variants.update_lag_seconds
+            ep.phase.lag = self.provision_seconds / 2 if lag is None else lag
+            ep.phase.before, ep.phase.old_spec = ep.state, old_spec
         ep.reason = None
         self._settle(ep, now)
 
+    def _phase_end(self, phase: _Phase) -> float:
+        return phase.start + phase.lag + self.provision_seconds
+
     def _settle(self, ep: _Endpoint, now: float) -> None:
-        phase, total = ep.phase, self.provision_seconds
+        phase = ep.phase
         if phase is not None:
+            total = phase.lag + self.provision_seconds
             elapsed = now - phase.start
             if elapsed >= total:
                 ep.phase = None
@@ -131,10 +171,10 @@ class Store:
             elif phase.kind == "deploy":
                 ep.state = "pending" if elapsed < total / 2 else "initializing"
             elif phase.kind == "update":
-                ep.state = "updating"
+                ep.state = phase.before if elapsed < phase.lag else "updating"
             else:
                 ep.state = "initializing"
-        if ep.state == "running":
+        if ep.state == "running" and ep.phase is None:
             scaling = ep.spec["compute"]["scaling"]
             timeout = scaling.get("scaleToZeroTimeout")
             idle = self.clock.emulated_at(now) - ep.last_activity
@@ -182,17 +222,21 @@ class Store:
     ) -> None:
         used = self._used(namespace, comp.vendor, comp.region, comp.instance_type, exclude)
         needed = comp.num_accelerators * int(spec["compute"]["scaling"]["maxReplica"])
-        if used + needed > MAX_ACCELERATORS:
+        quota = quota_for(comp.vendor, comp.region, comp.instance_type, self.variants.quotas)
+        if used + needed > quota:
             raise ApiError(
                 400,
                 f"Quota exceeded for {comp.instance_type} in {comp.vendor}/{comp.region}: "
-                f"{used} of {MAX_ACCELERATORS} accelerators in use and this endpoint needs {needed}",
+                f"{used} of {quota} accelerators in use and this endpoint needs {needed}",
             )
 
     def _render(self, ep: _Endpoint) -> dict[str, Any]:
         spec = copy.deepcopy(ep.spec)
         model = spec["model"]
-        model["secrets"] = {key: None for key in model.get("secrets", {})}
+        if self.variants.secrets_readback == "omitted":
+            model["secrets"] = {}
+        else:
+            model["secrets"] = {key: None for key in model.get("secrets", {})}
         variant, conf = image_variant(model["image"])
         if variant == "custom" and "credentials" in conf:
             conf["credentials"] = {"username": "", "password": None}
@@ -218,7 +262,7 @@ class Store:
             "createdBy": dict(user),
             "updatedAt": ep.updated_at,
             "updatedBy": dict(user),
-            "private": None,
+            "private": self._private_status(ep),
             "state": state,
             "message": message,
             "url": f"{self.base_url}/endpoints/{ep.uid}" if state in URL_STATES else None,
@@ -243,6 +287,12 @@ class Store:
         out["status"] = status
         return out
 
+    def _private_status(self, ep: _Endpoint) -> dict[str, Any] | None:
+        if self.variants.private_endpoints != "strict" or ep.spec["type"] != "private":
+            return None
+        region = ep.spec["provider"]["region"]
+        return {"serviceName": f"com.amazonaws.vpce.{region}.vpce-svc-{ep.uid}"}
+
     # ----------------------------------------------------------------------------- operations
 
     def list(self, namespace: str) -> dict[str, Any]:
@@ -256,9 +306,11 @@ class Store:
             return {"items": items}
 
     def create(self, namespace: str, body: Any) -> dict[str, Any]:
-        patch = parse_body(body, create=True)
+        patch = parse_body(body, create=True, types=self._types)
         check_name(patch["name"])
         spec = spec_from_create(patch)
+        if self.variants.private_endpoints == "strict":
+            check_private(spec)
         if spec["model"]["task"] is None:
             # Omitted task: the service infers it from the repository (huggingface_hub a3d9d8aad).
             model = self.catalog.get(spec["model"]["repository"])
@@ -284,8 +336,21 @@ class Store:
     def update(self, namespace: str, name: str, body: Any) -> dict[str, Any]:
         with self.lock:
             ep = self._get(namespace, name)
-            patch = parse_body(body, create=False)
-            new = merge_update(ep.spec, patch)
+            nulls = self.variants.null_on_put
+            if nulls == "reject":
+                reject_nulls(body)
+            elif nulls == "keep":
+                body = strip_nulls(body)
+            patch = parse_body(body, create=False, types=self._types)
+            if self.variants.type_on_put == "ignored":
+                patch.pop("type", None)
+            if self.variants.empty_put == "no-redeploy" and set(patch) <= {"tags"}:
+                if "tags" in patch:
+                    ep.spec["tags"] = list(patch["tags"])
+                return self._render(ep)  # nothing to roll out: state and updatedAt stay
+            new = merge_update(ep.spec, patch, auto_clear_timeout=nulls == "clear")
+            if self.variants.private_endpoints == "strict":
+                check_private(new)
             old_comp = self._compute_of(ep.spec)
             new_comp = self._compute_of(new)
             # Hardware that became unavailable does not block updates that keep it.
@@ -293,11 +358,13 @@ class Store:
             comp = check_spec(new, check_availability=moved)
             if ep.state != "paused":
                 self._check_quota(namespace, new, comp, exclude=ep)
+            old_spec, serving = ep.spec, ep.state == "running" and ep.phase is None
             ep.spec = new
             ep.updated_at = self._stamps.next()
             self._event(ep, "Endpoint updated")
             if ep.state != "paused":
-                self._start_phase(ep, "update", self.clock.real())
+                lagged = self.variants.update_rollout == "lagged" and serving
+                self._start_phase(ep, "update", self.clock.real(), old_spec if lagged else None)
             return self._render(ep)
 
     def delete(self, namespace: str, name: str) -> dict[str, Any]:
@@ -374,7 +441,9 @@ class Store:
                         "status": comp.status,
                         "pricePerHour": comp.price_per_hour,
                         "quota": {
-                            "maxAccelerators": MAX_ACCELERATORS,
+                            "maxAccelerators": quota_for(
+                                comp.vendor, comp.region, comp.instance_type, self.variants.quotas
+                            ),
                             "usedAccelerators": self._used(
                                 namespace, comp.vendor, comp.region, comp.instance_type
                             ),
@@ -415,17 +484,21 @@ class Store:
             if ep.state == "scaledToZero" and wake:
                 self._event(ep, "Scaling up from zero on a request")
                 self._start_phase(ep, "wake", now)
-            context = None
-            if ep.state == "running":
+            context, state, phase = None, ep.state, ep.phase
+            # U2 lagged: until the new replica is ready, the old one answers with the old config.
+            serving = ep.spec if phase is None or phase.old_spec is None else phase.old_spec
+            if phase is not None and phase.old_spec is not None:
+                state = "running"
+            if state == "running":
                 ep.last_activity = self.clock.emulated_at(now)
-                _variant, conf = image_variant(ep.spec["model"]["image"])
-                context = make_context(ep.spec, self.catalog, conf.get("healthRoute") or "/health")
-            phase = ep.phase
+                _variant, conf = image_variant(serving["model"]["image"])
+                health = conf.get("healthRoute") or "/health"
+                context = make_context(serving, self.catalog, health, kv_cache=self._kv_cache)
             return TgiAccess(
-                state=ep.state,
+                state=state,
                 type=str(ep.spec["type"]),
                 context=context,
-                phase_end=None if phase is None else phase.start + self.provision_seconds,
+                phase_end=None if phase is None else self._phase_end(phase),
                 will_run=phase is not None and phase.outcome == "running",
             )
 

@@ -8,7 +8,9 @@ unknown repository, or limits the TGI launcher would refuse end in `failed`/`upd
   (`MAX_TOTAL_TOKENS`, `MAX_INPUT_TOKENS` | `MAX_INPUT_LENGTH`);
 - otherwise the model's context (config.json `max_position_embeddings`, else `max_seq_len`,
   `n_positions`, `seq_length`), capped at 4096 for images older than 2.4 (2048/1024 for 1.x), with
-  `max_input_tokens = max_total_tokens - 1` (TGI >= 2.4 "zero config").
+  `max_input_tokens = max_total_tokens - 1` (TGI >= 2.4 "zero config");
+- with `served_window="kv-cache"` (U10), TGI >= 2.4 also caps that default at the KV-cache capacity of
+  the instance's GPU memory (kvcache.py), and a model whose weights do not fit fails to deploy.
 
 `serve()` answers one request for a *running* endpoint (the server handles auth, state, wake-ups).
 Token counts are whitespace-separated words; chat adds `CHAT_TOKENS_PER_MESSAGE` per message.
@@ -24,11 +26,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .catalog import CONTEXT_KEYS, ModelCatalog, ModelEntry
+from . import kvcache
+from .catalog import CONTEXT_KEYS, ModelCatalog, ModelEntry, find_compute
 from .responses import Response, json_response
 from .validation import image_variant
 
-DEFAULT_TGI_VERSION = "3.3.6"  # what the default `huggingface` image runs (TGI v3)
+DEFAULT_TGI_VERSION = "3.3.7"  # what the default `huggingface` image runs: TGI's last release (U12)
 CHAT_TOKENS_PER_MESSAGE = 4  # chat-template overhead per message, in emulated tokens
 MODEL_ID = "/repository"  # IE mounts the repository there, so TGI reports the path, not the repo id
 _REPLY_PREFIX = ("This", "is", "an", "emulated", "reply", "to:")
@@ -97,14 +100,31 @@ def _env_int(env: dict[str, str], name: str) -> int | None:
     return int(value)
 
 
-def compute_limits(model: ModelEntry, spec: dict[str, Any]) -> TgiLimits:
+def kv_capacity(model: ModelEntry, spec: dict[str, Any]) -> int | None:
+    """KV-cache tokens the endpoint's GPUs hold for this model (None: not limited; kvcache.py)."""
+    comp = spec["compute"]
+    found = find_compute(
+        spec["provider"]["vendor"], spec["provider"]["region"],
+        comp["accelerator"], comp["instanceType"], comp["instanceSize"],
+    )
+    if found is None or found.accelerator != "gpu":
+        return None
+    variant, conf = image_variant(spec["model"]["image"])
+    env: dict[str, str] = spec["model"].get("env") or {}
+    quantize = (conf.get("quantize") if variant == "tgi" else None) or env.get("QUANTIZE")
+    return kvcache.capacity_tokens(model.config, found.gpu_memory_gb, quantize)
+
+
+def compute_limits(model: ModelEntry, spec: dict[str, Any], *, kv_cache: bool = False) -> TgiLimits:
     """TGI's token limits for this model and container config; DeployFailure if the launcher would abort."""
     env: dict[str, str] = spec["model"].get("env") or {}
     variant, conf = image_variant(spec["model"]["image"])
     image = conf if variant in ("tgi", "tgiNeuron") else {}
     if "MAX_INPUT_TOKENS" in env and "MAX_INPUT_LENGTH" in env:
         raise DeployFailure(
-            "`max_input_tokens` and `max_input_length` are both set: use `max_input_tokens` only"
+            f"Both `max_input_tokens` ({env['MAX_INPUT_TOKENS']}) and `max_input_length` "
+            f"({env['MAX_INPUT_LENGTH']}) are set. Please define only `max_input_tokens` as "
+            "`max_input_length is deprecated for naming consistency."
         )
     total_set = image.get("maxTotalTokens") or _env_int(env, "MAX_TOTAL_TOKENS")
     input_set = (
@@ -124,11 +144,20 @@ def compute_limits(model: ModelEntry, spec: dict[str, Any]) -> TgiLimits:
         total = total_set or min(ctx, 4096)
         max_input = input_set or total - 1
     else:
-        total = total_set or ctx
+        served = ctx
+        capacity = kv_capacity(model, spec) if kv_cache else None
+        if capacity is not None and capacity < kvcache.BLOCK_SIZE:
+            raise DeployFailure(
+                "torch.OutOfMemoryError: CUDA out of memory: the model's weights do not fit in the "
+                "instance's GPU memory (use a larger instance or a quantized model)"
+            )
+        if capacity is not None and total_set is None:
+            served = min(ctx, capacity)
+        total = total_set or served
         max_input = input_set or total - 1
 
     if max_input >= total:
-        raise DeployFailure(f"`max_input_tokens` ({max_input}) must be < `max_total_tokens` ({total})")
+        raise DeployFailure(f"`max_input_tokens`({max_input}) must be < `max_total_tokens`({total})")
     if known_ctx is not None and total > known_ctx:
         key = next(k for k in CONTEXT_KEYS if model.config.get(k) == known_ctx)
         raise DeployFailure(
@@ -136,16 +165,16 @@ def compute_limits(model: ModelEntry, spec: dict[str, Any]) -> TgiLimits:
         )
     if prefill is not None and prefill < max_input:
         raise DeployFailure(
-            f"`max_batch_prefill_tokens` ({prefill}) must be >= `max_input_tokens` ({max_input})"
+            f"`max_batch_prefill_tokens` must be >= `max_input_tokens`. Given: {prefill} and {max_input}"
         )
     if batch_total is not None and batch_total < total:
         raise DeployFailure(
-            f"`max_batch_total_tokens` ({batch_total}) must be >= `max_total_tokens` ({total})"
+            f"`max_total_tokens` must be <= `max_batch_total_tokens`. Given: {total} and {batch_total}"
         )
     return TgiLimits(version, max_input, total, batch_total)
 
 
-def deploy_failure(spec: dict[str, Any], catalog: ModelCatalog) -> str | None:
+def deploy_failure(spec: dict[str, Any], catalog: ModelCatalog, *, kv_cache: bool = False) -> str | None:
     """Why this spec's container would not start (the failed/updateFailed reason), or None."""
     variant, _ = image_variant(spec["model"]["image"])
     if variant == "custom":
@@ -165,19 +194,21 @@ def deploy_failure(spec: dict[str, Any], catalog: ModelCatalog) -> str | None:
                 f"'{model.pipeline_tag}', not 'text-generation'"
             )
         try:
-            compute_limits(model, spec)
+            compute_limits(model, spec, kv_cache=kv_cache)
         except DeployFailure as exc:
             return f"text-generation-inference launcher error: {exc.reason}"
     return None
 
 
-def make_context(spec: dict[str, Any], catalog: ModelCatalog, health_route: str) -> TgiContext:
+def make_context(
+    spec: dict[str, Any], catalog: ModelCatalog, health_route: str, *, kv_cache: bool = False
+) -> TgiContext:
     model = catalog.get(spec["model"]["repository"])
     sha = model.resolve(spec["model"].get("revision")) if model else None
     limits: TgiLimits | None = None
     if model is not None and is_tgi(spec):
         try:
-            limits = compute_limits(model, spec)
+            limits = compute_limits(model, spec, kv_cache=kv_cache)
         except DeployFailure:
             limits = None
     return TgiContext(model, sha, spec["model"].get("task"), limits, health_route)

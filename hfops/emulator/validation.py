@@ -256,7 +256,52 @@ def _parse_scaling(value: Any, path: str, create: bool) -> dict[str, Any]:
     return out
 
 
-def parse_body(body: Any, *, create: bool) -> dict[str, Any]:
+def null_paths(value: Any, path: str = "") -> list[str]:
+    """Where a body sets a field to null (a scaling `measure` threshold may be null: it is a value)."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = _join(path, key)
+            if item is None:
+                found.append(where)
+            elif not where.endswith("scaling.measure"):
+                found.extend(null_paths(item, where))
+    return found
+
+
+def strip_nulls(value: Any, path: str = "") -> Any:
+    """The body with every null field removed, as if it had not been sent (U1 "keep")."""
+    if not isinstance(value, dict):
+        return value
+    return {
+        key: item if _join(path, key).endswith("scaling.measure") else strip_nulls(item, _join(path, key))
+        for key, item in value.items()
+        if item is not None
+    }
+
+
+_NULL_EXPECTED = {"minReplica": "u32", "maxReplica": "u32", "scaleToZeroTimeout": "u32"}
+
+
+def reject_nulls(body: Any) -> None:
+    """400 on the first null field, the way a deserializer without Option fields answers (U1 "reject")."""
+    for path in null_paths(body):
+        key = path.rsplit(".", 1)[-1]
+        expected = _NULL_EXPECTED.get(key, "a sequence" if key in ("tags", "command", "args") else "a value")
+        raise ApiError(400, f"{PARSE}{path}: invalid type: null, expected {expected}")
+
+
+def check_private(spec: dict[str, Any]) -> None:
+    """U4 "strict": a private endpoint needs the AWS account PrivateLink lets in."""
+    if spec["type"] == "private" and not (spec.get("privateService") or {}).get("accountId"):
+        raise ApiError(
+            400,
+            "privateService.accountId is required for a private endpoint: the AWS account id allowed "
+            "to connect through AWS PrivateLink",
+        )
+
+
+def parse_body(body: Any, *, create: bool, types: tuple[str, ...] = TYPES) -> dict[str, Any]:
     """The fields a create (all mandatory ones required) or update (all optional) body gives, normalised."""
     if not isinstance(body, dict):
         raise ApiError(400, f"{PARSE}invalid type: {_describe(body)}, expected struct Endpoint")
@@ -268,7 +313,7 @@ def parse_body(body: Any, *, create: bool) -> dict[str, Any]:
         out["name"] = _str(name, "name")
     kind = _get(root, "type", "", create)
     if kind is not _ABSENT:
-        out["type"] = _enum(kind, "type", TYPES)
+        out["type"] = _enum(kind, "type", types)
 
     provider = _get(root, "provider", "", create)
     if provider is not _ABSENT:
@@ -387,8 +432,11 @@ def spec_from_create(patch: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def merge_update(old: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """Apply a PUT patch: objects merged field-wise; image/env/secrets/tags/args/command replaced whole."""
+def merge_update(old: dict[str, Any], patch: dict[str, Any], *, auto_clear_timeout: bool = True) -> dict[str, Any]:
+    """Apply a PUT patch: objects merged field-wise; image/env/secrets/tags/args/command replaced whole.
+
+    `auto_clear_timeout` (U1 "clear"): raising minReplica above 0 without naming the timeout clears it.
+    """
     if "name" in patch and patch["name"] != old["name"]:
         raise ApiError(400, "The name of an endpoint cannot be changed")
     new = copy.deepcopy(old)
@@ -408,7 +456,7 @@ def merge_update(old: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
             # huggingface_hub can never send `scaleToZeroTimeout: null` on update (it drops None fields),
             # so raising minReplica above 0 without mentioning the timeout disables scale-to-zero rather
             # than leaving an invalid combination behind. Sending both explicitly is still a 400.
-            if spatch.get("minReplica", 0) > 0 and "scaleToZeroTimeout" not in spatch:
+            if auto_clear_timeout and spatch.get("minReplica", 0) > 0 and "scaleToZeroTimeout" not in spatch:
                 scaling["scaleToZeroTimeout"] = None
     if "model" in patch:
         mpatch = patch["model"]

@@ -155,10 +155,24 @@ def test_named_revisions_and_extra_models(monkeypatch: pytest.MonkeyPatch, tmp_p
         emulator.stop()
 
 
-def test_agent_harnesses_is_a_quiet_404(emu: Emulator) -> None:
-    reply = http("GET", f"{emu.url}/api/agent-harnesses", token=None)
-    assert reply.status == 404
-    assert "x-error-code" not in reply.headers
+def test_agent_harnesses_registry_is_what_huggingface_hub_reads(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """U13: huggingface_hub 2.x fetches {HF_ENDPOINT}/api/agent-harnesses (no token) and reads it."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import _detect_agent
+
+    monkeypatch.setattr(constants, "ENDPOINT", emu.url)
+    fetched = _detect_agent._fetch_registry()
+    assert fetched is not None
+    assert fetched["standardEnvVars"] == ["AI_AGENT", "AGENT"]
+    assert all(isinstance(info["envVars"], dict) for info in fetched["harnesses"].values())
+    monkeypatch.setattr(_detect_agent, "_registry", fetched)
+    for name in ("AI_AGENT", "AGENT", *(v for h in fetched["harnesses"].values() for v in h["envVars"])):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AI_AGENT", "cursor")
+    assert _detect_agent.detect_agent() == "cursor"
+    assert http("GET", f"{emu.url}/api/agent-harnesses", token=None).status == 200
 
 
 def test_restricted_tokens(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -249,8 +249,12 @@ def test_scale_to_zero_refused_while_paused(emu: Emulator, api: HfApi) -> None:
         ("gpt2", {"revision": "v9"}, "Revision 'v9' was not found"),
         ("gpt2", {"image": {"maxTotalTokens": 2048}}, "context length (1024, `n_positions`)"),
         ("gpt2", {"image": {"maxInputLength": 1000, "maxTotalTokens": 1000}}, "must be < `max_total_tokens`"),
-        ("gpt2", {"image": {"maxBatchPrefillTokens": 100}}, "`max_batch_prefill_tokens` (100) must be >="),
-        ("gpt2", {"env": {"MAX_INPUT_TOKENS": "10", "MAX_INPUT_LENGTH": "10"}}, "are both set"),
+        (
+            "gpt2",
+            {"image": {"maxBatchPrefillTokens": 100}},
+            "`max_batch_prefill_tokens` must be >= `max_input_tokens`. Given: 100 and 1023",
+        ),
+        ("gpt2", {"env": {"MAX_INPUT_TOKENS": "10", "MAX_INPUT_LENGTH": "10"}}, "Please define only `max_input_tokens`"),
         ("gpt2", {"env": {"MAX_TOTAL_TOKENS": "lots"}}, "invalid value 'lots' for MAX_TOTAL_TOKENS"),
     ],
 )

@@ -18,12 +18,12 @@ TGI = "ghcr.io/huggingface/text-generation-inference"
 @pytest.mark.parametrize(
     ("repository", "image", "env", "limits", "version"),
     [
-        ("gpt2", None, None, (1023, 1024), "3.3.6"),  # default image (TGI v3): n_positions
-        ("meta-llama/Llama-2-7b-chat-hf", None, None, (4095, 4096), "3.3.6"),
-        ("mistralai/Mistral-7B-Instruct-v0.2", None, None, (32767, 32768), "3.3.6"),
+        ("gpt2", None, None, (1023, 1024), "3.3.7"),  # default image (TGI v3): n_positions
+        ("meta-llama/Llama-2-7b-chat-hf", None, None, (4095, 4096), "3.3.7"),
+        ("mistralai/Mistral-7B-Instruct-v0.2", None, None, (32767, 32768), "3.3.7"),
         ("mistralai/Mistral-7B-Instruct-v0.2", {"url": f"{TGI}:2.3.1"}, None, (4095, 4096), "2.3.1"),
         ("mistralai/Mistral-7B-Instruct-v0.2", {"url": f"{TGI}:2.4.1"}, None, (32767, 32768), "2.4.1"),
-        ("mistralai/Mistral-7B-Instruct-v0.2", {"url": f"{TGI}:latest"}, None, (32767, 32768), "3.3.6"),
+        ("mistralai/Mistral-7B-Instruct-v0.2", {"url": f"{TGI}:latest"}, None, (32767, 32768), "3.3.7"),
         ("meta-llama/Llama-2-7b-chat-hf", {"url": f"{TGI}:1.4.5"}, None, (1024, 2048), "1.4.5"),
         (
             "mistralai/Mistral-7B-Instruct-v0.2",
@@ -39,14 +39,14 @@ TGI = "ghcr.io/huggingface/text-generation-inference"
             (8191, 8192),
             "3.1.1",
         ),
-        ("mistralai/Mistral-7B-Instruct-v0.2", None, {"MAX_TOTAL_TOKENS": "16384"}, (16383, 16384), "3.3.6"),
-        ("mistralai/Mistral-7B-Instruct-v0.2", None, {"MAX_INPUT_TOKENS": "1000"}, (1000, 32768), "3.3.6"),
+        ("mistralai/Mistral-7B-Instruct-v0.2", None, {"MAX_TOTAL_TOKENS": "16384"}, (16383, 16384), "3.3.7"),
+        ("mistralai/Mistral-7B-Instruct-v0.2", None, {"MAX_INPUT_TOKENS": "1000"}, (1000, 32768), "3.3.7"),
         (
             "mistralai/Mistral-7B-Instruct-v0.2",
             None,
             {"MAX_INPUT_LENGTH": "2000", "MAX_TOTAL_TOKENS": "4000"},
             (2000, 4000),
-            "3.3.6",
+            "3.3.7",
         ),
         # Image limits win over the launcher env.
         (

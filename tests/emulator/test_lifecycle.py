@@ -254,7 +254,7 @@ def test_scale_to_zero_refused_while_paused(emu: Emulator, api: HfApi) -> None:
             {"image": {"maxBatchPrefillTokens": 100}},
             "`max_batch_prefill_tokens` must be >= `max_input_tokens`. Given: 100 and 1023",
         ),
-        ("gpt2", {"env": {"MAX_INPUT_TOKENS": "10", "MAX_INPUT_LENGTH": "10"}}, "Please define only `max_input_tokens`"),
+        ("gpt2", {"env": {"MAX_INPUT_TOKENS": "10", "MAX_INPUT_LENGTH": "10"}}, "define only `max_input_tokens`"),
         ("gpt2", {"env": {"MAX_TOTAL_TOKENS": "lots"}}, "invalid value 'lots' for MAX_TOTAL_TOKENS"),
     ],
 )

@@ -8,10 +8,13 @@ real HTTP. It imports nothing from the rest of hfops (stdlib only; `click` in co
         huggingface_hub.constants.INFERENCE_ENDPOINTS_ENDPOINT = emu.url + "/v2"
         api = HfApi(endpoint=emu.url, token="hf_test")
 
-Layout: catalog.py (models, hardware), config.py, clock.py, validation.py (request bodies),
-store.py (endpoint state machine), tgi.py (fake TGI), hub.py (Hub routes), routes.py (auth and
-dispatch), faults.py (fault injection), request_log.py, server.py (HTTP handler, Emulator,
-serve_forever), command.py (`hfops emulator` click command).
+Layout: catalog.py (models) and hardware.py (computes, quotas), config.py and variants.py (the
+uncertain-point variants, U1-U13), clock.py, validation.py (parsing request bodies), semantics.py
+(specs, merges, rules), store.py (endpoint state machine), render.py (JSON shapes), launcher.py (TGI
+limits and start-up failures) with kvcache.py (the served window), tgi.py (fake TGI), hub.py (Hub
+routes), routes.py (auth, namespaces, rate limit, dispatch) with ratelimit.py, faults.py (fault
+injection), request_log.py, server.py (HTTP handler, Emulator, serve_forever), command.py
+(`hfops emulator` click command).
 """
 
 from .catalog import ModelEntry, load_models_file

@@ -21,41 +21,29 @@ Called by the HTTP server and by `Emulator` (endpoint_raw, advance).
 
 from __future__ import annotations
 
-import copy
 import random
 import string
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalog import REGIONS, USER_ID, USER_NAME, Compute, ModelCatalog, find_compute, quota_for
+from .catalog import Compute, ModelCatalog, find_compute, quota_for
 from .clock import Clock, StampSource
 from .config import EmulatorConfig
+from .launcher import TgiContext, deploy_failure, make_context
+from .render import render_endpoint, render_providers
 from .responses import ApiError
-from .tgi import TgiContext, deploy_failure, make_context
-from .validation import (
-    TYPES,
+from .semantics import (
     check_name,
     check_private,
     check_spec,
-    image_variant,
     merge_update,
-    parse_body,
     reject_nulls,
     spec_from_create,
     strip_nulls,
 )
+from .validation import TYPES, image_variant, parse_body
 
-MESSAGES = {
-    "pending": "Endpoint waiting to be scheduled",
-    "initializing": "Endpoint is initializing",
-    "running": "Endpoint is ready",
-    "updating": "Endpoint waiting for the update",
-    "paused": "Endpoint is paused",
-    "scaledToZero": "Endpoint is scaled to zero",
-}
-# `status.url` is set once the endpoint is provisioned, kept while scaled to zero, null when paused.
-URL_STATES = frozenset({"initializing", "running", "updating", "updateFailed", "scaledToZero"})
 _ID_CHARS = string.ascii_lowercase + string.digits
 
 
@@ -231,61 +219,18 @@ class Store:
             )
 
     def _render(self, ep: _Endpoint) -> dict[str, Any]:
-        spec = copy.deepcopy(ep.spec)
-        model = spec["model"]
-        if self.variants.secrets_readback == "omitted":
-            model["secrets"] = {}
-        else:
-            model["secrets"] = {key: None for key in model.get("secrets", {})}
-        variant, conf = image_variant(model["image"])
-        if variant == "custom" and "credentials" in conf:
-            conf["credentials"] = {"username": "", "password": None}
-        comp = self._compute_of(spec)
-        compute = {"id": comp.id if comp else None, **spec["compute"]}
-        state = ep.state
-        target = max(1, int(spec["compute"]["scaling"]["minReplica"]))
-        if state == "running":
-            ready, targeted = target, target
-        elif state in ("paused", "scaledToZero"):
-            ready, targeted = 0, 0
-        else:
-            ready, targeted = 0, target
-        if state == "failed":
-            message = f"Endpoint failed to deploy: {ep.reason}"
-        elif state == "updateFailed":
-            message = f"Endpoint failed to update: {ep.reason}"
-        else:
-            message = MESSAGES[state]
-        user = {"id": USER_ID, "name": USER_NAME}
-        status: dict[str, Any] = {
-            "createdAt": ep.created_at,
-            "createdBy": dict(user),
-            "updatedAt": ep.updated_at,
-            "updatedBy": dict(user),
-            "private": self._private_status(ep),
-            "state": state,
-            "message": message,
-            "url": f"{self.base_url}/endpoints/{ep.uid}" if state in URL_STATES else None,
-            "readyReplica": ready,
-            "targetReplica": targeted,
-        }
-        if state in ("failed", "updateFailed"):
-            status["errorMessage"] = ep.reason
-        out: dict[str, Any] = {
-            "name": spec["name"],
-            "type": spec["type"],
-            "accountId": spec.get("accountId"),
-            "provider": spec["provider"],
-            "healthRoute": conf.get("healthRoute") or "/health",
-            "compute": compute,
-            "model": model,
-            "tags": spec.get("tags", []),
-        }
-        for key in ("route", "cacheHttpResponses", "privateService"):
-            if key in spec:
-                out[key] = spec[key]
-        out["status"] = status
-        return out
+        comp = self._compute_of(ep.spec)
+        return render_endpoint(
+            ep.spec,
+            state=ep.state,
+            reason=ep.reason,
+            created_at=ep.created_at,
+            updated_at=ep.updated_at,
+            compute_id=comp.id if comp else None,
+            url=f"{self.base_url}/endpoints/{ep.uid}",
+            private=self._private_status(ep),
+            secrets_omitted=self.variants.secrets_readback == "omitted",
+        )
 
     def _private_status(self, ep: _Endpoint) -> dict[str, Any] | None:
         if self.variants.private_endpoints != "strict" or ep.spec["type"] != "private":
@@ -425,46 +370,10 @@ class Store:
             now = self.clock.real()
             for ep in self._endpoints.values():
                 self._settle(ep, now)
-            vendors: dict[str, list[dict[str, Any]]] = {}
-            for region in REGIONS:
-                computes = [
-                    {
-                        "id": comp.id,
-                        "accelerator": comp.accelerator,
-                        "numAccelerators": comp.num_accelerators,
-                        "numCpus": comp.num_cpus,
-                        "memoryGb": comp.memory_gb,
-                        "gpuMemoryGb": comp.gpu_memory_gb,
-                        "instanceType": comp.instance_type,
-                        "instanceSize": comp.instance_size,
-                        "architecture": comp.architecture,
-                        "status": comp.status,
-                        "pricePerHour": comp.price_per_hour,
-                        "quota": {
-                            "maxAccelerators": quota_for(
-                                comp.vendor, comp.region, comp.instance_type, self.variants.quotas
-                            ),
-                            "usedAccelerators": self._used(
-                                namespace, comp.vendor, comp.region, comp.instance_type
-                            ),
-                        },
-                    }
-                    for comp in region.computes
-                ]
-                vendors.setdefault(region.vendor, []).append(
-                    {
-                        "name": region.name,
-                        "label": region.label,
-                        "status": region.status,
-                        "computes": computes,
-                    }
-                )
-            return {
-                "vendors": [
-                    {"name": vendor, "status": "available", "regions": regions}
-                    for vendor, regions in vendors.items()
-                ]
-            }
+            return render_providers(
+                lambda comp: self._used(namespace, comp.vendor, comp.region, comp.instance_type),
+                self.variants.quotas,
+            )
 
     # ------------------------------------------------------------------------------------ TGI
 

@@ -66,7 +66,7 @@ def hf_env(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
 def run(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     """Run `hfops ARGS...` in-process through the real entry point; returns code/stdout/stderr."""
     from hfops.cli import main
-    from hfops.redact import REDACTOR
+    from hfops.core.redact import REDACTOR
 
     def invoke(*args: str, stdin: str = "") -> Result:
         out, err = io.StringIO(), io.StringIO()

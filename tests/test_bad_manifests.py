@@ -15,8 +15,8 @@ from typing import NamedTuple
 
 import pytest
 
-from hfops.errors import Diagnostic, ManifestError
-from hfops.manifest import load_manifests
+from hfops.core.errors import Diagnostic, ManifestError
+from hfops.core.manifest import load_manifests
 
 BAD = Path(__file__).parent / "data" / "bad"
 CANARY = "hf_CANARYSECRET123"

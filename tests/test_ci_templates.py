@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from huggingface_hub import HfApi, constants
 
 from hfops.cli import cli
-from hfops.manifest import load_manifests
+from hfops.core.manifest import load_manifests
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

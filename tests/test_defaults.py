@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hfops.errors import ManifestError
-from hfops.manifest import load_manifests
+from hfops.core.errors import ManifestError
+from hfops.core.manifest import load_manifests
 
 DEFAULTS = """apiVersion: hfops/v1
 kind: Defaults

@@ -14,10 +14,11 @@ from dataclasses import replace
 
 import pytest
 
-from hfops.diff import SENSITIVE, Desired, FieldChange, diff_endpoint, secrets_fingerprint
-from hfops.manifest import parse_manifest_text
-from hfops.model import OWNERSHIP_TAG, SECRETS_TAG_PREFIX, EndpointSpec, LiveEndpoint, LiveImage
-from hfops.plan import (
+from hfops.core.diff import Desired, FieldChange, diff_endpoint, secrets_fingerprint
+from hfops.core.fields import SENSITIVE
+from hfops.core.manifest import parse_manifest_text
+from hfops.core.model import OWNERSHIP_TAG, SECRETS_TAG_PREFIX, EndpointSpec, LiveEndpoint
+from hfops.core.plan import (
     FORMAT_VERSION,
     Conflict,
     Create,
@@ -30,7 +31,8 @@ from hfops.plan import (
     build_plan,
     destroy_plan,
 )
-from hfops.render import NO_CHANGES, render_plan
+from hfops.core.render import NO_CHANGES, render_plan
+from tests.factories import LiveImage, live_endpoint
 
 SHA = "a" * 40
 SECRET_VALUE = "hf_CANARYSECRET123"
@@ -73,34 +75,9 @@ def desired_of(spec: EndpointSpec | None = None, *, secret: str = SECRET_VALUE, 
 
 def live(desired: Desired, **changes: object) -> LiveEndpoint:
     """The endpoint as the API returns it once `desired` is fully applied and running."""
-    spec = desired.spec
-    current = LiveEndpoint(
-        namespace=spec.namespace or "",
-        name=spec.name,
-        state="running",
-        message="Endpoint is ready",
-        url="https://abc123.us-east-1.aws.endpoints.huggingface.cloud",
-        repository=spec.repository,
-        revision=desired.revision_sha,
-        task="text-generation",
-        vendor=spec.vendor,
-        region=spec.region,
-        accelerator=spec.accelerator,
-        instance_type=spec.instance_type,
-        instance_size=spec.instance_size,
-        min_replica=spec.min_replica,
-        max_replica=spec.max_replica,
-        scale_to_zero_timeout=spec.scale_to_zero_timeout,
-        type=spec.type,
-        image=LiveImage("tgi", spec.image.url, spec.image.max_input_tokens, spec.image.max_total_tokens),
-        env=spec.env,
-        secret_keys=tuple(k for k, _ in spec.secrets),
-        tags=desired.tags,
-        ready_replica=1,
-        target_replica=1,
-        updated_at="2025-01-01T00:00:00Z",
-    )
-    return replace(current, **changes)  # type: ignore[arg-type]
+    base: dict[str, object] = {"url": "https://abc123.us-east-1.aws.endpoints.huggingface.cloud"}
+    base["message"] = "Endpoint is ready"
+    return live_endpoint(desired, **{**base, **changes})
 
 
 def plan_for(desired: Desired, current: LiveEndpoint | None, **kwargs: object) -> Plan:

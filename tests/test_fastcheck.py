@@ -11,8 +11,8 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from hfops.fastcheck import conforms
-from hfops.schema import defaults_schema, endpoint_schema
+from hfops.core.fastcheck import conforms
+from hfops.core.schema import defaults_schema, endpoint_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from hfops.errors import Diagnostic, Location, ManifestError
-from hfops.manifest import (
+from hfops.core.errors import Diagnostic, Location, ManifestError
+from hfops.core.manifest import (
     check_fleet,
     credential_file_problem,
     load_manifests,
     parse_manifest_text,
 )
-from hfops.model import DEFAULT_TGI_IMAGE, EndpointSpec, FromEnv, GenStudioSpec, ImageSpec
+from hfops.core.model import DEFAULT_TGI_IMAGE, EndpointSpec, FromEnv, GenStudioSpec, ImageSpec
 
 CANARY = "hf_CANARYSECRET123"
 

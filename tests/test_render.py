@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from hfops.diff import SENSITIVE, Desired, FieldChange, secrets_fingerprint
-from hfops.manifest import parse_manifest_text
-from hfops.model import EndpointSpec, LiveEndpoint, LiveImage
-from hfops.plan import Plan, Update, build_plan
-from hfops.render import NO_CHANGES, render_plan, show_value
+from hfops.core.diff import Desired, FieldChange, secrets_fingerprint
+from hfops.core.fields import SENSITIVE
+from hfops.core.manifest import parse_manifest_text
+from hfops.core.model import LiveEndpoint
+from hfops.core.plan import Plan, Update, build_plan
+from hfops.core.render import NO_CHANGES, render_plan, show_value
+from tests.factories import live_endpoint
 
 GOLDEN = Path(__file__).parent / "golden"
 SECRET_VALUE = "hf_CANARYSECRET123"
@@ -61,34 +63,7 @@ def desired(
 
 
 def live(item: Desired, **changes: object) -> LiveEndpoint:
-    spec: EndpointSpec = item.spec
-    current = LiveEndpoint(
-        namespace="acme",
-        name=spec.name,
-        state="running",
-        message=None,
-        url=f"https://{spec.name}.us-east-1.aws.endpoints.huggingface.cloud",
-        repository=spec.repository,
-        revision=item.revision_sha,
-        task="text-generation",
-        vendor=spec.vendor,
-        region=spec.region,
-        accelerator=spec.accelerator,
-        instance_type=spec.instance_type,
-        instance_size=spec.instance_size,
-        min_replica=spec.min_replica,
-        max_replica=spec.max_replica,
-        scale_to_zero_timeout=spec.scale_to_zero_timeout,
-        type=spec.type,
-        image=LiveImage("tgi", spec.image.url, spec.image.max_input_tokens, spec.image.max_total_tokens),
-        env=spec.env,
-        secret_keys=tuple(k for k, _ in spec.secrets),
-        tags=item.tags,
-        ready_replica=1,
-        target_replica=1,
-        updated_at="2025-01-01T00:00:00Z",
-    )
-    return replace(current, **changes)  # type: ignore[arg-type]
+    return live_endpoint(item, **changes)
 
 
 def assert_golden(name: str, text: str) -> None:

@@ -6,7 +6,7 @@ import httpx2
 import pytest
 from huggingface_hub.errors import HfHubHTTPError
 
-from hfops.retry import RateBudget, RetryPolicy, call_with_retries
+from hfops.adapters.retry import RateBudget, RetryPolicy, call_with_retries
 
 
 class FakeClock:

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
+from hfops.core.redact import REDACTOR
 from hfops.emulator import Emulator, EmulatorConfig
-from hfops.redact import REDACTOR
 
 MARK = "CANARY"
 DEPLOY_TOKEN = "hf_CANARYdeploy7f3a9c2e51d84b60"

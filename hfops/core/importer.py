@@ -11,16 +11,17 @@ from typing import Any
 
 import yaml
 
-from hfops.errors import HfopsError
-from hfops.model import API_VERSION, LiveEndpoint
+from hfops.core import fields as catalogue
+from hfops.core.errors import HfopsError
+from hfops.core.model import API_VERSION, DEFAULT_SCALE_TO_ZERO_MINUTES, LiveEndpoint
 
 
 def manifest_for(live: LiveEndpoint) -> tuple[dict[str, Any], list[str]]:
     """The manifest document for `live`, and notes for the user about what it cannot carry."""
     notes: list[str] = []
-    if live.image.variant != "tgi" or not live.image.url or "text-generation-inference" not in live.image.url:
+    if live.image_url is None or "text-generation-inference" not in live.image_url:
         raise HfopsError(
-            f"{live.address}: runs a {live.image.variant!r} image, not text-generation-inference; "
+            f"{live.address}: runs a {live.image_variant!r} image, not text-generation-inference; "
             "hfops manages only TGI endpoints"
         )
     if live.task not in (None, "text-generation"):
@@ -28,40 +29,18 @@ def manifest_for(live: LiveEndpoint) -> tuple[dict[str, Any], list[str]]:
     metadata: dict[str, Any] = {"name": live.name, "namespace": live.namespace}
     if live.user_tags:
         metadata["tags"] = list(live.user_tags)
-    model: dict[str, Any] = {"repository": live.repository}
-    if live.revision:
-        model["revision"] = live.revision
-    scaling: dict[str, Any] = {"minReplica": live.min_replica, "maxReplica": live.max_replica}
-    if live.min_replica == 0:
-        if live.scale_to_zero_timeout is None:
-            notes.append(
-                f"{live.address}: minReplica 0 without a scale-to-zero timeout; the manifest sets 15"
-            )
-            scaling["scaleToZeroTimeout"] = 15
-        else:
-            scaling["scaleToZeroTimeout"] = live.scale_to_zero_timeout
-    image: dict[str, Any] = {"url": live.image.url}
-    if live.image.max_input_tokens is not None:
-        image["maxInputTokens"] = live.image.max_input_tokens
-    if live.image.max_total_tokens is not None:
-        image["maxTotalTokens"] = live.image.max_total_tokens
-    spec: dict[str, Any] = {
-        "model": model,
-        "compute": {
-            "vendor": live.vendor,
-            "region": live.region,
-            "accelerator": live.accelerator,
-            "instanceType": live.instance_type,
-            "instanceSize": live.instance_size,
-        },
-        "scaling": scaling,
-        "type": live.type,
-        "image": image,
-    }
-    if live.env:
-        spec["env"] = dict(live.env)
+    values = live.field_values
+    timeout = catalogue.SCALE_TO_ZERO_TIMEOUT
+    if live.min_replica == 0 and values.get(timeout.path) is None:
+        notes.append(
+            f"{live.address}: {catalogue.MIN_REPLICA.name} 0 without a scale-to-zero timeout; "
+            f"the manifest sets {DEFAULT_SCALE_TO_ZERO_MINUTES}"
+        )
+        values[timeout.path] = DEFAULT_SCALE_TO_ZERO_MINUTES
+    elif live.min_replica > 0:
+        values.pop(timeout.path, None)
+    spec = catalogue.manifest_spec_for(values)
     if live.secret_keys:
-        spec["secrets"] = {key: {"fromEnv": key} for key in live.secret_keys}
         notes.append(
             f"{live.address}: secret values cannot be read back; set {', '.join(live.secret_keys)} in the "
             "environment (or edit fromEnv) before planning"

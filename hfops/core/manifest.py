@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hfops.errors import Diagnostic, Location, ManifestError
-from hfops.model import (
+from hfops.core import fields as catalogue
+from hfops.core.errors import Diagnostic, Location, ManifestError
+from hfops.core.model import (
     API_VERSION,
-    DEFAULT_SCALE_TO_ZERO_MINUTES,
-    DEFAULT_TGI_IMAGE,
-    DEFAULT_TYPE,
     OWNERSHIP_TAG,
     SECRETS_TAG_PREFIX,
     EndpointSpec,
@@ -27,8 +25,8 @@ from hfops.model import (
     GenStudioSpec,
     ImageSpec,
 )
-from hfops.schema import dotted, validate_defaults_document, validate_document
-from hfops.yaml_source import MAX_FILE_BYTES, YamlDocument, parse_yaml_documents
+from hfops.core.schema import dotted, validate_defaults_document, validate_document
+from hfops.core.yaml_source import MAX_FILE_BYTES, YamlDocument, parse_yaml_documents
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 DEFAULTS_KIND = "Defaults"
@@ -363,44 +361,27 @@ def _to_spec(located: Located, *, default_namespace: str | None) -> EndpointSpec
     data = located.data
     metadata = data["metadata"]
     spec = data["spec"]
-    model = spec["model"]
-    compute = spec["compute"]
-    scaling = spec.get("scaling", {})
-    min_replica = int(scaling.get("minReplica", 0))
-    timeout = scaling.get("scaleToZeroTimeout")
-    if timeout is None and min_replica == 0:
-        timeout = DEFAULT_SCALE_TO_ZERO_MINUTES
-    image = spec.get("image", {})
+    values = catalogue.read_manifest_values(spec)
+    image = {k.partition(".")[2]: values.pop(k) for k in list(values) if k.startswith("image.")}
     genstudio = spec.get("genstudio", {})
     api_key = genstudio.get("apiKey")
+    env_path = ("spec", *catalogue.ENV.path.split("."))
     return EndpointSpec(
         name=metadata["name"],
         namespace=metadata.get("namespace") or default_namespace,
         source=located.location(("metadata", "name")),
-        repository=model["repository"],
-        revision=model.get("revision"),
-        vendor=compute["vendor"],
-        region=compute["region"],
-        accelerator=compute["accelerator"],
-        instance_type=compute["instanceType"],
-        instance_size=compute["instanceSize"],
-        min_replica=min_replica,
-        max_replica=int(scaling.get("maxReplica", 1)),
-        scale_to_zero_timeout=timeout,
-        type=spec.get("type", DEFAULT_TYPE),
+        **values,
         paused=bool(spec.get("paused", False)),
-        image=ImageSpec(
-            url=image.get("url", DEFAULT_TGI_IMAGE),
-            max_input_tokens=image.get("maxInputTokens"),
-            max_total_tokens=image.get("maxTotalTokens"),
-        ),
+        image=ImageSpec(**image),
         env=tuple(
             sorted(
-                (k, _env_value(v, located.plain_text(("spec", "env", k))))
-                for k, v in spec.get("env", {}).items()
+                (k, _env_value(v, located.plain_text((*env_path, k))))
+                for k, v in spec.get(catalogue.ENV.path, {}).items()
             )
         ),
-        secrets=tuple(sorted((k, FromEnv(v["fromEnv"])) for k, v in spec.get("secrets", {}).items())),
+        secrets=tuple(
+            sorted((k, FromEnv(v["fromEnv"])) for k, v in spec.get(catalogue.SECRETS.path, {}).items())
+        ),
         tags=tuple(metadata.get("tags", ())),
         genstudio=GenStudioSpec(
             api_key=FromEnv(api_key["fromEnv"]) if api_key else None,
@@ -422,12 +403,13 @@ def check_spec(spec: EndpointSpec) -> list[Diagnostic]:
                 f"maxReplica ({spec.max_replica}) must be at least minReplica ({spec.min_replica})",
             )
         )
+    timeout, minimum = catalogue.SCALE_TO_ZERO_TIMEOUT, catalogue.MIN_REPLICA
     if spec.min_replica > 0 and spec.scale_to_zero_timeout is not None:
         problems.append(
             Diagnostic(
-                at("spec.scaling.scaleToZeroTimeout"),
-                f"scaleToZeroTimeout needs minReplica 0 (it is {spec.min_replica})",
-                "remove scaleToZeroTimeout, or set minReplica: 0 to scale to zero when idle",
+                at(timeout.manifest_path),
+                f"{timeout.name} needs {minimum.name} 0 (it is {spec.min_replica})",
+                f"remove {timeout.name}, or set {minimum.name}: 0 to scale to zero when idle",
             )
         )
     image = spec.image

@@ -15,7 +15,7 @@ import httpx2
 from huggingface_hub import InferenceClient, get_session
 from huggingface_hub.errors import HfHubHTTPError
 
-from hfops.model import HEALTH_ROUTE
+from hfops.core.model import HEALTH_ROUTE
 
 
 @dataclass(frozen=True)

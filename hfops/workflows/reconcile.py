@@ -12,14 +12,14 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from hfops.diff import Desired, secrets_fingerprint
-from hfops.errors import Diagnostic, HfopsError, ManifestError, PlanError, UsageError
-from hfops.hardware import EndpointCost
-from hfops.manifest import ManifestSet, load_manifests
-from hfops.model import Credential, EndpointSpec, LiveEndpoint, ResolvedModel
-from hfops.plan import Plan, build_plan
-from hfops.redact import REDACTOR
-from hfops.settings import Settings
+from hfops.adapters.settings import Settings
+from hfops.core.diff import Desired, secrets_fingerprint
+from hfops.core.errors import Diagnostic, HfopsError, ManifestError, PlanError, UsageError
+from hfops.core.hardware import EndpointCost
+from hfops.core.manifest import ManifestSet, load_manifests
+from hfops.core.model import Credential, EndpointSpec, LiveEndpoint, ResolvedModel
+from hfops.core.plan import Plan, build_plan
+from hfops.core.redact import REDACTOR
 
 Warn = Callable[[str], None]
 
@@ -94,8 +94,8 @@ class Reconciler:
         warn: Warn,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        from hfops.hub import ModelResolver
-        from hfops.live import HubEndpoints
+        from hfops.adapters.endpoints import HubEndpoints
+        from hfops.adapters.hub import ModelResolver
 
         if not settings.token:
             raise UsageError(
@@ -106,7 +106,7 @@ class Reconciler:
         self.settings = settings
         self.env = os.environ if env is None else env
         self.warn = warn
-        from hfops.retry import RetryPolicy
+        from hfops.adapters.retry import RetryPolicy
 
         # One policy for the run: one shared rate-limit budget and one count of retries.
         self.retry = RetryPolicy()
@@ -138,11 +138,11 @@ class Reconciler:
         return {endpoint.address: endpoint for endpoints in listed for endpoint in endpoints}
 
     def resolve_models(self, specs: Sequence[EndpointSpec]) -> dict[tuple[str, str], ResolvedModel]:
-        wanted = {(s.repository, s.revision or "main") for s in specs}
+        wanted = {s.model_key for s in specs}
         results = self.models.resolve_all(wanted, parallelism=self.settings.parallelism)
         problems: list[str] = []
         for spec in specs:
-            result = results[(spec.repository, spec.revision or "main")]
+            result = results[spec.model_key]
             if isinstance(result, PlanError):
                 problems.append(f"{spec.location_of('spec.model.repository')}: {result.message}")
         if problems:
@@ -222,8 +222,8 @@ class Reconciler:
         changes (a scheduled no-op plan over a fleet stays at one list call per namespace).
         Unknown, unavailable and over-quota hardware is refused with located errors.
         """
-        from hfops.hardware import check_hardware
-        from hfops.plan import Create, Pause, Replace, Resume, Update
+        from hfops.core.hardware import check_hardware
+        from hfops.core.plan import Create, Pause, Replace, Resume, Update
 
         touched = {a.address for a in plan.actions if isinstance(a, (Create, Replace, Update, Resume, Pause))}
         wanted = [d for d in context.desired if d.spec.address in touched]
@@ -240,7 +240,7 @@ class Reconciler:
         """Token limits the model cannot serve are refused at plan time, not at deploy time."""
         problems: list[Diagnostic] = []
         for spec in specs:
-            model = models.get((spec.repository, spec.revision or "main"))
+            model = models.get(spec.model_key)
             if model is None or model.context_length is None:
                 continue
             limit = model.context_length
@@ -263,49 +263,6 @@ class Reconciler:
         if problems:
             raise ManifestError(problems)
 
-    # -- import ------------------------------------------------------------------------------
-
-    def import_endpoints(self, addresses: Sequence[str], *, adopt: bool) -> tuple[str, list[str]]:
-        """Manifests for existing endpoints (YAML text, addresses adopted); with `adopt`, tag them.
-
-        Adoption only sets tags (ownership, applied digest, secrets fingerprint when the secret
-        environment variables are set), so the printed manifests plan as No changes right after.
-        """
-        from hfops.importer import manifest_for, render_manifests
-        from hfops.manifest import parse_manifest_text
-
-        documents = []
-        found: list[LiveEndpoint] = []
-        for address in addresses:
-            namespace, slash, name = address.partition("/")
-            if not slash or not namespace or not name:
-                raise UsageError(f"{address!r}: expected NAMESPACE/NAME")
-            live = self.endpoints.get(namespace, name)
-            if live is None:
-                raise HfopsError(f"{address}: no such endpoint")
-            document, notes = manifest_for(live)
-            for note in notes:
-                self.warn(note)
-            documents.append(document)
-            found.append(live)
-        text = render_manifests(documents)
-        adopted: list[str] = []
-        if adopt:
-            specs, problems = parse_manifest_text(text, file="<import>")
-            if problems:  # pragma: no cover - the generator only writes what the schema accepts
-                raise HfopsError("generated manifests do not validate: " + "; ".join(map(str, problems)))
-            for spec, live in zip(specs, found, strict=True):
-                values = secret_values(spec, self.env)
-                complete = len(values) == len(spec.secrets)
-                desired = Desired(
-                    spec=spec,
-                    revision_sha=live.revision if spec.revision else None,
-                    secrets_fingerprint=secrets_fingerprint(live.namespace, live.name, values) if complete else None,
-                )
-                self.endpoints.update(live.namespace, live.name, {"tags": list(desired.tags)})
-                adopted.append(live.address)
-        return text, adopted
-
     # -- credentials -------------------------------------------------------------------------
 
     def api_key_for(self, spec: EndpointSpec) -> str:
@@ -323,8 +280,8 @@ class Reconciler:
         return self.settings.token
 
     def credential(self, spec: EndpointSpec, live: LiveEndpoint, model: ResolvedModel | None) -> Credential:
-        from hfops import tgi
-        from hfops.credentials import choose_context_window
+        from hfops.adapters import tgi
+        from hfops.adapters.credential_files import choose_context_window
 
         if not live.url:
             raise HfopsError(f"{spec.address}: the endpoint has no URL yet (state {live.state})")
@@ -343,7 +300,7 @@ class Reconciler:
         )
 
     def write_credential(self, spec: EndpointSpec, live: LiveEndpoint, model: ResolvedModel | None) -> str:
-        from hfops.credentials import write_credential
+        from hfops.adapters.credential_files import write_credential
 
         credential = self.credential(spec, live, model)
         return str(write_credential(self.settings.credentials_dir, spec, credential))

@@ -8,11 +8,23 @@ only names the environment variable a secret comes from, and the live state only
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from hfops.errors import Location
+from hfops.core import fields as catalogue
+from hfops.core.errors import Location
+from hfops.core.fields import (
+    DEFAULT_SCALE_TO_ZERO_MINUTES,
+    DEFAULT_TGI_IMAGE,
+    DEFAULT_TYPE,
+    FRAMEWORK,
+    HEALTH_ROUTE,
+    TASK,
+)
 
 API_VERSION = "hfops/v1"
+DEFAULT_REVISION = "main"  # what the Hub serves when no revision is named
 OWNERSHIP_TAG = "hfops-managed"
 # Secret values cannot be read back from the API (they come back redacted), so hfops records a
 # salted fingerprint of the values it sent in a tag, and compares fingerprints, never values.
@@ -21,12 +33,7 @@ SECRETS_TAG_PREFIX = "hfops-secrets-"
 # manifest change from a change made outside hfops ("drift") without storing any field value.
 APPLIED_TAG_PREFIX = "hfops-applied-"
 BOOKKEEPING_PREFIXES = (SECRETS_TAG_PREFIX, APPLIED_TAG_PREFIX)
-DEFAULT_TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.6"
-DEFAULT_SCALE_TO_ZERO_MINUTES = 15
-DEFAULT_TYPE = "authenticated"
-TASK = "text-generation"
-FRAMEWORK = "pytorch"
-HEALTH_ROUTE = "/health"
+__all__ = ["DEFAULT_SCALE_TO_ZERO_MINUTES", "DEFAULT_TGI_IMAGE", "DEFAULT_TYPE", "FRAMEWORK", "HEALTH_ROUTE", "TASK"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,11 @@ class EndpointSpec:
     def address(self) -> str:
         return f"{self.namespace or '?'}/{self.name}"
 
+    @property
+    def model_key(self) -> tuple[str, str]:
+        """The model this endpoint serves, as the resolver keys it: (repository, revision or main)."""
+        return (self.repository, self.revision or DEFAULT_REVISION)
+
     def location_of(self, path: str) -> Location:
         """The location of a dotted field path, or of the closest enclosing field written."""
         table = dict(self.locations)
@@ -112,42 +124,108 @@ class ResolvedModel:
 
 
 @dataclass(frozen=True)
-class LiveImage:
-    variant: str
-    url: str | None
-    max_input_tokens: int | None
-    max_total_tokens: int | None
-
-
-@dataclass(frozen=True)
 class LiveEndpoint:
-    """The essence of an endpoint as the API returns it."""
+    """The essence of an endpoint as the API returns it: run state, tags and the owned fields.
+
+    `fields` holds every catalogue field by manifest path, read by `from_api`; the properties
+    below are conveniences over it for the checks that need a typed value.
+    """
 
     namespace: str
     name: str
     state: str
     message: str | None
     url: str | None
-    repository: str
-    revision: str | None
+    fields: tuple[tuple[str, object], ...]
+    image_variant: str
     task: str | None
-    vendor: str
-    region: str
-    accelerator: str
-    instance_type: str
-    instance_size: str
-    min_replica: int
-    max_replica: int
-    scale_to_zero_timeout: int | None
-    type: str
-    image: LiveImage
-    env: tuple[tuple[str, str], ...]
-    secret_keys: tuple[str, ...]
     tags: tuple[str, ...]
     ready_replica: int
     target_replica: int
     updated_at: str
     health_route: str = HEALTH_ROUTE
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any], *, namespace: str) -> LiveEndpoint:
+        """Reduce the API's endpoint object to the essence hfops compares."""
+        status = raw.get("status") or {}
+        variant, _image = catalogue.image_variant(raw)
+        return cls(
+            namespace=namespace,
+            name=str(raw["name"]),
+            state=str(status.get("state") or "unknown"),
+            message=status.get("message"),
+            url=status.get("url") or None,
+            fields=tuple(sorted(catalogue.read_live_fields(raw).items())),
+            image_variant=variant,
+            task=(raw.get("model") or {}).get("task"),
+            tags=tuple(str(t) for t in raw.get("tags") or ()),
+            ready_replica=_int(status.get("readyReplica")),
+            target_replica=_int(status.get("targetReplica")),
+            updated_at=str(status.get("updatedAt") or ""),
+            health_route=str(raw.get("healthRoute") or HEALTH_ROUTE),
+        )
+
+    @property
+    def field_values(self) -> dict[str, object]:
+        return dict(self.fields)
+
+    def value(self, field: catalogue.Field) -> Any:
+        return self.field_values.get(field.path)
+
+    @property
+    def repository(self) -> str:
+        return str(self.value(catalogue.REPOSITORY) or "")
+
+    @property
+    def revision(self) -> str | None:
+        value = self.value(catalogue.REVISION)
+        return str(value) if value is not None else None
+
+    @property
+    def vendor(self) -> str:
+        return str(self.value(catalogue.VENDOR) or "")
+
+    @property
+    def region(self) -> str:
+        return str(self.value(catalogue.REGION) or "")
+
+    @property
+    def accelerator(self) -> str:
+        return str(self.value(catalogue.ACCELERATOR) or "")
+
+    @property
+    def instance_type(self) -> str:
+        return str(self.value(catalogue.INSTANCE_TYPE) or "")
+
+    @property
+    def instance_size(self) -> str:
+        return str(self.value(catalogue.INSTANCE_SIZE) or "")
+
+    @property
+    def min_replica(self) -> int:
+        return _int(self.value(catalogue.MIN_REPLICA))
+
+    @property
+    def max_replica(self) -> int:
+        return _int(self.value(catalogue.MAX_REPLICA), 1)
+
+    @property
+    def type(self) -> str:
+        return str(self.value(catalogue.TYPE) or "")
+
+    @property
+    def image_url(self) -> str | None:
+        value = self.value(catalogue.IMAGE_URL)
+        return str(value) if value is not None and self.image_variant == "tgi" else None
+
+    @property
+    def env(self) -> tuple[tuple[str, str], ...]:
+        return catalogue.map_items(self.field_values, catalogue.ENV)
+
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        return tuple(k for k, _ in catalogue.map_items(self.field_values, catalogue.SECRETS))
 
     @property
     def address(self) -> str:
@@ -198,3 +276,7 @@ class Credential:
             f"Credential(api_key=(sensitive value), endpoint={self.endpoint!r}, "
             f"model_name={self.model_name!r}, context_window={self.context_window})"
         )
+
+
+def _int(value: object, default: int = 0) -> int:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default

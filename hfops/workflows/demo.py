@@ -11,30 +11,33 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sys
 import tempfile
 from pathlib import Path
 
-from hfops.output import Output
+from hfops.adapters.output import Output
 
 DEMO_NAMESPACE = "demo"
 
 
 def shipped_examples() -> Path:
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "examples", here / "examples"):
+    for candidate in (here.parents[2] / "examples", here.parents[1] / "examples"):
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError("the shipped examples/ directory was not found; pass --examples DIR")
 
 
 def run_demo(out: Output, *, examples_dir: str | None, credentials_dir: str | None) -> int:
-    from hfops.apply import ApplyOptions
-    from hfops.cli import run_apply
+    from hfops.adapters.progress import Progress
+    from hfops.adapters.settings import Settings
+    from hfops.core.outcome import render_outcomes
+    from hfops.core.render import render_plan
     from hfops.emulator import Emulator, EmulatorConfig
-    from hfops.reconcile import Reconciler
-    from hfops.render import render_plan
-    from hfops.settings import Settings
-    from hfops.verify import verify_endpoint
+    from hfops.workflows.apply import ApplyHooks, ApplyRequest, run_apply
+    from hfops.workflows.executor import ApplyOptions
+    from hfops.workflows.inspect import verify
+    from hfops.workflows.reconcile import Reconciler
 
     examples = Path(examples_dir) if examples_dir else shipped_examples()
     target = credentials_dir or tempfile.mkdtemp(prefix="hfops-demo-credentials-")
@@ -58,23 +61,24 @@ def run_demo(out: Output, *, examples_dir: str | None, credentials_dir: str | No
         paths = [str(examples)]
         out.info("==> hfops apply --yes (the plan first, then the changes, waiting for each endpoint)")
         options = ApplyOptions(wait=True, timeout=120, poll_interval=0.5, parallelism=8)
-        code = run_apply(out, reconciler, paths, yes=True, adopt=(), options=options)
-        if code != 0:
+        hooks = ApplyHooks(
+            show_plan=lambda plan, shown: out.data(render_plan(plan, paths=shown)),
+            on_event=Progress(sys.stderr),
+            info=out.info,
+        )
+        result = run_apply(reconciler, ApplyRequest(tuple(paths), yes=True, options=options), hooks=hooks)
+        out.data(render_outcomes(result.outcomes))
+        if not result.ok:
             out.error("apply did not complete; see above")
-            return code
+            return 1
         out.info("\n==> hfops plan (again): nothing left to do")
         _context, again = reconciler.plan(paths)
         out.data(render_plan(again, paths=paths))
         out.info("\n==> hfops verify: calling each endpoint as GenStudio will")
-        _manifests, specs = reconciler.load(paths)
-        live = reconciler.read_live(sorted({s.namespace for s in specs if s.namespace}))
         all_ok = True
-        for spec in specs:
-            result = verify_endpoint(
-                spec, live.get(spec.address), credentials_dir=target, scale_up_timeout=60
-            )
-            all_ok = all_ok and result.ok
-            out.data(f"{result.address}: {'ok' if result.ok else 'FAILED'} — {result.detail}")
+        for checked in verify(reconciler, paths, scale_up_timeout=60):
+            all_ok = all_ok and checked.ok
+            out.data(f"{checked.address}: {'ok' if checked.ok else 'FAILED'} — {checked.detail}")
         out.info(f"\n==> Credentials written to {target} (mode 0600; api_key redacted below)")
         for path in sorted(Path(target).rglob("*.json")):
             data = json.loads(path.read_text())

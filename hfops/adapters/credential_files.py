@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hfops.atomic import atomic_write
-from hfops.errors import CredentialsError
-from hfops.manifest import credential_file_problem
-from hfops.model import Credential, EndpointSpec
+from hfops.adapters.atomic import atomic_write
+from hfops.core.errors import CredentialsError
+from hfops.core.manifest import credential_file_problem
+from hfops.core.model import Credential, EndpointSpec
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from hfops import tgi
-from hfops.credentials import credential_path
-from hfops.errors import CredentialsError
-from hfops.model import EndpointSpec, LiveEndpoint
-from hfops.redact import REDACTOR
+from hfops.adapters import tgi
+from hfops.adapters.credential_files import credential_path
+from hfops.core.errors import CredentialsError
+from hfops.core.model import EndpointSpec, LiveEndpoint
+from hfops.core.redact import REDACTOR
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hfops.diff import Desired, FieldChange, change_cause, desired_fields, diff_endpoint, live_fields
-from hfops.hardware import EndpointCost
-from hfops.model import LiveEndpoint
+from hfops.core.diff import Desired, FieldChange, change_cause, desired_fields, diff_endpoint, live_fields
+from hfops.core.fields import is_sensitive
+from hfops.core.hardware import EndpointCost
+from hfops.core.model import LiveEndpoint
 
 FORMAT_VERSION = "1"
 
@@ -280,13 +281,13 @@ def build_plan(
 
 
 def _creation_fields(item: Desired) -> Iterable[FieldChange]:
-    from hfops.diff import field_order
+    from hfops.core.fields import field_order
 
     fields = desired_fields(item)
     for path in sorted(fields, key=lambda p: field_order(p)[0]):  # stable: keeps declaration order
         value = fields[path]
         if value is not None:
-            yield FieldChange(path, None, value, sensitive=path.startswith("secrets."))
+            yield FieldChange(path, None, value, sensitive=is_sensitive(path))
 
 
 def destroy_plan(

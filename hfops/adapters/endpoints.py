@@ -16,13 +16,14 @@ import httpx2
 from huggingface_hub import HfApi, constants, get_session, hf_raise_for_status
 from huggingface_hub.errors import HfHubHTTPError
 
-from hfops.diff import Desired
-from hfops.errors import RemoteError
-from hfops.hardware import Hardware
-from hfops.model import FRAMEWORK, HEALTH_ROUTE, TASK, LiveEndpoint, LiveImage
-from hfops.redact import REDACTOR
-from hfops.retry import RetryPolicy, call_with_retries
-from hfops.settings import Settings
+from hfops.adapters.retry import RetryPolicy, call_with_retries
+from hfops.adapters.settings import Settings
+from hfops.core import fields as catalogue
+from hfops.core.diff import Desired
+from hfops.core.errors import RemoteError
+from hfops.core.hardware import Hardware
+from hfops.core.model import LiveEndpoint
+from hfops.core.redact import REDACTOR
 
 T = TypeVar("T")
 
@@ -40,64 +41,8 @@ class EndpointWriter(EndpointReader, Protocol):
     def pause(self, namespace: str, name: str) -> LiveEndpoint: ...
 
 
-def _int(value: object, default: int = 0) -> int:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
-
-
 def live_from_raw(raw: Mapping[str, Any], *, namespace: str) -> LiveEndpoint:
-    """Reduce the API's endpoint object to the essence hfops compares."""
-    compute = raw.get("compute") or {}
-    scaling = compute.get("scaling") or {}
-    model = raw.get("model") or {}
-    provider = raw.get("provider") or {}
-    status = raw.get("status") or {}
-    image = model.get("image") or {}
-    variant = next(iter(image), "huggingface")
-    body = image.get(variant) or {}
-    timeout = scaling.get("scaleToZeroTimeout")
-    return LiveEndpoint(
-        namespace=namespace,
-        name=str(raw["name"]),
-        state=str(status.get("state") or "unknown"),
-        message=status.get("message"),
-        url=status.get("url") or None,
-        repository=str(model.get("repository") or ""),
-        revision=model.get("revision"),
-        task=model.get("task"),
-        vendor=str(provider.get("vendor") or ""),
-        region=str(provider.get("region") or ""),
-        accelerator=str(compute.get("accelerator") or ""),
-        instance_type=str(compute.get("instanceType") or ""),
-        instance_size=str(compute.get("instanceSize") or ""),
-        min_replica=_int(scaling.get("minReplica")),
-        max_replica=_int(scaling.get("maxReplica"), 1),
-        scale_to_zero_timeout=_int(timeout) if timeout is not None else None,
-        type=str(raw.get("type") or ""),
-        image=LiveImage(
-            variant=variant,
-            url=body.get("url"),
-            max_input_tokens=body.get("maxInputLength"),
-            max_total_tokens=body.get("maxTotalTokens"),
-        ),
-        env=tuple(sorted((str(k), str(v)) for k, v in (model.get("env") or {}).items())),
-        secret_keys=tuple(sorted(str(k) for k in (model.get("secrets") or {}))),
-        tags=tuple(str(t) for t in raw.get("tags") or ()),
-        ready_replica=_int(status.get("readyReplica")),
-        target_replica=_int(status.get("targetReplica")),
-        updated_at=str(status.get("updatedAt") or ""),
-        health_route=str(raw.get("healthRoute") or HEALTH_ROUTE),
-    )
-
-
-def tgi_image(desired: Desired) -> dict[str, Any]:
-    """The `model.image` payload: always the `tgi` variant, complete (the API replaces it whole)."""
-    image = desired.spec.image
-    body: dict[str, Any] = {"url": image.url, "healthRoute": HEALTH_ROUTE, "port": 80}
-    if image.max_input_tokens is not None:
-        body["maxInputLength"] = image.max_input_tokens
-    if image.max_total_tokens is not None:
-        body["maxTotalTokens"] = image.max_total_tokens
-    return {"tgi": body}
+    return LiveEndpoint.from_api(raw, namespace=namespace)
 
 
 def remote_error(error: HfHubHTTPError, operation: str) -> RemoteError:
@@ -192,29 +137,15 @@ class HubEndpoints:
         spec = desired.spec
         namespace = spec.namespace or ""
 
+        body = catalogue.create_body(desired, secrets, list(desired.tags))
+        kwargs = hub_call_kwargs(body, CREATE_ARGUMENTS)
+
         def create() -> Any:
-            return self._api.create_inference_endpoint(
-                spec.name,
-                repository=spec.repository,
-                framework=FRAMEWORK,
-                accelerator=spec.accelerator,
-                instance_size=spec.instance_size,
-                instance_type=spec.instance_type,
-                region=spec.region,
-                vendor=spec.vendor,
-                min_replica=spec.min_replica,
-                max_replica=spec.max_replica,
-                scale_to_zero_timeout=spec.scale_to_zero_timeout,
-                revision=desired.revision_sha,
-                task=TASK,
-                custom_image=tgi_image(desired),
-                env=dict(spec.env) or None,
-                secrets=dict(secrets) or None,
-                type=spec.type,
-                tags=list(desired.tags),
-                namespace=namespace,
-                token=self._token,
-            )
+            if kwargs is None:  # a field HfApi cannot express: the same POST on its own session
+                return _Raw(self._send("POST", f"/endpoint/{namespace}", body))
+            arguments = dict(kwargs)
+            name = arguments.pop("name")
+            return self._api.create_inference_endpoint(name, namespace=namespace, token=self._token, **arguments)
 
         try:
             endpoint = call_with_retries(create, policy=self._retry)
@@ -238,24 +169,26 @@ class HubEndpoints:
         scale-to-zero) nor change `type`; only then is the same PUT sent through huggingface_hub's
         own session and error handling.
         """
-        kwargs = hub_update_kwargs(payload)
+        kwargs = hub_call_kwargs(payload, UPDATE_ARGUMENTS)
         if kwargs is not None:
             endpoint = self._call(
                 f"update {namespace}/{name}",
                 lambda: self._api.update_inference_endpoint(name, namespace=namespace, token=self._token, **kwargs),
             )
             return live_from_raw(endpoint.raw, namespace=namespace)
-        url = f"{constants.INFERENCE_ENDPOINTS_ENDPOINT}/endpoint/{namespace}/{name}"
-
-        def put() -> Mapping[str, Any]:
-            headers = self._api._build_hf_headers(token=self._token)
-            response = get_session().put(url, headers=headers, json=dict(payload))
-            hf_raise_for_status(response)
-            body: Mapping[str, Any] = response.json()
-            return body
-
-        raw = self._call(f"update {namespace}/{name}", put)
+        raw = self._call(
+            f"update {namespace}/{name}", lambda: self._send("PUT", f"/endpoint/{namespace}/{name}", payload)
+        )
         return live_from_raw(raw, namespace=namespace)
+
+    def _send(self, method: str, route: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A request HfApi has no method for, on huggingface_hub's own session, headers and errors."""
+        headers = self._api._build_hf_headers(token=self._token)
+        url = f"{constants.INFERENCE_ENDPOINTS_ENDPOINT}{route}"
+        response = get_session().request(method, url, headers=headers, json=dict(body))
+        hf_raise_for_status(response)
+        answer: Mapping[str, Any] = response.json()
+        return answer
 
     def delete(self, namespace: str, name: str) -> None:
         try:
@@ -311,7 +244,16 @@ class HubEndpoints:
         ]
 
 
-_UPDATE_ARGUMENTS = {
+class _Raw:
+    """An API answer in the shape of `InferenceEndpoint` where hfops reads it (`.raw`)."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.raw = raw
+
+
+# The one translation from API paths to huggingface_hub's keyword arguments. A body with a path
+# missing here is sent as is (see `_send`), so a new catalogue field never needs an edit here.
+UPDATE_ARGUMENTS: dict[tuple[str, ...], str] = {
     ("compute", "accelerator"): "accelerator",
     ("compute", "instanceSize"): "instance_size",
     ("compute", "instanceType"): "instance_type",
@@ -327,24 +269,23 @@ _UPDATE_ARGUMENTS = {
     ("model", "secrets"): "secrets",
     ("tags",): "tags",
 }
+CREATE_ARGUMENTS: dict[tuple[str, ...], str] = {
+    **UPDATE_ARGUMENTS,
+    ("name",): "name",
+    ("type",): "type",
+    ("provider", "vendor"): "vendor",
+    ("provider", "region"): "region",
+}
 
 
-def hub_update_kwargs(payload: Mapping[str, Any]) -> dict[str, Any] | None:
-    """`update_inference_endpoint` arguments for `payload`, or None if it cannot express it."""
+def hub_call_kwargs(body: Mapping[str, Any], table: Mapping[tuple[str, ...], str]) -> dict[str, Any] | None:
+    """huggingface_hub keyword arguments for `body`, or None if they cannot express it.
+
+    HfApi sends only non-None arguments, so a body that clears a field (None) cannot go through it.
+    """
     kwargs: dict[str, Any] = {}
-
-    def walk(node: Mapping[str, Any], prefix: tuple[str, ...]) -> bool:
-        for key, value in node.items():
-            path = (*prefix, key)
-            if path in _UPDATE_ARGUMENTS:
-                if value is None:
-                    return False  # a clear: the client would drop it
-                kwargs[_UPDATE_ARGUMENTS[path]] = value
-            elif isinstance(value, Mapping):
-                if not walk(value, path):
-                    return False
-            else:
-                return False
-        return True
-
-    return kwargs if walk(payload, ()) else None
+    for path, value in catalogue.walk_body(body):
+        if path not in table or value is None:
+            return None
+        kwargs[table[path]] = value
+    return kwargs

@@ -10,7 +10,7 @@ import threading
 import time
 from typing import TextIO
 
-from hfops.redact import REDACTOR
+from hfops.core.redact import REDACTOR
 
 _GLYPHS = {"ready": "✓", "failed": "✗", "paused": "‖", "deleted": "-"}
 

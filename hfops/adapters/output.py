@@ -10,7 +10,7 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from hfops.redact import REDACTOR
+from hfops.core.redact import REDACTOR
 
 
 class Output:

@@ -14,7 +14,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from hfops.fastcheck import conforms
+from hfops.core.fastcheck import conforms
 
 if TYPE_CHECKING:  # jsonschema is imported only when a document does not conform (see fastcheck)
     from jsonschema import Draft202012Validator

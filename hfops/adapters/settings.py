@@ -59,7 +59,7 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
     for name, key in (("HF_ENDPOINT", "hub_url"), ("HFOPS_API_URL", "api_url")):
         url = str(values[key])
         if not url.startswith(("http://", "https://")):
-            from hfops.errors import UsageError
+            from hfops.core.errors import UsageError
 
             raise UsageError(f"{name}={url!r} is not an http(s) URL")
     values.update({k: v for k, v in overrides.items() if v is not None})

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from hfops import __version__
-from hfops.atomic import atomic_write
-from hfops.errors import StalePlanError, UsageError
-from hfops.plan import Plan
+from hfops.adapters.atomic import atomic_write
+from hfops.core.errors import StalePlanError, UsageError
+from hfops.core.plan import Plan
 
 KIND = "hfops-plan"
 

@@ -12,9 +12,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from hfops.diff import Desired
-from hfops.errors import Diagnostic
-from hfops.model import LiveEndpoint
+from hfops.core.diff import Desired
+from hfops.core.errors import Diagnostic
+from hfops.core.model import LiveEndpoint
 
 UNDEPLOYABLE = frozenset({"not_available", "deprecated"})
 

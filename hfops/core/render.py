@@ -10,8 +10,9 @@ import json
 import shlex
 from collections.abc import Sequence
 
-from hfops.diff import SENSITIVE, FieldChange
-from hfops.plan import Conflict, Create, Delete, NoOp, Pause, Plan, Replace, Resume, Update
+from hfops.core.diff import FieldChange
+from hfops.core.fields import SENSITIVE
+from hfops.core.plan import Conflict, Create, Delete, NoOp, Pause, Plan, Replace, Resume, Update
 
 NO_CHANGES = "No changes. Your endpoints match the manifests."
 

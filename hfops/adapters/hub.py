@@ -23,10 +23,10 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from hfops.errors import PlanError
-from hfops.model import TASK, ResolvedModel
-from hfops.retry import RetryPolicy, call_with_retries
-from hfops.settings import Settings
+from hfops.adapters.retry import RetryPolicy, call_with_retries
+from hfops.adapters.settings import Settings
+from hfops.core.errors import PlanError
+from hfops.core.model import TASK, ResolvedModel
 
 # Keys under which model configs state their context length, most common first.
 CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "max_sequence_length")

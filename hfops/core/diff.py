@@ -13,7 +13,9 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from hfops.model import (
+from hfops.core import fields as catalogue
+from hfops.core.fields import SENSITIVE, field_order
+from hfops.core.model import (
     APPLIED_TAG_PREFIX,
     BOOKKEEPING_PREFIXES,
     OWNERSHIP_TAG,
@@ -21,10 +23,6 @@ from hfops.model import (
     EndpointSpec,
     LiveEndpoint,
 )
-
-SENSITIVE = "(sensitive value)"
-# Changing these on an existing endpoint is not possible in place: the endpoint is re-created.
-REPLACE_FIELDS = frozenset({"compute.vendor", "compute.region"})
 
 
 @dataclass(frozen=True)
@@ -38,7 +36,7 @@ class FieldChange:
 
     @property
     def forces_replacement(self) -> bool:
-        return self.path in REPLACE_FIELDS
+        return catalogue.replaces(self.path)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -95,72 +93,15 @@ def fields_digest(fields: Mapping[str, object], secrets_fingerprint: str | None)
 
 
 def desired_fields(desired: Desired) -> dict[str, object]:
-    fields = owned_fields(desired)
-    fields["tags"] = list(desired.visible_tags)
-    return fields
-
-
-def owned_fields(desired: Desired) -> dict[str, object]:
-    """Every field the manifest owns, by manifest path; tags excluded."""
-    spec = desired.spec
-    fields: dict[str, object] = {
-        "model.repository": spec.repository,
-        "compute.vendor": spec.vendor,
-        "compute.region": spec.region,
-        "compute.accelerator": spec.accelerator,
-        "compute.instanceType": spec.instance_type,
-        "compute.instanceSize": spec.instance_size,
-        "scaling.minReplica": spec.min_replica,
-        "scaling.maxReplica": spec.max_replica,
-        "scaling.scaleToZeroTimeout": spec.scale_to_zero_timeout,
-        "type": spec.type,
-        "image.url": spec.image.url,
-        "image.maxInputTokens": spec.image.max_input_tokens,
-        "image.maxTotalTokens": spec.image.max_total_tokens,
-    }
-    if desired.revision_sha is not None:
-        fields["model.revision"] = desired.revision_sha
-    for key, value in spec.env:
-        fields[f"env.{key}"] = value
-    for key, _ in spec.secrets:
-        fields[f"secrets.{key}"] = SENSITIVE
+    fields = catalogue.desired_fields(desired)
+    fields[catalogue.TAGS_PATH] = list(desired.visible_tags)
     return fields
 
 
 def live_fields(live: LiveEndpoint) -> dict[str, object]:
-    image_url: object = live.image.url if live.image.variant == "tgi" else f"<{live.image.variant} image>"
-    fields: dict[str, object] = {
-        "model.repository": live.repository,
-        "model.revision": live.revision,
-        "compute.vendor": live.vendor,
-        "compute.region": live.region,
-        "compute.accelerator": live.accelerator,
-        "compute.instanceType": live.instance_type,
-        "compute.instanceSize": live.instance_size,
-        "scaling.minReplica": live.min_replica,
-        "scaling.maxReplica": live.max_replica,
-        "scaling.scaleToZeroTimeout": live.scale_to_zero_timeout,
-        "type": live.type,
-        "image.url": image_url,
-        "image.maxInputTokens": live.image.max_input_tokens,
-        "image.maxTotalTokens": live.image.max_total_tokens,
-        "tags": sorted(t for t in live.tags if not t.startswith(BOOKKEEPING_PREFIXES)),
-    }
-    for key, value in live.env:
-        fields[f"env.{key}"] = value
-    for key in live.secret_keys:
-        fields[f"secrets.{key}"] = SENSITIVE
+    fields = live.field_values
+    fields[catalogue.TAGS_PATH] = sorted(t for t in live.tags if not t.startswith(BOOKKEEPING_PREFIXES))
     return fields
-
-
-def field_order(path: str) -> tuple[int, str]:
-    if path == "model.revision":
-        return 0, "model.repository~"  # right after the repository
-    prefixes = ("model.", "compute.", "scaling.", "type", "image.", "env.", "secrets.", "tags")
-    for index, prefix in enumerate(prefixes):
-        if path.startswith(prefix):
-            return index, path
-    return len(prefixes), path
 
 
 def diff_fields(old: Mapping[str, object], new: Mapping[str, object]) -> Iterator[FieldChange]:
@@ -168,13 +109,13 @@ def diff_fields(old: Mapping[str, object], new: Mapping[str, object]) -> Iterato
     for path in sorted(set(old) | set(new), key=field_order):
         before, after = old.get(path), new.get(path)
         if before != after:
-            yield FieldChange(path, before, after, sensitive=path.startswith("secrets."))
+            yield FieldChange(path, before, after, sensitive=catalogue.is_sensitive(path))
 
 
 def _comparable_live(desired: Desired, live: LiveEndpoint) -> dict[str, object]:
     current = live_fields(live)
-    if desired.revision_sha is None:
-        current.pop("model.revision", None)  # not owned by this manifest
+    if catalogue.REVISION.desired_value(desired) is catalogue.UNOWNED:
+        current.pop(catalogue.REVISION.path, None)  # not owned by this manifest
     return current
 
 
@@ -184,7 +125,7 @@ def diff_endpoint(desired: Desired, live: LiveEndpoint) -> tuple[FieldChange, ..
     # Same secret keys on both sides but different values: only the fingerprint tells.
     same_keys = {k for k, _ in desired.spec.secrets} == set(live.secret_keys)
     if desired.spec.secrets and same_keys and desired.secrets_fingerprint != live.secrets_fingerprint:
-        changes.append(FieldChange("secrets", SENSITIVE, SENSITIVE, sensitive=True))
+        changes.append(FieldChange(catalogue.SECRETS.path, SENSITIVE, SENSITIVE, sensitive=True))
     return tuple(changes)
 
 

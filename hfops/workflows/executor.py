@@ -12,15 +12,17 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hfops import tgi
-from hfops.diff import Desired, FieldChange
-from hfops.errors import HfopsError
-from hfops.live import EndpointWriter, tgi_image
-from hfops.model import LiveEndpoint
-from hfops.plan import Action, Conflict, Create, Delete, NoOp, Pause, Plan, Replace, Resume, Update
+from hfops.adapters import tgi
+from hfops.adapters.endpoints import EndpointWriter
+from hfops.core.diff import Desired, FieldChange
+from hfops.core.errors import HfopsError
+from hfops.core.fields import update_body
+from hfops.core.model import LiveEndpoint
+from hfops.core.outcome import Outcome, Result
+from hfops.core.plan import Action, Conflict, Create, Delete, NoOp, Pause, Plan, Replace, Resume, Update
 
 READY_STATES = frozenset({"running", "scaledToZero"})
 FAILED_STATES = frozenset({"failed", "updateFailed"})
@@ -46,21 +48,6 @@ class SystemClock:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    address: str
-    result: str  # created | updated | replaced | deleted | resumed | unchanged | failed | timeout | skipped
-    live: LiveEndpoint | None = None
-    desired: Desired | None = field(default=None, repr=False)
-    message: str | None = None
-    step: str | None = None
-    credential_path: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.result not in ("failed", "timeout", "skipped")
-
-
-@dataclass(frozen=True)
 class ApplyOptions:
     wait: bool = True
     timeout: float = 1800.0
@@ -75,47 +62,10 @@ HealthCheck = Callable[[LiveEndpoint], bool]
 
 
 def update_payload(
-    desired: Desired, changes: tuple[FieldChange, ...], secrets: Mapping[str, str], *, adopt: bool = False
+    desired: Desired, changes: tuple[FieldChange, ...], secrets: Mapping[str, str]
 ) -> dict[str, Any]:
-    """The PUT body for `changes`: only what changed (env, secrets and image whole), plus the tags."""
-    spec = desired.spec
-    payload: dict[str, Any] = {}
-
-    def put(path: tuple[str, ...], value: Any) -> None:
-        node = payload
-        for key in path[:-1]:
-            node = node.setdefault(key, {})
-        node[path[-1]] = value
-
-    paths = {c.path for c in changes}
-    simple = {
-        "compute.accelerator": (("compute", "accelerator"), spec.accelerator),
-        "compute.instanceType": (("compute", "instanceType"), spec.instance_type),
-        "compute.instanceSize": (("compute", "instanceSize"), spec.instance_size),
-        "scaling.minReplica": (("compute", "scaling", "minReplica"), spec.min_replica),
-        "scaling.maxReplica": (("compute", "scaling", "maxReplica"), spec.max_replica),
-        "scaling.scaleToZeroTimeout": (
-            ("compute", "scaling", "scaleToZeroTimeout"),
-            spec.scale_to_zero_timeout,
-        ),
-        "model.repository": (("model", "repository"), spec.repository),
-        "model.revision": (("model", "revision"), desired.revision_sha),
-        "type": (("type",), spec.type),
-    }
-    for path, (target, value) in simple.items():
-        if path in paths:
-            put(target, value)
-    if any(p.startswith("image.") for p in paths):
-        put(("model", "image"), tgi_image(desired))
-    if any(p.startswith("env.") for p in paths):
-        put(("model", "env"), dict(spec.env))
-    secrets_changed = any(p == "secrets" or p.startswith("secrets.") for p in paths)
-    if secrets_changed:
-        put(("model", "secrets"), dict(secrets))
-    # Tags always go along: besides ownership they carry the digest of what is being applied
-    # (drift detection) and the secrets fingerprint; the API replaces the list whole.
-    put(("tags",), list(desired.tags))
-    return payload
+    """The PUT body for `changes` (see `fields.update_body`)."""
+    return update_body(desired, {c.path for c in changes}, secrets, list(desired.tags))
 
 
 class StatusCache:
@@ -287,10 +237,10 @@ class Executor:
             if isinstance(action, Create):
                 self._event(action.address, "creating")
                 live = self._writer.create(desired, self._secrets_for(desired))
-                result = "created"
+                result: Result = "created"
             elif isinstance(action, Update):
                 self._event(action.address, "updating", ", ".join(c.path for c in action.changes))
-                payload = update_payload(desired, action.changes, self._secrets_for(desired), adopt=action.adopt)
+                payload = update_payload(desired, action.changes, self._secrets_for(desired))
                 before = action.live.updated_at
                 live = self._writer.update(action.live.namespace, action.live.name, payload)
                 result = "updated"

@@ -1,0 +1,106 @@
+"""Options shared by the commands, and the wiring from flags to settings and the reconciler."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from hfops.adapters.output import Output
+from hfops.core.errors import ConfirmationError, HfopsError
+
+if TYPE_CHECKING:
+    from hfops.adapters.settings import Settings
+    from hfops.workflows.reconcile import Reconciler
+
+FORMATS = click.Choice(["text", "json"])
+
+
+def options(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def apply(fn: Any) -> Any:
+        for decorator in reversed(decorators):
+            fn = decorator(fn)
+        return fn
+
+    return apply
+
+
+paths_argument = click.argument("paths", nargs=-1, required=True, type=click.Path())
+namespace_option = click.option("--namespace", help="Namespace for manifests that name none (else HFOPS_NAMESPACE).")
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=FORMATS,
+    default="text",
+    show_default=True,
+    help="json: one JSON document on stdout, nothing else there.",
+)
+credentials_option = click.option(
+    "--credentials-dir",
+    default="credentials",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where credential files are written.",
+)
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=1800,
+    show_default=True,
+    help="Seconds to wait for endpoints to be running.",
+)
+parallelism_option = click.option(
+    "--parallelism",
+    type=click.IntRange(min=1, max=64),
+    default=8,
+    show_default=True,
+    help="Endpoints worked on at once.",
+)
+
+
+def adopt_option(fn: Any) -> Any:
+    return click.option(
+        "--adopt",
+        multiple=True,
+        metavar="NAMESPACE/NAME",
+        help="Take over an existing endpoint hfops did not create (repeatable).",
+    )(fn)
+
+
+def prune_options(fn: Any) -> Any:
+    fn = click.option(
+        "--allow-empty-prune",
+        is_flag=True,
+        help="With --prune: allow an empty manifest set (deletes every endpoint hfops manages in --namespace).",
+    )(fn)
+    return click.option(
+        "--prune",
+        is_flag=True,
+        help="Also delete endpoints hfops manages, in the namespaces the manifests cover, "
+        "that no manifest names any more.",
+    )(fn)
+
+
+def settings(**overrides: Any) -> Settings:
+    from hfops.adapters.settings import settings_from_env
+
+    return settings_from_env(**overrides)
+
+
+def reconciler(out: Output, run_settings: Settings) -> Reconciler:
+    from hfops.workflows.reconcile import Reconciler
+
+    return Reconciler(run_settings, warn=out.warn)
+
+
+def confirm(question: str) -> None:
+    """Ask on the terminal; refuse without one (pipelines pass --yes)."""
+    if not sys.stdin.isatty():
+        raise ConfirmationError(
+            "refusing to apply without confirmation: no terminal to ask on",
+            hint="pass --yes to apply non-interactively (e.g. in CI)",
+        )
+    if not click.confirm(question, default=False, err=True):
+        raise HfopsError("cancelled; nothing was changed")

@@ -1,0 +1,210 @@
+"""`hfops validate`, `hfops plan`, `hfops apply`: parse, call one workflow, render, exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import click
+
+from hfops.adapters.output import Output
+from hfops.cli import options as o
+from hfops.core.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+
+if TYPE_CHECKING:
+    import threading
+
+    from hfops.core.plan import Plan
+    from hfops.workflows.apply import ApplyRequest
+    from hfops.workflows.reconcile import Reconciler
+
+
+@click.command()
+@o.paths_argument
+@o.namespace_option
+@o.format_option
+def validate(paths: Sequence[str], namespace: str | None, fmt: str) -> int:
+    """Check manifests offline: schema and semantic rules, every error in one run."""
+    from hfops.core.errors import ManifestError
+    from hfops.core.manifest import load_manifests
+
+    out = Output(fmt=fmt)
+    namespace = namespace or os.environ.get("HFOPS_NAMESPACE") or None
+    try:
+        manifests = load_manifests(paths, default_namespace=namespace)
+    except ManifestError as error:
+        if out.json_mode:
+            out.document(
+                {
+                    "format_version": "1",
+                    "valid": False,
+                    "errors": [
+                        {
+                            "file": d.location.file,
+                            "line": d.location.line,
+                            "field": d.location.field,
+                            "message": d.message,
+                            "hint": d.hint,
+                        }
+                        for d in error.diagnostics
+                    ],
+                }
+            )
+        raise
+    for skipped in manifests.skipped:
+        out.info(f"Skipped {skipped}: not an hfops manifest (no hfops apiVersion or kind)")
+    summary = f"{len(manifests.specs)} endpoint(s) in {len(manifests.files)} file(s): valid."
+    if out.json_mode:
+        out.document(
+            {
+                "format_version": "1",
+                "valid": True,
+                "endpoints": [s.address for s in manifests.specs],
+                "files": list(manifests.files),
+            }
+        )
+    else:
+        out.data(summary)
+    return EXIT_OK
+
+
+@click.command()
+@o.paths_argument
+@o.namespace_option
+@o.format_option
+@o.adopt_option
+@o.prune_options
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False),
+    help="Save the plan to FILE; `hfops apply FILE` applies exactly it, or refuses if stale.",
+)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none, 1 on error.")
+def plan(
+    paths: Sequence[str],
+    namespace: str | None,
+    fmt: str,
+    adopt: Sequence[str],
+    prune: bool,
+    allow_empty_prune: bool,
+    out_file: str | None,
+    detailed_exitcode: bool,
+) -> int:
+    """Read the live state and show what apply would do; changes nothing."""
+    from hfops.adapters.plan_file import PlanInputs, save_plan
+    from hfops.core.render import render_plan
+
+    out = Output(fmt=fmt)
+    reconciler = o.reconciler(out, o.settings(namespace=namespace))
+    _context, the_plan = reconciler.plan(paths, adopt=adopt, prune=prune, allow_empty_prune=allow_empty_prune)
+    if out_file:
+        inputs = PlanInputs(
+            paths=tuple(paths),
+            namespace=namespace,
+            adopt=tuple(adopt),
+            prune=prune,
+            allow_empty_prune=allow_empty_prune,
+        )
+        save_plan(out_file, the_plan, inputs)
+        out.info(f"Saved the plan to {out_file}; apply exactly it with: hfops apply {out_file}")
+    if out.json_mode:
+        out.document(the_plan.to_json())
+    else:
+        out.data(render_plan(the_plan, paths=paths))
+    if the_plan.conflicts:
+        return EXIT_ERROR
+    if detailed_exitcode and the_plan.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+@click.command()
+@o.paths_argument
+@o.namespace_option
+@o.format_option
+@o.credentials_option
+@o.timeout_option
+@o.parallelism_option
+@o.adopt_option
+@o.prune_options
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
+@click.option("--no-wait", is_flag=True, help="Do not wait for endpoints to be running (no credentials then).")
+def apply(
+    paths: Sequence[str],
+    namespace: str | None,
+    fmt: str,
+    credentials_dir: str,
+    timeout: float,
+    parallelism: int,
+    adopt: Sequence[str],
+    prune: bool,
+    allow_empty_prune: bool,
+    yes: bool,
+    no_wait: bool,
+) -> int:
+    """Plan, confirm, create/update endpoints, wait until running, write credentials.
+
+    PATHS are manifests, or a single plan file saved by `hfops plan --out FILE`.
+    """
+    from hfops.cli.signals import SignalGuard
+    from hfops.workflows.apply import ApplyRequest
+    from hfops.workflows.executor import ApplyOptions
+
+    out = Output(fmt=fmt)
+    settings = o.settings(
+        namespace=namespace,
+        credentials_dir=credentials_dir,
+        timeout=timeout,
+        wait=not no_wait,
+        parallelism=parallelism,
+    )
+    reconciler = o.reconciler(out, settings)
+    request = ApplyRequest(
+        paths=tuple(paths),
+        adopt=tuple(adopt),
+        prune=prune,
+        allow_empty_prune=allow_empty_prune,
+        yes=yes,
+        options=ApplyOptions(
+            wait=not no_wait, timeout=timeout, poll_interval=settings.poll_interval, parallelism=parallelism
+        ),
+    )
+    with SignalGuard() as guard:
+        return apply_and_report(out, reconciler, request, stop=guard.stop)
+
+
+def apply_and_report(
+    out: Output, reconciler: Reconciler, request: ApplyRequest, *, stop: threading.Event | None = None
+) -> int:
+    """Run the apply workflow with terminal hooks; print the plan, progress and the summary."""
+    from hfops.adapters.progress import Progress
+    from hfops.core.outcome import outcomes_json, render_outcomes
+    from hfops.core.render import render_plan
+    from hfops.workflows.apply import ApplyHooks, run_apply
+
+    plan_docs: list[dict[str, object]] = []
+
+    def show_plan(the_plan: Plan, paths: Sequence[str]) -> None:
+        if out.json_mode:
+            plan_docs.append(the_plan.to_json())
+        else:
+            out.data(render_plan(the_plan, paths=paths))
+
+    hooks = ApplyHooks(show_plan=show_plan, confirm=o.confirm, on_event=Progress(sys.stderr), info=out.info)
+    result = run_apply(reconciler, request, hooks=hooks, stop=stop)
+    if result.retries:
+        out.info(
+            f"Retried {result.retries} transient API failure(s) (rate limits, server errors, dropped connections)."
+        )
+    if result.interrupted:
+        out.info(
+            "Interrupted: endpoints already created or updated keep going on the service; run apply again to converge."
+        )
+    if out.json_mode:
+        out.document(outcomes_json(result.outcomes, plan_docs[0] if plan_docs else None))
+    else:
+        out.data(render_outcomes(result.outcomes))
+    return EXIT_OK if result.ok else EXIT_ERROR

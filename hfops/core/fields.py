@@ -1,0 +1,369 @@
+"""The field catalogue: one declaration per field hfops owns on an endpoint.
+
+Each entry says where the field is written in a manifest (below `spec`), which `EndpointSpec`
+attribute holds it, where the Inference Endpoints API keeps it, whether a change is made in place
+or re-creates the endpoint, and whether its value is sensitive. Everything else is derived from
+this table: reading a manifest (`manifest._to_spec`), the live essence of an API object
+(`live_from_raw`), the diff (`desired_fields` / `live_fields`), the create and update bodies
+(`create_body` / `update_body`) and `hfops import` (`manifest_spec_for`).
+
+Adding a plain field means: the schema, the `EndpointSpec` attribute, and one `Field` below.
+
+Three kinds of field:
+- `value`: one scalar at one API path;
+- `map`: a mapping whose keys are fields of their own (`env.KEY`), sent whole;
+- `secret-keys`: like `map`, but only the keys are known; values come from the environment when
+  sent and are compared by fingerprint, never by value.
+A field may belong to an API *group* that the API replaces whole (the TGI image): any change to
+one of its fields sends the whole group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+# The catalogue is the bottom of the core: it imports nothing from hfops, and `model` builds on it.
+EndpointSpec = Any  # hfops.core.model.EndpointSpec; fields are read from it by attribute name
+DEFAULT_TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.6"
+DEFAULT_SCALE_TO_ZERO_MINUTES = 15
+DEFAULT_TYPE = "authenticated"
+SENSITIVE = "(sensitive value)"
+FRAMEWORK = "pytorch"
+TASK = "text-generation"
+HEALTH_ROUTE = "/health"
+TGI_PORT = 80
+IMAGE_GROUP = ("model", "image")
+
+Kind = Literal["value", "map", "secret-keys"]
+
+
+class DesiredValues(Protocol):
+    """What the catalogue needs of a desired endpoint (`diff.Desired`)."""
+
+    @property
+    def spec(self) -> EndpointSpec: ...
+    @property
+    def revision_sha(self) -> str | None: ...
+
+
+class _Unowned:
+    """A field the manifest leaves to the service (no `revision`: the repository's default)."""
+
+    def __repr__(self) -> str:
+        return "UNOWNED"
+
+
+UNOWNED: Any = _Unowned()
+REQUIRED: Any = object()
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A default that depends on other values of the same manifest (by EndpointSpec attribute)."""
+
+    rule: Callable[[Mapping[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class Field:
+    path: str  # below `spec` in a manifest, and the name users read in plans: scaling.minReplica
+    attribute: str  # EndpointSpec attribute; dotted for a nested value object (image.max_total_tokens)
+    api: tuple[str, ...]  # where the API object keeps it (inside the image variant for image fields)
+    default: Any = REQUIRED  # when the manifest leaves it out
+    kind: Kind = "value"
+    replace: bool = False  # a change cannot be made in place: the endpoint is re-created
+    sensitive: bool = False
+    group: tuple[str, ...] | None = None  # API subtree replaced whole when any of its fields changes
+    # Overrides, for fields whose desired value is not the manifest's value as written:
+    desired: Callable[[DesiredValues], Any] | None = None
+
+    @property
+    def name(self) -> str:
+        """The field's own key, as a user writes it: scaleToZeroTimeout."""
+        return self.path.rpartition(".")[2]
+
+    @property
+    def manifest_path(self) -> str:
+        return f"spec.{self.path}"
+
+    def spec_value(self, spec: EndpointSpec) -> Any:
+        value: Any = spec
+        for part in self.attribute.split("."):
+            value = getattr(value, part)
+        return value
+
+    def desired_value(self, desired: DesiredValues) -> Any:
+        return self.desired(desired) if self.desired is not None else self.spec_value(desired.spec)
+
+    def live_value(self, raw: Mapping[str, Any]) -> Any:
+        node: Any = raw
+        for key in self.api:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        return node
+
+
+def _revision(desired: DesiredValues) -> Any:
+    # The commit the plan resolved; without a revision in the manifest the field is not owned.
+    return desired.revision_sha if desired.revision_sha is not None else UNOWNED
+
+
+REPOSITORY = Field("model.repository", "repository", ("model", "repository"))
+REVISION = Field("model.revision", "revision", ("model", "revision"), default=None, desired=_revision)
+VENDOR = Field("compute.vendor", "vendor", ("provider", "vendor"), replace=True)
+REGION = Field("compute.region", "region", ("provider", "region"), replace=True)
+ACCELERATOR = Field("compute.accelerator", "accelerator", ("compute", "accelerator"))
+INSTANCE_TYPE = Field("compute.instanceType", "instance_type", ("compute", "instanceType"))
+INSTANCE_SIZE = Field("compute.instanceSize", "instance_size", ("compute", "instanceSize"))
+MIN_REPLICA = Field("scaling.minReplica", "min_replica", ("compute", "scaling", "minReplica"), default=0)
+MAX_REPLICA = Field("scaling.maxReplica", "max_replica", ("compute", "scaling", "maxReplica"), default=1)
+SCALE_TO_ZERO_TIMEOUT = Field(
+    "scaling.scaleToZeroTimeout",
+    "scale_to_zero_timeout",
+    ("compute", "scaling", "scaleToZeroTimeout"),
+    # Scale to zero is the default setup: a timeout when minReplica is 0, none otherwise.
+    default=Derived(lambda read: DEFAULT_SCALE_TO_ZERO_MINUTES if read.get("min_replica") == 0 else None),
+)
+TYPE = Field("type", "type", ("type",), default=DEFAULT_TYPE)
+IMAGE_URL = Field(
+    "image.url",
+    "image.url",
+    ("url",),
+    default=DEFAULT_TGI_IMAGE,
+    group=IMAGE_GROUP,
+)
+MAX_INPUT_TOKENS = Field("image.maxInputTokens", "image.max_input_tokens", ("maxInputLength",), None, group=IMAGE_GROUP)
+MAX_TOTAL_TOKENS = Field("image.maxTotalTokens", "image.max_total_tokens", ("maxTotalTokens",), None, group=IMAGE_GROUP)
+ENV = Field("env", "env", ("model", "env"), default=(), kind="map")
+SECRETS = Field("secrets", "secrets", ("model", "secrets"), default=(), kind="secret-keys", sensitive=True)
+
+FIELDS: tuple[Field, ...] = (
+    REPOSITORY,
+    REVISION,
+    VENDOR,
+    REGION,
+    ACCELERATOR,
+    INSTANCE_TYPE,
+    INSTANCE_SIZE,
+    MIN_REPLICA,
+    MAX_REPLICA,
+    SCALE_TO_ZERO_TIMEOUT,
+    TYPE,
+    IMAGE_URL,
+    MAX_INPUT_TOKENS,
+    MAX_TOTAL_TOKENS,
+    ENV,
+    SECRETS,
+)
+TAGS_PATH = "tags"
+_BY_PATH = {f.path: f for f in FIELDS}
+_SECTIONS = {top: i for i, top in enumerate(dict.fromkeys(f.path.partition(".")[0] for f in FIELDS))}
+
+
+def field_for(path: str) -> Field | None:
+    """The catalogue entry of a diff path (`env.KEY` belongs to `env`), or None (tags, secrets)."""
+    found = _BY_PATH.get(path)
+    if found is None and "." in path:
+        found = _BY_PATH.get(path.partition(".")[0])
+        if found is not None and found.kind == "value":
+            return None
+    return found
+
+
+def field_order(path: str) -> tuple[int, str]:
+    """Plan order: by section (model, compute, scaling, type, image, env, secrets, then tags) in
+    catalogue order, alphabetically within a section."""
+    return (_SECTIONS.get(path.partition(".")[0], len(_SECTIONS)), path)
+
+
+def replaces(path: str) -> bool:
+    owner = field_for(path)
+    return owner is not None and owner.replace
+
+
+def is_sensitive(path: str) -> bool:
+    owner = field_for(path)
+    return path == SECRETS.path or (owner is not None and owner.sensitive)
+
+
+# -- reading a manifest --------------------------------------------------------------------------
+
+
+def read_manifest_values(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The `value` fields of a manifest's `spec` mapping (schema-checked), by EndpointSpec attribute.
+
+    Nested attributes come back dotted (`image.url`); the caller builds the value objects.
+    """
+    read: dict[str, Any] = {}
+    derived: list[Field] = []
+    for field in FIELDS:
+        if field.kind != "value":
+            continue
+        node: Any = spec
+        for key in field.path.split("."):
+            node = node.get(key, REQUIRED) if isinstance(node, Mapping) else REQUIRED
+        if node is REQUIRED and isinstance(field.default, Derived):
+            derived.append(field)
+            continue
+        if node is REQUIRED:
+            if field.default is REQUIRED:
+                raise KeyError(field.manifest_path)  # the schema requires it: a bug if reached
+            node = field.default
+        read[field.attribute] = node
+    for field in derived:
+        read[field.attribute] = field.default.rule(read)
+    return read
+
+
+# -- flattening for the diff --------------------------------------------------------------------
+
+
+def desired_fields(desired: DesiredValues) -> dict[str, object]:
+    """Every field the manifest owns, by manifest path (tags excluded)."""
+    fields: dict[str, object] = {}
+    for field in FIELDS:
+        value = field.desired_value(desired)
+        if value is UNOWNED:
+            continue
+        if field.kind == "value":
+            fields[field.path] = value
+        elif field.kind == "map":
+            fields.update((f"{field.path}.{k}", v) for k, v in value)
+        else:
+            fields.update((f"{field.path}.{k}", SENSITIVE) for k, _ in value)
+    return fields
+
+
+def image_variant(raw: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+    image = ((raw.get("model") or {}).get("image")) or {}
+    variant = next(iter(image), "huggingface") if isinstance(image, Mapping) else "huggingface"
+    body = image.get(variant) if isinstance(image, Mapping) else None
+    return str(variant), body if isinstance(body, Mapping) else {}
+
+
+def read_live_fields(raw: Mapping[str, Any]) -> dict[str, object]:
+    """The owned fields of an API endpoint object, by manifest path, values as the API holds them."""
+    variant, image = image_variant(raw)
+    fields: dict[str, object] = {}
+    for field in FIELDS:
+        if field.group == IMAGE_GROUP:
+            value = field.live_value(image)
+            if field is IMAGE_URL and variant != "tgi":
+                value = f"<{variant} image>"  # not a TGI image: differs from any url a manifest names
+            fields[field.path] = value
+        elif field.kind == "value":
+            fields[field.path] = field.live_value(raw)
+        else:
+            mapping = field.live_value(raw)
+            if isinstance(mapping, Mapping):
+                for key, item in mapping.items():
+                    fields[f"{field.path}.{key}"] = SENSITIVE if field.kind == "secret-keys" else str(item)
+    return fields
+
+
+def map_items(fields: Mapping[str, object], field: Field) -> tuple[tuple[str, str], ...]:
+    prefix = field.path + "."
+    return tuple(sorted((p[len(prefix) :], str(v)) for p, v in fields.items() if p.startswith(prefix)))
+
+
+# -- API bodies -----------------------------------------------------------------------------------
+
+
+def tgi_image(spec: EndpointSpec) -> dict[str, Any]:
+    """The `model.image` body: always the `tgi` variant, complete (the API replaces it whole)."""
+    body: dict[str, Any] = {"healthRoute": HEALTH_ROUTE, "port": TGI_PORT}
+    for field in FIELDS:
+        if field.group == IMAGE_GROUP:
+            value = field.spec_value(spec)
+            if value is not None:
+                _put(body, field.api, value)
+    return {"tgi": body}
+
+
+def _put(node: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+
+
+def _body_value(field: Field, desired: DesiredValues, secrets: Mapping[str, str]) -> Any:
+    if field.kind == "secret-keys":
+        return dict(secrets)
+    value = field.desired_value(desired)
+    return dict(value) if field.kind == "map" else value
+
+
+def create_body(desired: DesiredValues, secrets: Mapping[str, str], tags: list[str]) -> dict[str, Any]:
+    """The whole endpoint object to create, in the API's own shape."""
+    spec = desired.spec
+    body: dict[str, Any] = {"name": spec.name, "type": spec.type}
+    for field in FIELDS:
+        if field.group is not None:
+            continue
+        value = _body_value(field, desired, secrets)
+        if value is UNOWNED or value is None or (field.kind != "value" and not value):
+            continue
+        _put(body, field.api, value)
+    _put(body, IMAGE_GROUP, tgi_image(spec))
+    _put(body, ("model", "framework"), FRAMEWORK)
+    _put(body, ("model", "task"), TASK)
+    body["tags"] = tags
+    return body
+
+
+def update_body(
+    desired: DesiredValues, paths: set[str], secrets: Mapping[str, str], tags: list[str]
+) -> dict[str, Any]:
+    """The PUT body for the changed `paths`: only what changed (groups and maps whole), plus the tags."""
+    body: dict[str, Any] = {}
+    for path in paths:
+        if path == SECRETS.path:  # same keys, other values: the fingerprint told
+            _put(body, SECRETS.api, dict(secrets))
+            continue
+        field = field_for(path)
+        if field is None:
+            continue
+        if field.group == IMAGE_GROUP:
+            _put(body, IMAGE_GROUP, tgi_image(desired.spec))
+        else:
+            value = _body_value(field, desired, secrets)
+            _put(body, field.api, None if value is UNOWNED else value)
+    # Tags always go along: besides ownership they carry the digest of what is being applied
+    # (drift detection) and the secrets fingerprint; the API replaces the list whole.
+    body["tags"] = tags
+    return body
+
+
+def walk_body(body: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """(API path, value) of every leaf of a body, groups and maps as leaves."""
+    groups = {IMAGE_GROUP, *(f.api for f in FIELDS if f.kind != "value"), ("tags",)}
+    for key, value in body.items():
+        path = (*prefix, key)
+        if isinstance(value, Mapping) and path not in groups:
+            yield from walk_body(value, path)
+        else:
+            yield path, value
+
+
+# -- import ---------------------------------------------------------------------------------------
+
+
+def manifest_spec_for(fields: Mapping[str, object]) -> dict[str, Any]:
+    """The manifest `spec` mapping for live field values (unset values and defaults left out)."""
+    spec: dict[str, Any] = {}
+    for field in FIELDS:
+        if field.kind == "value":
+            value = fields.get(field.path)
+            if value is None:
+                continue
+            _put(spec, tuple(field.path.split(".")), value)
+        elif field.kind == "map":
+            items = map_items(fields, field)
+            if items:
+                spec[field.path] = dict(items)
+        else:
+            keys = [k for k, _ in map_items(fields, field)]
+            if keys:
+                spec[field.path] = {key: {"fromEnv": key} for key in keys}
+    return spec

@@ -1,0 +1,55 @@
+"""The import workflow: manifests for endpoints that exist, and (optionally) their adoption."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hfops.core.diff import Desired, secrets_fingerprint
+from hfops.core.errors import HfopsError, UsageError
+from hfops.core.model import LiveEndpoint
+from hfops.workflows.reconcile import Reconciler, secret_values
+
+
+def import_endpoints(
+    reconciler: Reconciler, addresses: Sequence[str], *, adopt: bool
+) -> tuple[str, list[str]]:
+    """Manifests for existing endpoints (YAML text, addresses adopted); with `adopt`, tag them.
+
+    Adoption only sets tags (ownership, applied digest, secrets fingerprint when the secret
+    environment variables are set), so the printed manifests plan as No changes right after.
+    """
+    from hfops.core.importer import manifest_for, render_manifests
+    from hfops.core.manifest import parse_manifest_text
+
+    documents = []
+    found: list[LiveEndpoint] = []
+    for address in addresses:
+        namespace, slash, name = address.partition("/")
+        if not slash or not namespace or not name:
+            raise UsageError(f"{address!r}: expected NAMESPACE/NAME")
+        live = reconciler.endpoints.get(namespace, name)
+        if live is None:
+            raise HfopsError(f"{address}: no such endpoint")
+        document, notes = manifest_for(live)
+        for note in notes:
+            reconciler.warn(note)
+        documents.append(document)
+        found.append(live)
+    text = render_manifests(documents)
+    adopted: list[str] = []
+    if adopt:
+        specs, problems = parse_manifest_text(text, file="<import>")
+        if problems:  # pragma: no cover - the generator only writes what the schema accepts
+            raise HfopsError("generated manifests do not validate: " + "; ".join(map(str, problems)))
+        for spec, live in zip(specs, found, strict=True):
+            values = secret_values(spec, reconciler.env)
+            complete = len(values) == len(spec.secrets)
+            desired = Desired(
+                spec=spec,
+                revision_sha=live.revision if spec.revision else None,
+                secrets_fingerprint=secrets_fingerprint(live.namespace, live.name, values) if complete else None,
+            )
+            reconciler.endpoints.update(live.namespace, live.name, {"tags": list(desired.tags)})
+            adopted.append(live.address)
+    return text, adopted
+

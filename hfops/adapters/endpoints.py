@@ -165,7 +165,7 @@ class HubEndpoints:
         """Send a partial update (the API's PUT: omitted fields are left as they are).
 
         Goes through `HfApi.update_inference_endpoint` whenever it can express the payload. It sends
-        only non-None arguments, so it can neither clear a field (`scaleToZeroTimeout` when leaving
+        only non-None arguments, so it can neither clear a field (the scale-to-zero timeout when leaving
         scale-to-zero) nor change `type`; only then is the same PUT sent through huggingface_hub's
         own session and error handling.
         """
@@ -257,9 +257,9 @@ UPDATE_ARGUMENTS: dict[tuple[str, ...], str] = {
     ("compute", "accelerator"): "accelerator",
     ("compute", "instanceSize"): "instance_size",
     ("compute", "instanceType"): "instance_type",
-    ("compute", "scaling", "minReplica"): "min_replica",
-    ("compute", "scaling", "maxReplica"): "max_replica",
-    ("compute", "scaling", "scaleToZeroTimeout"): "scale_to_zero_timeout",
+    catalogue.MIN_REPLICA.api: "min_replica",
+    catalogue.MAX_REPLICA.api: "max_replica",
+    catalogue.SCALE_TO_ZERO_TIMEOUT.api: "scale_to_zero_timeout",
     ("model", "repository"): "repository",
     ("model", "framework"): "framework",
     ("model", "revision"): "revision",

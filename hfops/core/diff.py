@@ -1,7 +1,7 @@
 """Pure comparison of a desired endpoint with its live essence.
 
 Both sides are first flattened to `{field path: value}` over the fields a manifest owns, named as
-in the manifest (`scaling.scaleToZeroTimeout`, `env.KEY`), so the diff never reports server
+in the manifest (`scaling.minReplica`, `env.KEY`), so the diff never reports server
 defaults or bookkeeping as drift, and what a user reads matches what they edit. Secrets are
 compared by key and by fingerprint, never by value.
 """

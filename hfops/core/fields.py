@@ -135,6 +135,7 @@ IMAGE_URL = Field(
 )
 MAX_INPUT_TOKENS = Field("image.maxInputTokens", "image.max_input_tokens", ("maxInputLength",), None, group=IMAGE_GROUP)
 MAX_TOTAL_TOKENS = Field("image.maxTotalTokens", "image.max_total_tokens", ("maxTotalTokens",), None, group=IMAGE_GROUP)
+QUANTIZE = Field("image.quantize", "image.quantize", ("quantize",), None, group=IMAGE_GROUP)
 ENV = Field("env", "env", ("model", "env"), default=(), kind="map")
 SECRETS = Field("secrets", "secrets", ("model", "secrets"), default=(), kind="secret-keys", sensitive=True)
 
@@ -153,6 +154,7 @@ FIELDS: tuple[Field, ...] = (
     IMAGE_URL,
     MAX_INPUT_TOKENS,
     MAX_TOTAL_TOKENS,
+    QUANTIZE,
     ENV,
     SECRETS,
 )

@@ -53,6 +53,7 @@ class ImageSpec:
     url: str = DEFAULT_TGI_IMAGE
     max_input_tokens: int | None = None
     max_total_tokens: int | None = None
+    quantize: str | None = None
 
 
 @dataclass(frozen=True)

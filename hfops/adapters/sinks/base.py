@@ -29,6 +29,9 @@ class Held:
     content: bytes | None = field(default=None, repr=False)
     address: str | None = None  # the endpoint an `ours` output was written for
     owner: str | None = None
+    # For sinks that cannot be read back (commands): the fingerprint of what was last delivered,
+    # as `content_fingerprint` computes it, so a plan can tell a change without the content.
+    digest: str | None = None
 
     def __repr__(self) -> str:  # never show the content: it holds a key
         return f"Held(state={self.state!r}, address={self.address!r}, owner={self.owner!r})"

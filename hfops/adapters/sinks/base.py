@@ -9,45 +9,12 @@ which only the planner reads (to compare) and `--reveal` prints.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Protocol
 
-HeldState = Literal["absent", "ours", "foreign", "unreadable"]
+from hfops.core.credentials import Held, HeldState, Target
 
-
-@dataclass(frozen=True)
-class Held:
-    """What an output holds now.
-
-    - `absent`: nothing there;
-    - `ours`: hfops wrote it (for `address`, by `owner`); `content` is the credential JSON found;
-    - `foreign`: something hfops did not write is there: never overwritten nor removed;
-    - `unreadable`: the sink cannot be read back (a command); `content` is None.
-    """
-
-    state: HeldState
-    content: bytes | None = field(default=None, repr=False)
-    address: str | None = None  # the endpoint an `ours` output was written for
-    owner: str | None = None
-    # For sinks that cannot be read back (commands): the fingerprint of what was last delivered,
-    # as `content_fingerprint` computes it, so a plan can tell a change without the content.
-    digest: str | None = None
-
-    def __repr__(self) -> str:  # never show the content: it holds a key
-        return f"Held(state={self.state!r}, address={self.address!r}, owner={self.owner!r})"
-
-
-@dataclass(frozen=True)
-class Target:
-    """Who a write or removal is for: recorded on what the sink stores, so it can tell its own."""
-
-    namespace: str  # the endpoint's Inference Endpoints namespace
-    name: str  # the endpoint's name
-    owner: str  # the manifest set's owner identity (contract §4)
-
-    @property
-    def address(self) -> str:
-        return f"{self.namespace}/{self.name}"
+# The values are pure data, defined in the core (the planner compares them); re-exported here.
+__all__ = ["CredentialSink", "Held", "HeldState", "Target"]
 
 
 class CredentialSink(Protocol):

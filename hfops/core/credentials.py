@@ -237,9 +237,9 @@ def plan_credentials(
             content = credential_bytes(item.credential) if item.credential else None
             if content is not None and digest_of(content) == found.digest:
                 continue
-            changes = (FieldChange("credential", SENSITIVE_CHANGED, SENSITIVE_CHANGED, sensitive=True),)
+            opaque = (FieldChange("credential", SENSITIVE_CHANGED, SENSITIVE_CHANGED, sensitive=True),)
             actions.append(
-                CredentialAction(item.address, item.output, "update", changes, item.reason or "changed", item)
+                CredentialAction(item.address, item.output, "update", opaque, item.reason or "changed", item)
             )
             continue
         try:

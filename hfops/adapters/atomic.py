@@ -2,21 +2,80 @@
 
 A reader (or a crash, or an interrupt) sees the old file or the new one, never a partial one.
 Refuses to write through a symlink.
+
+Every temporary file hfops creates is named `.hfops-tmp-XXXXXXXX.NAME` (8 random characters), so
+that clean-up after a killed run removes hfops' own leftovers and nothing of the user's (an editor's
+`.notes.ABCDEFGH.tmp` is not hfops'). While being written, a temporary file is registered here, so
+that an immediate exit (a second interrupt) can remove it.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import tempfile
+import secrets
+import stat
 import threading
 from pathlib import Path
 
-# Temporary files being written right now, so that an immediate exit (a second interrupt) can
-# remove them: a crash must never leave half a credential behind, even under a temporary name.
-_IN_FLIGHT: set[str] = set()
+TEMPORARY_PREFIX = ".hfops-tmp-"
+# `.hfops-tmp-` + 8 random characters + `.` + the final name: 20 bytes more than the final name.
+TEMPORARY_OVERHEAD = len(TEMPORARY_PREFIX) + 8 + 1
+_TEMPORARY = re.compile(r"^\.hfops-tmp-[A-Za-z0-9]{8}\..+$", re.DOTALL)
+
+# Temporary files being written right now: (directory descriptor or None, name or absolute path).
+# The directory descriptor stays open while the file is being written, so the clean-up unlinks
+# exactly the file that was created, even if a directory on its path was renamed meanwhile.
+_IN_FLIGHT: set[tuple[int | None, str]] = set()
 _IN_FLIGHT_LOCK = threading.Lock()
-_TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+def temporary_name(final_name: str) -> str:
+    """The name of a temporary file for `final_name`: recognisably hfops' own."""
+    return f"{TEMPORARY_PREFIX}{secrets.token_hex(4)}.{final_name}"
+
+
+def is_temporary_name(name: str) -> bool:
+    return _TEMPORARY.match(name) is not None
+
+
+def create_temporary(final_name: str, *, dir_fd: int | None, directory: str = "", mode: int = 0o600) -> tuple[int, str]:
+    """Create (O_EXCL, O_NOFOLLOW) and register a temporary file for `final_name`; returns (fd, name).
+
+    With `dir_fd` the name is relative to that directory; without it, to `directory`. The file is
+    created with `mode` exactly (the umask does not widen or narrow it: fchmod after creating).
+    The caller must call `release_temporary` when the file is renamed or abandoned.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    for _attempt in range(16):
+        name = temporary_name(final_name)
+        key = (dir_fd, name if dir_fd is not None else os.path.join(directory or ".", name))
+        with _IN_FLIGHT_LOCK:  # created and registered as one step, see remove_in_flight
+            try:
+                fd = os.open(key[1], flags, mode, dir_fd=dir_fd)
+            except FileExistsError:
+                continue
+            _IN_FLIGHT.add(key)
+        try:
+            os.fchmod(fd, mode)
+        except BaseException:
+            os.close(fd)
+            release_temporary(name, dir_fd=dir_fd, directory=directory, unlink=True)
+            raise
+        return fd, name
+    raise FileExistsError(f"could not create a temporary file for {final_name}")
+
+
+def release_temporary(name: str, *, dir_fd: int | None, directory: str = "", unlink: bool) -> None:
+    """Forget a temporary file (renamed into place); with `unlink`, remove it first (abandoned)."""
+    key = (dir_fd, name if dir_fd is not None else os.path.join(directory or ".", name))
+    if unlink:
+        try:
+            os.unlink(key[1], dir_fd=dir_fd)
+        except FileNotFoundError:
+            pass
+    with _IN_FLIGHT_LOCK:
+        _IN_FLIGHT.discard(key)
 
 
 def remove_in_flight() -> None:
@@ -27,49 +86,57 @@ def remove_in_flight() -> None:
     thread's signal handler, which never holds the lock itself.)
     """
     _IN_FLIGHT_LOCK.acquire(timeout=2.0)
-    for path in list(_IN_FLIGHT):
+    for dir_fd, name in list(_IN_FLIGHT):
         try:
-            os.unlink(path)
+            os.unlink(name, dir_fd=dir_fd)
         except OSError:
             pass
 
 
 def remove_stale_temporaries(directory: Path) -> list[Path]:
-    """Remove temporary files a killed run left in `directory` (and below); returns them."""
+    """Remove hfops' own temporary files a killed run left in `directory` (and below); returns them.
+
+    Only names `.hfops-tmp-XXXXXXXX.NAME` that are regular files; symlinks are neither followed
+    (into other directories) nor removed, and a file being written right now is left alone.
+    """
     removed: list[Path] = []
     if not directory.is_dir() or directory.is_symlink():
         return removed
-    for path in directory.rglob(".*.tmp"):
-        if _TEMPORARY.match(path.name) and path.is_file() and not path.is_symlink():
-            path.unlink()
+    with _IN_FLIGHT_LOCK:
+        busy = {name for _fd, name in _IN_FLIGHT}
+    for folder, _dirs, files in os.walk(directory, followlinks=False):
+        for name in files:
+            if not is_temporary_name(name) or name in busy:
+                continue
+            path = Path(folder) / name
+            try:
+                if not stat.S_ISREG(path.lstat().st_mode):
+                    continue
+                path.unlink()
+            except FileNotFoundError:
+                continue
             removed.append(path)
-    return removed
+    return sorted(removed)
 
 
 def atomic_write(target: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Write `data` to `target` atomically, with `mode`; refuses to write through a symlink."""
     if target.is_symlink():
         raise OSError(f"{target} is a symlink; refusing to write through it")
-    with _IN_FLIGHT_LOCK:  # created and registered as one step, see remove_in_flight
-        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        _IN_FLIGHT.add(temporary)
+    directory = str(target.parent)
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
     try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
+        fd, name = create_temporary(target.name, dir_fd=dir_fd, mode=mode)
         try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.rename(name, target.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            release_temporary(name, dir_fd=dir_fd, unlink=True)
+            raise
+        release_temporary(name, dir_fd=dir_fd, unlink=False)
+        os.fsync(dir_fd)
     finally:
-        with _IN_FLIGHT_LOCK:
-            _IN_FLIGHT.discard(temporary)
-    directory_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory_fd)
-    finally:
-        os.close(directory_fd)
+        os.close(dir_fd)

@@ -1,0 +1,480 @@
+"""`file:` credential outputs: atomic 0600 files below --credentials-dir, never written through a symlink.
+
+Every operation walks from the root one component at a time with directory file descriptors
+opened `O_DIRECTORY|O_NOFOLLOW`, and creates, renames and removes relative to the last one, so a
+directory swapped for a symlink after `check()` cannot redirect a key (nor a removal). The
+temporary file is created `O_EXCL|O_NOFOLLOW`, mode 0600, named `.hfops-tmp-XXXXXXXX.NAME`, and
+registered with `atomic` so a second interrupt removes it.
+
+hfops creates the root 0700 with a `.gitignore` of `*` (as venv does) and missing sub-directories
+0700; it never changes the mode of a directory it did not create, removes only sub-directories it
+created (when they become empty), and cleans up only its own temporary files.
+
+Which files are hfops' own: those in the ledger (`.hfops-ledger.json`) that still hold a
+credential, and a file not in the ledger that holds exactly the four credential keys (written by an
+hfops from before the ledger: adopted). Anything else is foreign, never overwritten or removed.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import posixpath
+import shutil
+import stat
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hfops.adapters.atomic import (
+    TEMPORARY_OVERHEAD,
+    create_temporary,
+    release_temporary,
+    remove_stale_temporaries,
+    temporary_name,
+)
+from hfops.adapters.sinks.ledger import Ledger, make_private_directory
+from hfops.core.credentials import Held, Target
+from hfops.core.errors import CredentialsError
+
+CREDENTIAL_KEYS = frozenset({"api_key", "endpoint", "model_name", "context_window"})
+MIN_FREE_BYTES = 64 * 1024
+MAX_READ = 1024 * 1024  # a credential is a few hundred bytes; a bigger file is not one
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_GIT_TIMEOUT = 5.0
+
+
+def _reason(error: OSError) -> str:
+    return os.strerror(error.errno) if error.errno else str(error)
+
+
+def _credential_shaped(content: bytes) -> bool:
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and set(data) == CREDENTIAL_KEYS
+
+
+def _explain(path: Path, error: OSError) -> str:
+    """Why opening `path` as a directory failed: a symlink and a file are told apart."""
+    if error.errno in (errno.ENOTDIR, errno.ELOOP):
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            mode = 0
+        if stat.S_ISLNK(mode):
+            return f"{path} is a symlink; hfops never writes through one ({os.strerror(errno.ELOOP)})"
+        if mode and not stat.S_ISDIR(mode):
+            return f"{path} exists and is not a directory ({os.strerror(errno.ENOTDIR)})"
+    return f"{path}: {_reason(error)}"
+
+
+def prepare_root(root: str, names: Iterable[str] = ()) -> list[str]:
+    """Create the credentials directory if missing (0700, `.gitignore` of `*`); returns warnings.
+
+    An existing directory is left exactly as it is. Warns when the directory is inside a Git work
+    tree and Git would track credential files there (`names`: the relative output paths; by
+    default a probe name). Git missing or slow: no warning.
+    """
+    path = Path(root)
+    try:
+        make_private_directory(path)
+    except OSError as error:
+        raise CredentialsError(f"cannot create credentials directory {path}: {_reason(error)}") from None
+    git = shutil.which("git")
+    if git is None:
+        return []
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    try:
+        top = subprocess.run(
+            [git, "-C", str(path), "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            env=env,
+            timeout=_GIT_TIMEOUT,
+            check=False,
+        )
+        if top.returncode != 0:
+            return []
+        tracked = []
+        for name in list(names) or ["hfops-credential.json"]:
+            answer = subprocess.run(
+                [git, "-C", str(path), "check-ignore", "-q", "--", posixpath.normpath(name)],
+                capture_output=True,
+                env=env,
+                timeout=_GIT_TIMEOUT,
+                check=False,
+            )
+            if answer.returncode == 1:  # 0: ignored; 128: git could not tell
+                tracked.append(name)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if not tracked:
+        return []
+    which = ", ".join(str(path / n) for n in tracked[:3]) + (" ..." if len(tracked) > 3 else "")
+    return [
+        f"credentials directory {path} is inside the Git work tree {top.stdout.decode(errors='replace').strip()} "
+        f"and Git would track the credential files ({which}); add them to .gitignore or use a directory "
+        "outside the repository"
+    ]
+
+
+def remove_own_temporaries(root: Path | str) -> list[Path]:
+    """Remove hfops' own temporary files (`.hfops-tmp-XXXXXXXX.NAME`) a killed run left below `root`."""
+    return remove_stale_temporaries(Path(root))
+
+
+@dataclass(frozen=True)
+class _Seen:
+    held: Held
+    inode: tuple[int, int] | None = None  # (st_dev, st_ino) of the file read
+
+
+class FileSink:
+    def __init__(self, root: str, relative: str, ledger: Ledger) -> None:
+        self.root = Path(root)
+        self.relative = posixpath.normpath(relative.replace("\\", "/"))
+        self.parts = tuple(self.relative.split("/"))
+        self.ledger = ledger
+
+    @property
+    def output_id(self) -> str:
+        return "file:" + self.relative
+
+    @property
+    def path(self) -> Path:
+        return self.root.joinpath(*self.parts)
+
+    def describe(self) -> str:
+        return f"file {self.path}"
+
+    # -- walking -------------------------------------------------------------------------------
+
+    def _path_problem(self) -> str | None:
+        if "\0" in self.relative or self.relative.startswith("/") or any(p in ("", ".", "..") for p in self.parts):
+            return f"{self.relative!r} is not a file name below the credentials directory {self.root}"
+        return None
+
+    def _open_dirs(self, count: int, *, create: bool) -> int | None:
+        """A descriptor of root/parts[:count], reached without following a symlink; None if missing.
+
+        With `create`, missing directories are made 0700 and recorded as hfops' own.
+        """
+        try:
+            fd = os.open(self.root, _DIR_FLAGS)
+        except FileNotFoundError:
+            if not create:
+                return None
+            raise CredentialsError(f"credentials directory {self.root} does not exist") from None
+        except OSError as error:
+            raise CredentialsError(_explain(self.root, error)) from None
+        current = self.root
+        for index, part in enumerate(self.parts[:count]):
+            current = current / part
+            made = False
+            try:
+                if create:
+                    try:
+                        os.mkdir(part, 0o700, dir_fd=fd)
+                        made = True
+                    except FileExistsError:
+                        pass
+                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                if made:
+                    os.fchmod(child, 0o700)  # ours: whatever the umask was
+            except FileNotFoundError:
+                os.close(fd)
+                if not create:
+                    return None
+                raise CredentialsError(f"{current} disappeared while being created") from None
+            except OSError as error:
+                os.close(fd)
+                raise CredentialsError(_explain(current, error)) from None
+            os.close(fd)
+            fd = child
+            if made:
+                self.ledger.record_directory("/".join(self.parts[: index + 1]))
+        return fd
+
+    def _inspect(self) -> _Seen:
+        problem = self._path_problem()
+        if problem:
+            return _Seen(Held("unreadable", detail=problem))
+        try:
+            dir_fd = self._open_dirs(len(self.parts) - 1, create=False)
+        except CredentialsError as error:
+            return _Seen(Held("unreadable", detail=error.message))
+        if dir_fd is None:
+            return _Seen(Held("absent"))
+        name = self.parts[-1]
+        try:
+            try:
+                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return _Seen(Held("absent"))
+            if stat.S_ISLNK(info.st_mode):
+                return _Seen(Held("unreadable", detail=f"{self.path} is a symlink; hfops never writes through one"))
+            if not stat.S_ISREG(info.st_mode):
+                return _Seen(Held("unreadable", detail=f"{self.path} exists and is not a regular file"))
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+            with os.fdopen(fd, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                if not stat.S_ISREG(info.st_mode):
+                    return _Seen(Held("unreadable", detail=f"{self.path} exists and is not a regular file"))
+                content = handle.read(MAX_READ + 1)
+        except FileNotFoundError:
+            return _Seen(Held("absent"))
+        except OSError as error:
+            return _Seen(Held("unreadable", detail=f"cannot read {self.path}: {_reason(error)}"))
+        finally:
+            os.close(dir_fd)
+        inode = (info.st_dev, info.st_ino)
+        shaped = len(content) <= MAX_READ and _credential_shaped(content)
+        entry = self.ledger.get(self.output_id)
+        if entry is not None:
+            if shaped:
+                return _Seen(Held("ours", content=content, address=entry.address, owner=entry.owner), inode)
+            detail = f"{self.path} no longer holds a credential (changed since hfops wrote it)"
+            return _Seen(Held("foreign", detail=detail), inode)
+        if shaped:  # written by an hfops from before the ledger: adopted
+            return _Seen(Held("ours", content=content), inode)
+        return _Seen(Held("foreign", detail=f"{self.path} exists and was not written by hfops"), inode)
+
+    # -- the sink ------------------------------------------------------------------------------
+
+    def check(self) -> list[str]:
+        problem = self._path_problem()
+        if problem:
+            return [problem]
+        try:
+            root_info: os.stat_result | None = os.lstat(self.root)
+        except FileNotFoundError:
+            root_info = None
+        except OSError as error:
+            return [f"credentials directory {self.root}: {_reason(error)}"]
+        if root_info is not None and stat.S_ISLNK(root_info.st_mode):
+            return [f"credentials directory {self.root} is a symlink; hfops never writes through one"]
+        if root_info is not None and not stat.S_ISDIR(root_info.st_mode):
+            return [f"credentials directory {self.root} exists and is not a directory ({os.strerror(errno.ENOTDIR)})"]
+        existing = self.root
+        if root_info is None:  # the nearest existing parent, where the root will be created
+            existing = self.root.absolute().parent
+            while True:
+                try:
+                    if not stat.S_ISDIR(os.stat(existing).st_mode):
+                        return [
+                            f"credentials directory {self.root}: {existing} exists and is not a directory "
+                            f"({os.strerror(errno.ENOTDIR)})"
+                        ]
+                    break
+                except FileNotFoundError:
+                    existing = existing.parent
+                except OSError as error:
+                    return [f"credentials directory {self.root}: {existing}: {_reason(error)}"]
+        problems: list[str] = []
+        try:
+            fs = os.statvfs(existing)
+            name_max = os.pathconf(existing, "PC_NAME_MAX")
+            path_max = os.pathconf(existing, "PC_PATH_MAX")
+        except OSError as error:
+            return [f"{existing}: {_reason(error)}"]
+        if fs.f_flag & os.ST_RDONLY:
+            problems.append(f"{existing} is on a read-only filesystem ({os.strerror(errno.EROFS)})")
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            problems.append(f"{existing} is not writable ({os.strerror(errno.EACCES)})")
+        free = fs.f_bavail * fs.f_frsize
+        if free < MIN_FREE_BYTES:
+            problems.append(f"{existing}: only {free} bytes free ({os.strerror(errno.ENOSPC)})")
+        for part in self.parts[:-1]:
+            if len(os.fsencode(part)) > name_max:
+                problems.append(
+                    f"{self.path}: the directory name {part!r} is {len(os.fsencode(part))} bytes, "
+                    f"this filesystem allows {name_max} ({os.strerror(errno.ENAMETOOLONG)})"
+                )
+        final = len(os.fsencode(self.parts[-1]))
+        if final + TEMPORARY_OVERHEAD > name_max:
+            problems.append(
+                f"{self.path}: the file name is {final} bytes; at most {name_max - TEMPORARY_OVERHEAD} here "
+                f"(the filesystem allows {name_max}, and the temporary name of an atomic write is "
+                f"{TEMPORARY_OVERHEAD} bytes longer) ({os.strerror(errno.ENAMETOOLONG)})"
+            )
+        longest = self.path.absolute().parent / temporary_name(self.parts[-1])
+        if len(os.fsencode(str(longest))) >= path_max:
+            problems.append(
+                f"{self.path}: the path is too long for this system (at most {path_max - 1} bytes with the "
+                f"temporary name) ({os.strerror(errno.ENAMETOOLONG)})"
+            )
+        if root_info is None or problems:
+            return problems
+        # Below an existing root: every existing component a real directory, the target a file.
+        depth = 0
+        current = self.root
+        for part in self.parts[:-1]:
+            current = current / part
+            try:
+                info = os.lstat(current)
+            except FileNotFoundError:
+                break  # this one and those below are created by the write
+            except OSError as error:
+                return [f"{current}: {_reason(error)}"]
+            if stat.S_ISLNK(info.st_mode):
+                return [f"{current} is a symlink; hfops never writes through one"]
+            if not stat.S_ISDIR(info.st_mode):
+                return [f"{current} exists and is not a directory ({os.strerror(errno.ENOTDIR)})"]
+            depth += 1
+        else:
+            try:
+                info = os.lstat(self.path)
+            except FileNotFoundError:
+                pass
+            except OSError as error:
+                return [f"{self.path}: {_reason(error)}"]
+            else:
+                if stat.S_ISLNK(info.st_mode):
+                    return [f"{self.path} is a symlink; hfops never writes a credential through one"]
+                if not stat.S_ISREG(info.st_mode):
+                    return [f"{self.path} exists and is not a regular file"]
+        try:
+            self.ledger.entries()
+        except CredentialsError as error:
+            return [error.message]
+        return self._probe(depth)
+
+    def _probe(self, depth: int) -> list[str]:
+        """Really create (and remove) a file where the write will first create something.
+
+        Permission bits do not tell everything (root ignores them; a read-only bind mount, a
+        full quota, an immutable directory): the probe does.
+        """
+        where = self.root.joinpath(*self.parts[:depth])
+        try:
+            dir_fd = self._open_dirs(depth, create=False)
+        except CredentialsError as error:
+            return [error.message]
+        if dir_fd is None:
+            return [f"{where} disappeared during the check"]
+        try:
+            fd, name = create_temporary(self.parts[-1], dir_fd=dir_fd)
+            os.close(fd)
+            release_temporary(name, dir_fd=dir_fd, unlink=True)
+        except OSError as error:
+            return [f"cannot create files in {where}: {_reason(error)}"]
+        finally:
+            os.close(dir_fd)
+        return []
+
+    def read(self) -> Held:
+        return self._inspect().held
+
+    def write(self, content: bytes, target: Target) -> None:
+        seen = self._inspect()
+        if seen.held.state == "foreign":
+            raise CredentialsError(f"{self.path} exists and was not written by hfops; not overwritten")
+        if seen.held.state == "unreadable":
+            raise CredentialsError(f"{seen.held.detail}; not written")
+        try:
+            make_private_directory(self.root)
+        except OSError as error:
+            raise CredentialsError(f"cannot create credentials directory {self.root}: {_reason(error)}") from None
+        dir_fd = self._open_dirs(len(self.parts) - 1, create=True)
+        assert dir_fd is not None
+        name = self.parts[-1]
+        try:
+            try:
+                fd, temporary = create_temporary(name, dir_fd=dir_fd, mode=0o600)
+            except OSError as error:
+                raise CredentialsError(f"cannot write {self.path}: {_reason(error)}") from None
+            try:
+                try:
+                    view = memoryview(content)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                self._put_in_place(temporary, name, dir_fd, seen)
+                os.fsync(dir_fd)
+            except BaseException as error:
+                release_temporary(temporary, dir_fd=dir_fd, unlink=True)
+                if isinstance(error, OSError):
+                    raise CredentialsError(f"cannot write {self.path}: {_reason(error)}") from None
+                raise
+            release_temporary(temporary, dir_fd=dir_fd, unlink=False)
+        finally:
+            os.close(dir_fd)
+        self.ledger.record(self.output_id, target.address, target.owner)
+
+    def _put_in_place(self, temporary: str, name: str, dir_fd: int, seen: _Seen) -> None:
+        """Rename the temporary file over `name`, unless `name` changed since it was read."""
+        if seen.held.state == "absent":
+            # link() never replaces: a file that appeared meanwhile (not ours) is kept.
+            try:
+                os.link(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+            except FileExistsError:
+                raise CredentialsError(
+                    f"{self.path} appeared while hfops was writing it (not written by hfops); not overwritten"
+                ) from None
+            except OSError as error:
+                if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV):
+                    raise
+            else:
+                os.unlink(temporary, dir_fd=dir_fd)
+                return
+        try:
+            info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            now: tuple[int, int] | None = (info.st_dev, info.st_ino)
+        except FileNotFoundError:
+            now = None
+        if now != seen.inode:
+            raise CredentialsError(f"{self.path} was replaced while hfops was writing it; not overwritten")
+        os.rename(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+
+    def remove(self, target: Target) -> None:
+        entry = self.ledger.get(self.output_id)
+        if entry is None or entry.address != target.address or self._path_problem():
+            return  # not recorded as written by hfops for this endpoint: not touched
+        seen = self._inspect()
+        if seen.held.state == "unreadable":
+            raise CredentialsError(f"cannot remove {self.path}: {seen.held.detail}")
+        if seen.held.state == "ours":
+            dir_fd = self._open_dirs(len(self.parts) - 1, create=False)
+            if dir_fd is not None:
+                try:
+                    info = os.stat(self.parts[-1], dir_fd=dir_fd, follow_symlinks=False)
+                    if (info.st_dev, info.st_ino) == seen.inode:
+                        os.unlink(self.parts[-1], dir_fd=dir_fd)
+                        os.fsync(dir_fd)
+                except FileNotFoundError:
+                    pass
+                except OSError as error:
+                    raise CredentialsError(f"cannot remove {self.path}: {_reason(error)}") from None
+                finally:
+                    os.close(dir_fd)
+        # absent, removed, or foreign now (replaced by someone): hfops no longer has it
+        self.ledger.forget(self.output_id)
+        self._remove_empty_directories()
+
+    def _remove_empty_directories(self) -> None:
+        """Remove the now-empty sub-directories on the path that hfops created (never the root)."""
+        ours = self.ledger.directories()
+        for depth in range(len(self.parts) - 1, 0, -1):
+            relative = "/".join(self.parts[:depth])
+            if relative not in ours:
+                return
+            try:
+                parent = self._open_dirs(depth - 1, create=False)
+            except CredentialsError:
+                return
+            if parent is None:
+                return
+            try:
+                os.rmdir(self.parts[depth - 1], dir_fd=parent)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                return  # not empty (or not a directory any more): kept
+            finally:
+                os.close(parent)
+            self.ledger.forget_directory(relative)

@@ -1,0 +1,275 @@
+"""hfops' record of the credential outputs it wrote, kept beside them in the credentials directory.
+
+`.hfops-ledger.json` (mode 0600) maps an output id (`file:team/llama.json`,
+`command:["vault","kv","put","x"]`) to the endpoint it was written for (`ns/name`), the owner of
+the manifest set, and, for write-only outputs, a fingerprint of what was delivered. It never holds
+a key. It also lists the sub-directories hfops created (so that it removes only those when they
+become empty) and the random salt of the fingerprints.
+
+Every change re-reads and rewrites the file atomically while holding an exclusive `flock` on
+`.hfops-ledger.json.lock` beside it (the ledger itself is replaced on every write, so a lock on it
+would not exclude anyone), so two runs at once never lose each other's entries. A missing ledger
+reads as empty; so does a corrupt one, which the next change keeps aside as
+`.hfops-ledger.json.corrupt-<timestamp>` (never silently overwritten) and reports as a warning.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import stat
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hfops.adapters.atomic import atomic_write
+from hfops.core.errors import CredentialsError
+
+LEDGER_NAME = ".hfops-ledger.json"
+LOCK_NAME = LEDGER_NAME + ".lock"
+GITIGNORE_TEXT = "# Created by hfops: the files here hold keys; never commit them.\n*\n"
+# hfops' own files in a credentials directory, beside the credentials (plus `*.corrupt-<ts>`).
+BOOKKEEPING_NAMES = (".gitignore", LEDGER_NAME, LOCK_NAME)
+_VERSION = 1
+_LOCK_TIMEOUT = 30.0
+
+# scrypt, N=2**15, r=8, p=1: 32 MiB of memory and ~70-100 ms of one core per guess on this machine
+# (measured; the test suite asserts at least 50 ms). Recovering even a short key from its
+# fingerprint means guessing it through scrypt: a 6-character [a-z0-9] key (2**31 candidates) is
+# years of one core, and the random per-directory salt rules out precomputed tables.
+_SCRYPT = {"n": 2**15, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024, "dklen": 32}
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    address: str  # ns/name of the endpoint the output was written for
+    owner: str
+    digest: str | None = None  # content_fingerprint of what a write-only output was given
+
+
+def content_fingerprint(content: bytes, salt: bytes) -> str:
+    """A fingerprint of `content` from which the content cannot feasibly be recovered.
+
+    `scrypt:` + hex of scrypt(content, salt, N=2**15, r=8, p=1, 32 bytes): each guess costs 32 MiB
+    and roughly 70-100 ms of CPU, so guessing a short key behind it is infeasible; compare two
+    fingerprints only if they were made with the same salt (`Ledger.salt()`).
+    """
+    if len(salt) < 16:
+        raise ValueError("the salt must be at least 16 bytes")
+    return "scrypt:" + hashlib.scrypt(content, salt=salt, **_SCRYPT).hex()
+
+
+def make_private_directory(root: Path) -> bool:
+    """Create `root` mode 0700 with a `.gitignore` of `*` (as venv does); False if it already existed.
+
+    Only a directory hfops creates is given a mode: an existing one is never chmod-ed.
+    """
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        os.mkdir(root, 0o700)
+    except FileExistsError:
+        return False
+    os.chmod(root, 0o700)  # ours: whatever the umask was
+    fd = os.open(root / ".gitignore", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        os.write(fd, GITIGNORE_TEXT.encode())
+    finally:
+        os.close(fd)
+    return True
+
+
+def _stored_salt(data: dict[str, Any]) -> bytes | None:
+    try:
+        salt = bytes.fromhex(data["salt"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return salt if len(salt) >= 16 else None
+
+
+def _reason(error: OSError) -> str:
+    return os.strerror(error.errno) if error.errno else str(error)
+
+
+class Ledger:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.warnings: list[str] = []  # every warning so far (also returned by the mutation that found it)
+        self._ephemeral_salt: bytes | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.root / LEDGER_NAME
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _load(self) -> tuple[dict[str, Any], bool]:
+        """(data, corrupt). Missing → empty; unreadable as a ledger → empty and corrupt."""
+        try:
+            info = self.path.lstat()
+        except FileNotFoundError:
+            return {}, False
+        except OSError as error:
+            raise CredentialsError(f"cannot read {self.path}: {_reason(error)}") from None
+        if not stat.S_ISREG(info.st_mode):
+            raise CredentialsError(f"{self.path} is not a regular file (a symlink?); hfops will not use it")
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as handle:
+                text = handle.read()
+        except FileNotFoundError:
+            return {}, False
+        except OSError as error:
+            raise CredentialsError(f"cannot read {self.path}: {_reason(error)}") from None
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return {}, True
+        if not isinstance(data, dict) or not isinstance(data.get("outputs", {}), dict):
+            return {}, True
+        return data, False
+
+    def _read(self) -> dict[str, Any]:
+        data, corrupt = self._load()
+        if corrupt:
+            message = f"{self.path} is not a valid hfops ledger; read as empty (kept as it is until the next change)"
+            if message not in self.warnings:
+                self.warnings.append(message)
+        return data
+
+    def entries(self) -> dict[str, LedgerEntry]:
+        outputs = self._read().get("outputs") or {}
+        found: dict[str, LedgerEntry] = {}
+        for key, value in outputs.items():
+            if not isinstance(value, dict) or not isinstance(value.get("address"), str):
+                continue
+            digest = value.get("digest")
+            found[key] = LedgerEntry(
+                value["address"], str(value.get("owner") or ""), digest if isinstance(digest, str) else None
+            )
+        return found
+
+    def get(self, output_id: str) -> LedgerEntry | None:
+        return self.entries().get(output_id)
+
+    def directories(self) -> set[str]:
+        """Sub-directories (relative, `/`-separated) that hfops created below the root."""
+        value = self._read().get("directories") or []
+        return {d for d in value if isinstance(d, str)} if isinstance(value, list) else set()
+
+    def salt(self) -> bytes:
+        """The fingerprint salt of this credentials directory (16 random bytes, made once, kept).
+
+        Reading never creates anything: before the first fingerprint is recorded this is a salt of
+        this Ledger object alone (no recorded fingerprint can match a new one then anyway); the
+        salt is stored by the first `record(..., fingerprint_of=...)`, under the lock.
+        """
+        stored = _stored_salt(self._read())
+        if stored is not None:
+            return stored
+        if self._ephemeral_salt is None:
+            self._ephemeral_salt = secrets.token_bytes(16)
+        return self._ephemeral_salt
+
+    # -- changing ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        make_private_directory(self.root)
+        fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            deadline = time.monotonic() + _LOCK_TIMEOUT
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise CredentialsError(
+                            f"{self.root / LOCK_NAME} stayed locked for {_LOCK_TIMEOUT:g}s (another hfops run?)"
+                        ) from None
+                    time.sleep(0.01)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _change(self, change: Any) -> list[str]:
+        """Under the lock: re-read, apply `change(data) -> bool (changed)`, rewrite; returns warnings."""
+        found: list[str] = []
+        try:
+            with self._locked():
+                data, corrupt = self._load()
+                if corrupt:
+                    aside = self.path.with_name(f"{LEDGER_NAME}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+                    if aside.exists():
+                        aside = aside.with_name(f"{aside.name}-{secrets.token_hex(2)}")
+                    os.rename(self.path, aside)
+                    found.append(f"{self.path} was not a valid hfops ledger; kept aside as {aside.name}, started anew")
+                if change(data) or corrupt:
+                    data["version"] = _VERSION
+                    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+                    atomic_write(self.path, text.encode(), mode=0o600)
+        except OSError as error:
+            raise CredentialsError(f"cannot update {self.path}: {_reason(error)}") from None
+        self.warnings.extend(found)
+        return found
+
+    def record(
+        self,
+        output_id: str,
+        address: str,
+        owner: str,
+        digest: str | None = None,
+        *,
+        fingerprint_of: bytes | None = None,
+    ) -> list[str]:
+        """Record (or replace) an output's entry; returns warnings (a corrupt ledger kept aside).
+
+        With `fingerprint_of`, the digest is `content_fingerprint(fingerprint_of, salt)` with the
+        stored salt, computed under the lock (the salt is made and stored the first time).
+        """
+
+        def add(data: dict[str, Any]) -> bool:
+            value = digest
+            if fingerprint_of is not None:
+                salt = _stored_salt(data)
+                if salt is None:
+                    salt = self._ephemeral_salt or secrets.token_bytes(16)
+                    data["salt"] = salt.hex()
+                value = content_fingerprint(fingerprint_of, salt)
+            data.setdefault("outputs", {})[output_id] = {"address": address, "owner": owner, "digest": value}
+            return True
+
+        return self._change(add)
+
+    def forget(self, output_id: str) -> list[str]:
+        def drop(data: dict[str, Any]) -> bool:
+            return data.get("outputs", {}).pop(output_id, None) is not None
+
+        return self._change(drop)
+
+    def record_directory(self, relative: str) -> list[str]:
+        def add(data: dict[str, Any]) -> bool:
+            known = data.get("directories")
+            known = [d for d in known if isinstance(d, str)] if isinstance(known, list) else []
+            if relative in known:
+                return False
+            data["directories"] = sorted({*known, relative})
+            return True
+
+        return self._change(add)
+
+    def forget_directory(self, relative: str) -> list[str]:
+        def drop(data: dict[str, Any]) -> bool:
+            known = data.get("directories")
+            if not isinstance(known, list) or relative not in known:
+                return False
+            data["directories"] = [d for d in known if d != relative]
+            return True
+
+        return self._change(drop)

@@ -353,11 +353,11 @@ def test_fingerprints_are_slow_salted_and_the_salt_is_kept(tmp_path: Path) -> No
     ledger = Ledger(root)
     passing = ledger.salt()
     assert not root.exists(), "asking for the salt creates nothing"
-    ledger.record("command:[\"x\"]", "ns/x", "ci", fingerprint_of=b"abc")
+    ledger.record('command:["x"]', "ns/x", "ci", fingerprint_of=b"abc")
     salt = Ledger(root).salt()
     assert salt == passing and len(salt) >= 16
     assert Ledger(root).get('command:["x"]').digest == content_fingerprint(b"abc", salt)  # type: ignore[union-attr]
-    ledger.record("command:[\"y\"]", "ns/y", "ci", fingerprint_of=b"abc")
+    ledger.record('command:["y"]', "ns/y", "ci", fingerprint_of=b"abc")
     assert Ledger(root).salt() == salt, "made once, reused"
     assert content_fingerprint(b"abc", salt) != content_fingerprint(b"abc", os.urandom(16))
     started = time.perf_counter()

@@ -378,3 +378,22 @@ def test_a_credentials_directory_git_would_track_is_warned_about(tmp_path: Path)
     assert prepare_root(str(tmp_path / "fresh")) == [], "hfops' own .gitignore makes Git ignore them"
     (tmp_path / ".gitignore").write_text("creds/\n")
     assert prepare_root(str(tracked)) == []
+
+
+def test_remove_never_deletes_through_a_symlink_and_leaves_it_alone(tmp_path: Path) -> None:
+    root, precious = tmp_path / "creds", tmp_path / "precious"
+    precious.mkdir()
+    (precious / "a.json").write_bytes(CREDENTIAL)  # credential-shaped, so it would pass for ours
+    flat, nested = sink(root, "a.json"), sink(root, "team/a.json")
+    flat.write(CREDENTIAL, TARGET)
+    nested.write(CREDENTIAL, TARGET)
+    (root / "a.json").unlink()
+    (root / "a.json").symlink_to(precious / "a.json")
+    shutil.rmtree(root / "team")
+    (root / "team").symlink_to(precious)
+
+    flat.remove(TARGET)  # no error: what is there now is not hfops' and is left alone
+    nested.remove(TARGET)
+    assert (root / "a.json").is_symlink() and (root / "team").is_symlink()
+    assert (precious / "a.json").read_bytes() == CREDENTIAL
+    assert Ledger(root).entries() == {}

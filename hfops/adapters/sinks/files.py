@@ -58,7 +58,11 @@ def _credential_shaped(content: bytes) -> bool:
     return isinstance(data, dict) and set(data) == CREDENTIAL_KEYS
 
 
-def _explain(path: Path, error: OSError) -> str:
+class _NotADirectory(CredentialsError):
+    """A symlink or a non-directory where a directory of the path must be."""
+
+
+def _explain(path: Path, error: OSError) -> CredentialsError:
     """Why opening `path` as a directory failed: a symlink and a file are told apart."""
     if error.errno in (errno.ENOTDIR, errno.ELOOP):
         try:
@@ -66,10 +70,10 @@ def _explain(path: Path, error: OSError) -> str:
         except OSError:
             mode = 0
         if stat.S_ISLNK(mode):
-            return f"{path} is a symlink; hfops never writes through one ({os.strerror(errno.ELOOP)})"
+            return _NotADirectory(f"{path} is a symlink; hfops never writes through one ({os.strerror(errno.ELOOP)})")
         if mode and not stat.S_ISDIR(mode):
-            return f"{path} exists and is not a directory ({os.strerror(errno.ENOTDIR)})"
-    return f"{path}: {_reason(error)}"
+            return _NotADirectory(f"{path} exists and is not a directory ({os.strerror(errno.ENOTDIR)})")
+    return CredentialsError(f"{path}: {_reason(error)}")
 
 
 def prepare_root(root: str, names: Iterable[str] = ()) -> list[str]:
@@ -130,6 +134,7 @@ def remove_own_temporaries(root: Path | str) -> list[Path]:
 class _Seen:
     held: Held
     inode: tuple[int, int] | None = None  # (st_dev, st_ino) of the file read
+    replaced: bool = False  # a symlink or a non-regular file where hfops' file or directory was
 
 
 class FileSink:
@@ -169,7 +174,7 @@ class FileSink:
                 return None
             raise CredentialsError(f"credentials directory {self.root} does not exist") from None
         except OSError as error:
-            raise CredentialsError(_explain(self.root, error)) from None
+            raise _explain(self.root, error) from None
         current = self.root
         for index, part in enumerate(self.parts[:count]):
             current = current / part
@@ -191,7 +196,7 @@ class FileSink:
                 raise CredentialsError(f"{current} disappeared while being created") from None
             except OSError as error:
                 os.close(fd)
-                raise CredentialsError(_explain(current, error)) from None
+                raise _explain(current, error) from None
             os.close(fd)
             fd = child
             if made:
@@ -205,7 +210,7 @@ class FileSink:
         try:
             dir_fd = self._open_dirs(len(self.parts) - 1, create=False)
         except CredentialsError as error:
-            return _Seen(Held("unreadable", detail=error.message))
+            return _Seen(Held("unreadable", detail=error.message), replaced=isinstance(error, _NotADirectory))
         if dir_fd is None:
             return _Seen(Held("absent"))
         name = self.parts[-1]
@@ -215,9 +220,11 @@ class FileSink:
             except FileNotFoundError:
                 return _Seen(Held("absent"))
             if stat.S_ISLNK(info.st_mode):
-                return _Seen(Held("unreadable", detail=f"{self.path} is a symlink; hfops never writes through one"))
+                detail = f"{self.path} is a symlink; hfops never writes through one"
+                return _Seen(Held("unreadable", detail=detail), replaced=True)
             if not stat.S_ISREG(info.st_mode):
-                return _Seen(Held("unreadable", detail=f"{self.path} exists and is not a regular file"))
+                detail = f"{self.path} exists and is not a regular file"
+                return _Seen(Held("unreadable", detail=detail), replaced=True)
             fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
             with os.fdopen(fd, "rb") as handle:
                 info = os.fstat(handle.fileno())
@@ -436,7 +443,7 @@ class FileSink:
         if entry is None or entry.address != target.address or self._path_problem():
             return  # not recorded as written by hfops for this endpoint: not touched
         seen = self._inspect()
-        if seen.held.state == "unreadable":
+        if seen.held.state == "unreadable" and not seen.replaced:
             raise CredentialsError(f"cannot remove {self.path}: {seen.held.detail}")
         if seen.held.state == "ours":
             dir_fd = self._open_dirs(len(self.parts) - 1, create=False)
@@ -452,7 +459,8 @@ class FileSink:
                     raise CredentialsError(f"cannot remove {self.path}: {_reason(error)}") from None
                 finally:
                     os.close(dir_fd)
-        # absent, removed, or foreign now (replaced by someone): hfops no longer has it
+        # absent, removed, or replaced by someone (a symlink, a directory, other content): left
+        # alone, and hfops no longer has it
         self.ledger.forget(self.output_id)
         self._remove_empty_directories()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hfops.adapters.sinks.command import CommandSink, clean_stderr
-from hfops.adapters.sinks.ledger import Ledger, content_fingerprint
+from hfops.adapters.sinks.ledger import LEDGER_NAME, Ledger, content_fingerprint
 from hfops.core.credentials import Target
 from hfops.core.errors import CredentialsError
 from hfops.core.redact import MASK, REDACTOR
@@ -96,7 +96,7 @@ def test_write_gives_the_json_on_stdin_and_nothing_secret_in_argv_or_env(
     held = output.read()
     assert (held.state, held.address, held.owner, held.content) == ("ours", "team/llama", "ci", None)
     assert held.digest == content_fingerprint(CREDENTIAL, ledger.salt())
-    assert KEY not in (tmp_path / "creds" / ".hfops-ledger.json").read_text()
+    assert KEY not in (tmp_path / "creds" / LEDGER_NAME).read_text()
 
     output.remove(Target("team", "other", "ci"))  # recorded for another endpoint: not run
     assert len(records(tmp_path / "records.jsonl")) == 1

@@ -10,7 +10,7 @@ hfops creates the root 0700 with a `.gitignore` of `*` (as venv does) and missin
 0700; it never changes the mode of a directory it did not create, removes only sub-directories it
 created (when they become empty), and cleans up only its own temporary files.
 
-Which files are hfops' own: those in the ledger (`.hfops-ledger.json`) that still hold a
+Which files are hfops' own: those in the ledger (`.hfops-ledger`) that still hold a
 credential, and a file not in the ledger that holds exactly the four credential keys (written by an
 hfops from before the ledger: adopted). Anything else is foreign, never overwritten or removed.
 """

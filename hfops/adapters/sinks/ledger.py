@@ -1,16 +1,17 @@
 """hfops' record of the credential outputs it wrote, kept beside them in the credentials directory.
 
-`.hfops-ledger.json` (mode 0600) maps an output id (`file:team/llama.json`,
+`.hfops-ledger` (JSON, mode 0600) maps an output id (`file:team/llama.json`,
 `command:["vault","kv","put","x"]`) to the endpoint it was written for (`ns/name`), the owner of
 the manifest set, and, for write-only outputs, a fingerprint of what was delivered. It never holds
 a key. It also lists the sub-directories hfops created (so that it removes only those when they
 become empty) and the random salt of the fingerprints.
 
-Every change re-reads and rewrites the file atomically while holding an exclusive `flock` on
-`.hfops-ledger.json.lock` beside it (the ledger itself is replaced on every write, so a lock on it
-would not exclude anyone), so two runs at once never lose each other's entries. A missing ledger
-reads as empty; so does a corrupt one, which the next change keeps aside as
-`.hfops-ledger.json.corrupt-<timestamp>` (never silently overwritten) and reports as a warning.
+Every change re-reads and rewrites the file atomically (temporary file, fsync, rename) while
+holding an exclusive `flock` on the ledger file (re-checked after the lock is granted to be the one
+still at the path, since every change replaces it), so two runs at once never lose each other's
+entries. A missing or empty ledger reads as empty; so does a corrupt one, which the next change
+keeps aside as `.hfops-ledger.corrupt-<timestamp>` (never silently overwritten) and reports as a
+warning.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ from typing import Any
 from hfops.adapters.atomic import atomic_write
 from hfops.core.errors import CredentialsError
 
-LEDGER_NAME = ".hfops-ledger.json"
-LOCK_NAME = LEDGER_NAME + ".lock"
+# Not `*.json`: a consumer loading every `*.json` of the directory (pathlib's glob includes dot
+# files) must not mistake it for a credential.
+LEDGER_NAME = ".hfops-ledger"
 GITIGNORE_TEXT = "# Created by hfops: the files here hold keys; never commit them.\n*\n"
 # hfops' own files in a credentials directory, beside the credentials (plus `*.corrupt-<ts>`).
-BOOKKEEPING_NAMES = (".gitignore", LEDGER_NAME, LOCK_NAME)
+BOOKKEEPING_NAMES = (".gitignore", LEDGER_NAME)
 _VERSION = 1
 _LOCK_TIMEOUT = 30.0
 
@@ -127,7 +129,7 @@ class Ledger:
         except OSError as error:
             raise CredentialsError(f"cannot read {self.path}: {_reason(error)}") from None
         try:
-            data = json.loads(text)
+            data = json.loads(text) if text.strip() else {}  # empty: just created by a lock
         except ValueError:
             return {}, True
         if not isinstance(data, dict) or not isinstance(data.get("outputs", {}), dict):
@@ -180,23 +182,38 @@ class Ledger:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
+        """Hold an exclusive flock on the ledger file itself, the one now at its path.
+
+        Every change replaces the file (rename), so after the lock is granted the locked inode is
+        compared with the one at the path: if another run replaced it meanwhile, lock the new one.
+        (No separate lock file to leave behind; works wherever flock does.)
+        """
         make_private_directory(self.root)
-        fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        try:
-            deadline = time.monotonic() + _LOCK_TIMEOUT
-            while True:
+        deadline = time.monotonic() + _LOCK_TIMEOUT
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() > deadline:
+                            raise CredentialsError(
+                                f"{self.path} stayed locked for {_LOCK_TIMEOUT:g}s (another hfops run?)"
+                            ) from None
+                        time.sleep(0.005)
+                locked = os.fstat(fd)
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise CredentialsError(
-                            f"{self.root / LOCK_NAME} stayed locked for {_LOCK_TIMEOUT:g}s (another hfops run?)"
-                        ) from None
-                    time.sleep(0.01)
-            yield
-        finally:
-            os.close(fd)  # releases the lock
+                    current = os.stat(self.path, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # moved aside by another run: lock whatever comes next
+                if (locked.st_dev, locked.st_ino) != (current.st_dev, current.st_ino):
+                    continue
+                yield
+                return
+            finally:
+                os.close(fd)  # releases the lock
 
     def _change(self, change: Any) -> list[str]:
         """Under the lock: re-read, apply `change(data) -> bool (changed)`, rewrite; returns warnings."""

@@ -63,7 +63,8 @@ def test_an_existing_directory_keeps_its_mode_and_gets_no_gitignore(tmp_path: Pa
     root = tmp_path / "creds"
     root.mkdir()
     root.chmod(0o755)
-    assert prepare_root(str(root)) == []
+    [warning] = prepare_root(str(root))
+    assert "can be read by others" in warning
     sink(root, "a.json").write(CREDENTIAL, TARGET)
     assert mode(root) == 0o755
     assert not (root / ".gitignore").exists()
@@ -372,7 +373,7 @@ def test_fingerprints_are_slow_salted_and_the_salt_is_kept(tmp_path: Path) -> No
 def test_a_credentials_directory_git_would_track_is_warned_about(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     tracked = tmp_path / "creds"
-    tracked.mkdir()
+    tracked.mkdir(mode=0o700)
     [warning] = prepare_root(str(tracked), ["team/llama.json"])
     assert str(tracked / "team/llama.json") in warning and "Git" in warning
     assert prepare_root(str(tmp_path / "fresh")) == [], "hfops' own .gitignore makes Git ignore them"
@@ -397,3 +398,12 @@ def test_remove_never_deletes_through_a_symlink_and_leaves_it_alone(tmp_path: Pa
     assert (root / "a.json").is_symlink() and (root / "team").is_symlink()
     assert (precious / "a.json").read_bytes() == CREDENTIAL
     assert Ledger(root).entries() == {}
+
+
+def test_an_existing_directory_others_can_read_is_warned_about_not_changed(tmp_path: Path) -> None:
+    root = tmp_path / "shared"
+    root.mkdir()
+    root.chmod(0o750)
+    [warning] = prepare_root(str(root))
+    assert "can be read by others" in warning and "750" in warning
+    assert mode(root) == 0o750

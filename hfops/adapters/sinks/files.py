@@ -21,6 +21,7 @@ import errno
 import json
 import os
 import posixpath
+import shlex
 import shutil
 import stat
 import subprocess
@@ -84,10 +85,25 @@ def prepare_root(root: str, names: Iterable[str] = ()) -> list[str]:
     default a probe name). Git missing or slow: no warning.
     """
     path = Path(root)
+    warnings: list[str] = []
     try:
-        make_private_directory(path)
+        created = make_private_directory(path)
     except OSError as error:
         raise CredentialsError(f"cannot create credentials directory {path}: {_reason(error)}") from None
+    if not created:
+        try:
+            bits = stat.S_IMODE(os.stat(path).st_mode)
+        except OSError:
+            bits = 0
+        if bits & 0o077:  # the files are 0600 anyway; their names (endpoints) are visible
+            warnings.append(
+                f"credentials directory {path} can be read by others (mode {bits:o}); hfops leaves its mode "
+                f"as it is (chmod 700 {shlex.quote(str(path))} to make it private)"
+            )
+    return warnings + _git_warnings(path, names)
+
+
+def _git_warnings(path: Path, names: Iterable[str]) -> list[str]:
     git = shutil.which("git")
     if git is None:
         return []

@@ -24,6 +24,9 @@ class LiveImage(NamedTuple):
     max_total_tokens: int | None
 
 
+# hfops' own files in a credentials directory, beside the credentials.
+BOOKKEEPING = (".gitignore", ".hfops-ledger")
+
 RUN_STATE = {
     "namespace",
     "name",

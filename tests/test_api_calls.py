@@ -42,15 +42,13 @@ def fleet(
 ) -> dict[str | None, list[tuple[str, str]]]:
     # Names are unique across namespaces: each endpoint's credential file is named after it.
     return {
-        f"team-{n}": [(f"ep-{n}-{i}", models[i % len(models)]) for i in range(per_namespace)]
-        for n in range(namespaces)
+        f"team-{n}": [(f"ep-{n}-{i}", models[i % len(models)]) for i in range(per_namespace)] for n in range(namespaces)
     }
 
 
 def api(emulator, method: str | None = None) -> list[dict]:
     return [
-        r for r in emulator.requests()
-        if r["path"].startswith("/v2/") and (method is None or r["method"] == method)
+        r for r in emulator.requests() if r["path"].startswith("/v2/") and (method is None or r["method"] == method)
     ]
 
 
@@ -75,7 +73,7 @@ def model_info_calls(emulator) -> Counter[str]:
     counts: Counter[str] = Counter()
     for r in emulator.requests():
         if r["method"] == "GET" and r["path"].startswith("/api/models/"):
-            counts[r["path"][len("/api/models/"):].split("/revision/")[0]] += 1
+            counts[r["path"][len("/api/models/") :].split("/revision/")[0]] += 1
     return counts
 
 
@@ -84,10 +82,12 @@ def whoami_calls(emulator) -> int:
 
 
 @pytest.fixture
-def existing_fleet(emulator, hf_env, run, tmp_path):
-    """12 endpoints in 3 namespaces, created by hfops (no wait); the request log then cleared."""
+def existing_fleet(emulator, hf_env, run, tmp_path, monkeypatch):
+    """12 endpoints in 3 namespaces, created by hfops with their credentials (in ./credentials, the
+    default, so later plans see them); the request log then cleared."""
+    monkeypatch.chdir(tmp_path)
     directory = write_fleet(tmp_path / "fleet", fleet(3, 4))
-    created = run("apply", str(directory), "--yes", "--no-wait", "--credentials-dir", str(tmp_path / "creds"))
+    created = run("apply", str(directory), "--yes")
     assert created.code == 0, created.output
     emulator.clear_requests()
     return directory
@@ -105,7 +105,9 @@ def test_noop_plan_makes_one_endpoint_api_call_per_namespace_in_all(emulator, ru
     result = run("plan", str(existing_fleet), "--detailed-exitcode")
     assert result.code == 0, result.output
     assert sorted(r["path"] for r in api(emulator)) == [
-        "/v2/endpoint/team-0", "/v2/endpoint/team-1", "/v2/endpoint/team-2"
+        "/v2/endpoint/team-0",
+        "/v2/endpoint/team-1",
+        "/v2/endpoint/team-2",
     ]
 
 
@@ -125,7 +127,8 @@ def test_each_model_is_resolved_once_however_many_endpoints_use_it(emulator, hf_
     assert model_info_calls(emulator) == {model: 1 for model in MODELS}
     config_reads = Counter(
         (r["method"], r["path"].split("/resolve/")[0].lstrip("/"))
-        for r in emulator.requests() if r["path"].endswith("/config.json")
+        for r in emulator.requests()
+        if r["path"].endswith("/config.json")
     )
     assert all(count == 1 for count in config_reads.values()), config_reads
     assert {repo for _method, repo in config_reads} <= set(MODELS)

@@ -26,8 +26,7 @@ from hfops.emulator import Emulator
 BAD_CORPUS = Path(__file__).parent / "data" / "bad"
 
 
-def endpoint_doc(name: str = "svc", *, repository: str = "gpt2", compute: str | None = None,
-                 extra: str = "") -> str:
+def endpoint_doc(name: str = "svc", *, repository: str = "gpt2", compute: str | None = None, extra: str = "") -> str:
     compute = compute or "{vendor: aws, region: us-east-1, accelerator: cpu, instanceType: intel-icl, instanceSize: x1}"
     return f"""apiVersion: hfops/v1
 kind: Endpoint
@@ -137,11 +136,13 @@ CASES: dict[str, Case] = {
     ),
     # Where hfops is pointed
     "api_url_unreachable": Case(
-        endpoint_doc(), ((f"127.0.0.1:{UNUSED}", "HFOPS_API_URL"),),
+        endpoint_doc(),
+        ((f"127.0.0.1:{UNUSED}", "HFOPS_API_URL"),),
         _set("HFOPS_API_URL", lambda _e: f"http://127.0.0.1:{UNUSED}/v2"),
     ),
     "hub_url_unreachable": Case(
-        endpoint_doc(), ((f"127.0.0.1:{UNUSED}", "HF_ENDPOINT"),),
+        endpoint_doc(),
+        ((f"127.0.0.1:{UNUSED}", "HF_ENDPOINT"),),
         _set("HF_ENDPOINT", lambda _e: f"http://127.0.0.1:{UNUSED}"),
     ),
     "api_url_not_a_url": Case(
@@ -163,26 +164,36 @@ CASES: dict[str, Case] = {
         endpoint_doc(compute=GPU.format(t="nvidia-a10g", s="x3")), ("spec.compute", "x3"), located=True
     ),
     "unknown_region": Case(
-        endpoint_doc(compute="{vendor: aws, region: eu-west-9, accelerator: cpu, instanceType: intel-icl, "
-                             "instanceSize: x1}"),
-        ("eu-west-9",), located=True,
+        endpoint_doc(
+            compute="{vendor: aws, region: eu-west-9, accelerator: cpu, instanceType: intel-icl, instanceSize: x1}"
+        ),
+        ("eu-west-9",),
+        located=True,
     ),
     "fleet_over_quota": Case(
         "---\n".join(
-            endpoint_doc(f"big-{i}", compute=GPU.format(t="nvidia-a10g", s="x4"),
-                         extra="  scaling: {minReplica: 0, maxReplica: 100}\n")
+            endpoint_doc(
+                f"big-{i}",
+                compute=GPU.format(t="nvidia-a10g", s="x4"),
+                extra="  scaling: {minReplica: 0, maxReplica: 100}\n",
+            )
             for i in range(3)
         ),
         ("quota",),
     ),
     # Models
-    "gated_model": Case(endpoint_doc(repository="meta-llama/Meta-Llama-3-8B-Instruct"),
-                        ("meta-llama/Meta-Llama-3-8B-Instruct", "gated"), located=True),
-    "missing_model": Case(endpoint_doc(repository="nobody/no-such-model"), ("nobody/no-such-model", "not found"),
-                          located=True),
+    "gated_model": Case(
+        endpoint_doc(repository="meta-llama/Meta-Llama-3-8B-Instruct"),
+        ("meta-llama/Meta-Llama-3-8B-Instruct", "gated"),
+        located=True,
+    ),
+    "missing_model": Case(
+        endpoint_doc(repository="nobody/no-such-model"), ("nobody/no-such-model", "not found"), located=True
+    ),
     "missing_revision": Case(
         endpoint_doc().replace("repository: gpt2", "repository: gpt2\n    revision: no-such-branch"),
-        ("no-such-branch",), located=True,
+        ("no-such-branch",),
+        located=True,
     ),
     "not_text_generation": Case(
         endpoint_doc(repository="sentence-transformers/all-MiniLM-L6-v2"), ("feature-extraction",), located=True
@@ -240,8 +251,9 @@ def test_plan_refuses_the_same_without_writing_anything(
     assert writes(emulator) == []
 
 
-def test_a_corrupted_saved_plan_is_refused(emulator: Emulator, hf_env: dict[str, str], run: Any,
-                                          tmp_path: Path) -> None:
+def test_a_corrupted_saved_plan_is_refused(
+    emulator: Emulator, hf_env: dict[str, str], run: Any, tmp_path: Path
+) -> None:
     manifest = tmp_path / "m.yaml"
     manifest.write_text(endpoint_doc())
     plan_file = tmp_path / "plan.json"
@@ -255,8 +267,9 @@ def test_a_corrupted_saved_plan_is_refused(emulator: Emulator, hf_env: dict[str,
     assert not (tmp_path / "c").exists()
 
 
-def test_a_saved_plan_whose_manifests_are_gone_is_refused(emulator: Emulator, hf_env: dict[str, str], run: Any,
-                                                          tmp_path: Path) -> None:
+def test_a_saved_plan_whose_manifests_are_gone_is_refused(
+    emulator: Emulator, hf_env: dict[str, str], run: Any, tmp_path: Path
+) -> None:
     manifest = tmp_path / "m.yaml"
     manifest.write_text(endpoint_doc())
     plan_file = tmp_path / "plan.json"

@@ -34,9 +34,7 @@ class Expected(NamedTuple):
 CORPUS: dict[str, Expected] = {
     # YAML that does not parse
     "yaml_unclosed_bracket.yaml": Expected(7, "", "invalid YAML: expected ',' or ']', but got ':'"),
-    "yaml_tab_indent.yaml": Expected(
-        6, "", "invalid YAML: found character '\\t' that cannot start any token"
-    ),
+    "yaml_tab_indent.yaml": Expected(6, "", "invalid YAML: found character '\\t' that cannot start any token"),
     "yaml_bad_indent.yaml": Expected(6, "", "invalid YAML: expected <block end>"),
     # The quote opens on line 9; the file has 15 lines, so "line 16" would point past its end.
     "yaml_unterminated_quote.yaml": Expected(9, "", "invalid YAML"),
@@ -45,17 +43,11 @@ CORPUS: dict[str, Expected] = {
     "document_is_scalar.yaml": Expected(2, "", "a manifest document must be a mapping"),
     "wrong_api_version.yaml": Expected(2, "apiVersion", "must be 'hfops/v1', not 'hfops/v2'"),
     "missing_api_version.yaml": Expected(2, "apiVersion", "missing required field 'apiVersion'"),
-    "wrong_kind.yaml": Expected(
-        3, "kind", "unknown kind 'Endpiont'; supported: Endpoint", "did you mean 'Endpoint'?"
-    ),
+    "wrong_kind.yaml": Expected(3, "kind", "unknown kind 'Endpiont'; supported: Endpoint", "did you mean 'Endpoint'?"),
     # YAML features refused on purpose
-    "alias_bomb.yaml": Expected(
-        2, "", "expands to more than 100000 values through aliases (refused: an alias bomb"
-    ),
+    "alias_bomb.yaml": Expected(2, "", "expands to more than 100000 values through aliases (refused: an alias bomb"),
     "recursive_alias.yaml": Expected(2, "", "recursive alias"),
-    "python_object_tag.yaml": Expected(
-        9, "", "unsupported YAML tag 'tag:yaml.org,2002:python/object/apply:os.system'"
-    ),
+    "python_object_tag.yaml": Expected(9, "", "unsupported YAML tag 'tag:yaml.org,2002:python/object/apply:os.system'"),
     "custom_ref_tag.yaml": Expected(12, "", "unsupported YAML tag '!Ref' (only plain YAML data is allowed)"),
     "duplicate_key.yaml": Expected(6, "", "duplicate key 'name' (first written on line 5)"),
     "merge_key.yaml": Expected(11, "", "YAML merge keys ('<<') are not supported"),
@@ -70,9 +62,7 @@ CORPUS: dict[str, Expected] = {
     "unknown_field_labels.yaml": Expected(
         7, "metadata.labels", "unknown field 'labels'", "allowed: name, namespace, tags"
     ),
-    "wrong_type_max_replica.yaml": Expected(
-        17, "spec.scaling.maxReplica", "must be an integer, not a string"
-    ),
+    "wrong_type_max_replica.yaml": Expected(17, "spec.scaling.maxReplica", "must be an integer, not a string"),
     "wrong_type_scaling.yaml": Expected(16, "spec.scaling", "must be a mapping, not an integer"),
     "missing_region.yaml": Expected(10, "spec.compute.region", "missing required field 'region'"),
     "accelerator_typo.yaml": Expected(
@@ -89,21 +79,13 @@ CORPUS: dict[str, Expected] = {
     "task_not_text_generation.yaml": Expected(
         10, "spec.model.task", "must be 'text-generation', not 'feature-extraction'"
     ),
-    "image_not_tgi.yaml": Expected(
-        17, "spec.image.url", "The TGI container image (text-generation-inference)"
-    ),
+    "image_not_tgi.yaml": Expected(17, "spec.image.url", "The TGI container image (text-generation-inference)"),
     "credential_file_absolute.yaml": Expected(17, "spec.genstudio.file", "relative to --credentials-dir"),
-    "env_value_list.yaml": Expected(
-        17, "spec.env.STOP", "must be a string or a number or true or false, not a list"
-    ),
+    "env_value_list.yaml": Expected(17, "spec.env.STOP", "must be a string or a number or true or false, not a list"),
     # The key is on line 17; the message must say it is the key that is wrong, not the value.
     "env_bad_key.yaml": Expected(17, "spec.env.1ST_KEY", "invalid key '1ST_KEY'"),
-    "secret_plain_value.yaml": Expected(
-        17, "spec.secrets.HF_TOKEN", "must be a mapping, not a string", "fromEnv"
-    ),
-    "api_key_plain_value.yaml": Expected(
-        17, "spec.genstudio.apiKey", "must be a mapping, not a string", FROM_ENV_HINT
-    ),
+    "secret_plain_value.yaml": Expected(17, "spec.secrets.HF_TOKEN", "must be a mapping, not a string", "fromEnv"),
+    "api_key_plain_value.yaml": Expected(17, "spec.genstudio.apiKey", "must be a mapping, not a string", FROM_ENV_HINT),
     # Semantic rules
     "scale_to_zero_with_min_replica.yaml": Expected(
         19,
@@ -125,9 +107,7 @@ CORPUS: dict[str, Expected] = {
         "spec.genstudio.file",
         "file 'team/../../genstudio.json' would be written outside --credentials-dir",
     ),
-    "reserved_tag.yaml": Expected(
-        7, "metadata.tags", "tag 'hfops-managed' is reserved for hfops' own bookkeeping"
-    ),
+    "reserved_tag.yaml": Expected(7, "metadata.tags", "tag 'hfops-managed' is reserved for hfops' own bookkeeping"),
     "env_key_also_secret.yaml": Expected(19, "spec.secrets.API_KEY", "API_KEY is both in env and in secrets"),
 }
 

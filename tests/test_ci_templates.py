@@ -73,8 +73,11 @@ def gitlab_scripts() -> dict[str, list[str]]:
     pipeline = load(GITLAB)
     default = pipeline.get("default", {}).get("before_script", [])
     return {
-        job: [*pipeline[job].get("before_script", default), *pipeline[job]["script"],
-              *pipeline[job].get("after_script", [])]
+        job: [
+            *pipeline[job].get("before_script", default),
+            *pipeline[job]["script"],
+            *pipeline[job].get("after_script", []),
+        ]
         for job in GITLAB_JOBS
     }
 
@@ -107,8 +110,11 @@ def command_problems(argv: list[str]) -> list[str]:
     name, args = argv[1], argv[2:]
     help_text = CliRunner().invoke(cli, [name, "--help"])
     assert help_text.exit_code == 0, help_text.output
-    problems = [f"{flag} is not in `hfops {name} --help`" for flag in
-                (a.split("=", 1)[0] for a in args if a.startswith("-")) if flag not in help_text.output]
+    problems = [
+        f"{flag} is not in `hfops {name} --help`"
+        for flag in (a.split("=", 1)[0] for a in args if a.startswith("-"))
+        if flag not in help_text.output
+    ]
     try:
         cli.commands[name].make_context(name, list(args))  # parses every flag and value, runs nothing
     except click.ClickException as error:
@@ -217,13 +223,20 @@ def test_every_job_is_commented(path: Path) -> None:
 @pytest.mark.parametrize("platform", ["github", "gitlab"])
 def test_templates_use_the_expected_hfops_commands(platform: str) -> None:
     scripts = github_scripts() if platform == "github" else gitlab_scripts()
-    jobs = dict(zip(("validate", "plan", "apply", "drift"),
-                    ("validate", "plan", "apply", "drift") if platform == "github" else GITLAB_JOBS, strict=True))
+    jobs = dict(
+        zip(
+            ("validate", "plan", "apply", "drift"),
+            ("validate", "plan", "apply", "drift") if platform == "github" else GITLAB_JOBS,
+            strict=True,
+        )
+    )
     used = {role: [shlex.join(c) for text in scripts[job] for c in hfops_commands(text)] for role, job in jobs.items()}
     assert used["validate"] == ["hfops validate manifests/"]
     assert "hfops plan manifests/ --out plan.json --detailed-exitcode" in used["plan"]
-    assert used["apply"] == ["hfops plan manifests/ --out plan.json",
-                             "hfops apply plan.json --credentials-dir credentials"]
+    assert used["apply"] == [
+        "hfops plan manifests/ --out plan.json",
+        "hfops apply plan.json --credentials-dir credentials",
+    ]
     assert used["drift"][0] == "hfops plan manifests/ --detailed-exitcode --format json"
     for job in jobs.values():  # every job installs hfops first
         assert any(is_install(text) and "$HFOPS_PACKAGE" in text for text in scripts[job])
@@ -242,7 +255,8 @@ def test_every_hfops_command_line_in_the_templates_is_accepted_by_the_cli() -> N
 
 def test_the_command_check_catches_what_does_not_exist() -> None:
     assert hfops_commands('echo "hfops plan failed"; x=1 && hfops plan m/ --out p.json > p.txt 2> e') == [
-        ["hfops", "plan", "m/", "--out", "p.json"]]
+        ["hfops", "plan", "m/", "--out", "p.json"]
+    ]
     assert hfops_commands("python - <<'EOF'\nhfops plan --nope\nEOF\n# hfops plan --nope") == []
     assert command_problems(["hfops", "plan", "manifests/", "--detailed-exitcode"]) == []
     assert command_problems(["hfops", "plan", "manifests/", "--detailed-exit-code"])
@@ -272,18 +286,27 @@ def api(emulator: Any, hf_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) 
 
 def shell_env(workspace: Path, **extra: str) -> dict[str, str]:
     assert (BIN / "hfops").exists(), f"hfops is not installed next to {sys.executable}"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GITHUB_", "CI_", "GITLAB_"))}
-    env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", GENSTUDIO_API_KEY=GENSTUDIO_KEY,
-               GITHUB_OUTPUT=str(workspace / ".github-output"), GITHUB_STEP_SUMMARY=str(workspace / ".summary"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "CI_", "GITLAB_"))}
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        GENSTUDIO_API_KEY=GENSTUDIO_KEY,
+        GITHUB_OUTPUT=str(workspace / ".github-output"),
+        GITHUB_STEP_SUMMARY=str(workspace / ".summary"),
+    )
     env.update(extra)
     return env
 
 
 def bash(script: str, workspace: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """A script as the runners run it: GitHub's `shell: bash`, GitLab's bash with -eo pipefail."""
-    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=workspace,
-                          env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def github_step(job: str, name: str, workspace: Path, env: dict[str, str]) -> tuple[int, str, dict[str, str]]:
@@ -356,8 +379,16 @@ def test_github_pipeline_steps_run_against_the_emulator(emulator: Any, api: HfAp
 
 def test_github_plan_step_records_an_error_and_keeps_the_plan(emulator: Any, api: HfApi, workspace: Path) -> None:
     api.create_inference_endpoint(  # an endpoint hfops did not create, under a manifest's name
-        "gpt2-sandbox", repository="gpt2", framework="pytorch", accelerator="cpu", instance_size="x1",
-        instance_type="intel-icl", region="us-east-1", vendor="aws", namespace="acme-research", token=TOKEN,
+        "gpt2-sandbox",
+        repository="gpt2",
+        framework="pytorch",
+        accelerator="cpu",
+        instance_size="x1",
+        instance_type="intel-icl",
+        region="us-east-1",
+        vendor="aws",
+        namespace="acme-research",
+        token=TOKEN,
         task="text-generation",
     )
     code, output, values = github_step("plan", "plan", workspace, shell_env(workspace))
@@ -368,10 +399,19 @@ def test_github_plan_step_records_an_error_and_keeps_the_plan(emulator: Any, api
 
 
 def test_gitlab_plan_job_fails_on_a_plan_error_after_keeping_the_plan(
-        emulator: Any, api: HfApi, workspace: Path) -> None:
+    emulator: Any, api: HfApi, workspace: Path
+) -> None:
     api.create_inference_endpoint(
-        "gpt2-sandbox", repository="gpt2", framework="pytorch", accelerator="cpu", instance_size="x1",
-        instance_type="intel-icl", region="us-east-1", vendor="aws", namespace="acme-research", token=TOKEN,
+        "gpt2-sandbox",
+        repository="gpt2",
+        framework="pytorch",
+        accelerator="cpu",
+        instance_size="x1",
+        instance_type="intel-icl",
+        region="us-east-1",
+        vendor="aws",
+        namespace="acme-research",
+        token=TOKEN,
         task="text-generation",
     )
     code, output = gitlab_job("hfops-plan", workspace, shell_env(workspace))
@@ -438,10 +478,18 @@ def gitlab_api() -> Iterator[tuple[str, dict[str, list[dict[str, Any]]]]]:
 
 
 def test_gitlab_pipeline_jobs_run_against_the_emulator(
-        emulator: Any, api: HfApi, workspace: Path, gitlab_api: tuple[str, dict[str, list[dict[str, Any]]]]) -> None:
+    emulator: Any, api: HfApi, workspace: Path, gitlab_api: tuple[str, dict[str, list[dict[str, Any]]]]
+) -> None:
     url, store = gitlab_api
-    env = shell_env(workspace, GITLAB_API_TOKEN="glpat-test", CI_API_V4_URL=url, CI_PROJECT_ID="42",
-                    CI_MERGE_REQUEST_IID="7", CI_COMMIT_SHORT_SHA="abc1234", CI_JOB_URL="https://ci.example/j/1")
+    env = shell_env(
+        workspace,
+        GITLAB_API_TOKEN="glpat-test",
+        CI_API_V4_URL=url,
+        CI_PROJECT_ID="42",
+        CI_MERGE_REQUEST_IID="7",
+        CI_COMMIT_SHORT_SHA="abc1234",
+        CI_JOB_URL="https://ci.example/j/1",
+    )
 
     # Merge request: validate, then plan (exit 2 is "changes", the job passes) and one MR note.
     code, output = gitlab_job("hfops-validate", workspace, env)
@@ -511,8 +559,14 @@ def github_script(job: str, name: str, workspace: Path, state: dict[str, Any], *
     (workspace / ".script.js").write_text(step(load(GITHUB), job, name)["with"]["script"])
     (workspace / ".harness.js").write_text(NODE_HARNESS)
     (workspace / ".state.json").write_text(json.dumps(state))
-    result = subprocess.run(["node", ".harness.js", ".script.js", ".state.json"], cwd=workspace,
-                            env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["node", ".harness.js", ".script.js", ".state.json"],
+        cwd=workspace,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -527,8 +581,9 @@ def test_github_script_steps_comment_once_and_manage_the_drift_issue(tmp_path: P
     assert "Plan: 1 to add" in params["body"] and "abcdef0" in params["body"]
     ours = {"id": 5, "user": {"type": "Bot"}, "body": "<!-- hfops-plan -->\nold"}
     someone = {"id": 6, "user": {"type": "User"}, "body": "<!-- hfops-plan --> quoted by a person"}
-    [[verb, params]] = github_script("plan", name, tmp_path, {"comments": [someone, ours], "issues": []},
-                                     PLAN_EXITCODE="1")
+    [[verb, params]] = github_script(
+        "plan", name, tmp_path, {"comments": [someone, ours], "issues": []}, PLAN_EXITCODE="1"
+    )
     assert (verb, params["comment_id"]) == ("updateComment", 5)
     assert "### hfops plan: failed (exit 1)" in params["body"]
 
@@ -537,11 +592,16 @@ def test_github_script_steps_comment_once_and_manage_the_drift_issue(tmp_path: P
     [[verb, params]] = github_script("drift", name, tmp_path, {"comments": [], "issues": []}, DRIFTED="acme/a")
     assert verb == "create" and params["title"] == "hfops: drift detected" and "acme/a" in params["body"]
     drift_issue = {"number": 3, "body": "<!-- hfops-drift -->\nold"}
-    [[verb, params]] = github_script("drift", name, tmp_path, {"comments": [], "issues": [drift_issue]},
-                                     DRIFTED="acme/a")
+    [[verb, params]] = github_script(
+        "drift", name, tmp_path, {"comments": [], "issues": [drift_issue]}, DRIFTED="acme/a"
+    )
     assert (verb, params["issue_number"]) == ("update", 3)
-    calls = github_script("drift", "Close the drift issue once there is no drift", tmp_path,
-                          {"comments": [], "issues": [drift_issue, {"number": 4, "body": "unrelated"}]})
+    calls = github_script(
+        "drift",
+        "Close the drift issue once there is no drift",
+        tmp_path,
+        {"comments": [], "issues": [drift_issue, {"number": 4, "body": "unrelated"}]},
+    )
     assert [(verb, params["issue_number"]) for verb, params in calls] == [("createComment", 3), ("update", 3)]
     assert calls[1][1]["state"] == "closed"
 
@@ -571,7 +631,8 @@ def test_pre_commit_hook_definition() -> None:
 
 
 def test_pre_commit_hook_entry_validates_examples_and_refuses_a_broken_manifest(
-        run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec = hook()
     entry = shlex.split(spec["entry"])[1:]
     monkeypatch.chdir(ROOT)  # the repository's own manifests/ with the hook's default args

@@ -150,9 +150,7 @@ def test_scale_to_zero_timeout_change_is_one_field_change() -> None:
         ((("MAX_BATCH", "4"),), (FieldChange("env.MAX_BATCH", "4", "8"),)),  # changed
     ],
 )
-def test_env_added_removed_changed(
-    live_env: tuple[tuple[str, str], ...], expected: tuple[FieldChange, ...]
-) -> None:
+def test_env_added_removed_changed(live_env: tuple[tuple[str, str], ...], expected: tuple[FieldChange, ...]) -> None:
     desired = desired_of()
     action = only_action(plan_for(desired, live(desired, env=live_env)))
     assert isinstance(action, Update)
@@ -460,13 +458,9 @@ def test_plan_json_has_version_summary_and_no_secret_value() -> None:
         ("acme/llama", "acme", "llama", "update"),
         ("acme/mistral", "acme", "mistral", "create"),
     ]
-    assert actions[0]["changes"] == [
-        {"path": "scaling.scaleToZeroTimeout", "old": 30, "new": 15, "sensitive": False}
-    ]
+    assert actions[0]["changes"] == [{"path": "scaling.scaleToZeroTimeout", "old": 30, "new": 15, "sensitive": False}]
     secret_fields = [f for f in actions[1]["fields"] if f["sensitive"]]
-    assert secret_fields == [
-        {"path": "secrets.API_SECRET", "old": None, "new": "(sensitive value)", "sensitive": True}
-    ]
+    assert secret_fields == [{"path": "secrets.API_SECRET", "old": None, "new": "(sensitive value)", "sensitive": True}]
     assert SECRET_VALUE not in text
     assert json.loads(text) == data
 
@@ -499,9 +493,7 @@ def test_digests_are_stable_and_follow_the_desired_state() -> None:
 def test_manifest_digest_follows_secret_values_but_not_the_file_they_are_in() -> None:
     base = build_plan([desired_of()], {})
     other_secret = build_plan([desired_of(secret="hf_other")], {})
-    moved = build_plan(
-        [desired_of(spec_of(source=replace(spec_of().source, file="elsewhere.yaml", line=40)))], {}
-    )
+    moved = build_plan([desired_of(spec_of(source=replace(spec_of().source, file="elsewhere.yaml", line=40)))], {})
     assert other_secret.manifest_digest != base.manifest_digest
     assert moved.manifest_digest == base.manifest_digest
 

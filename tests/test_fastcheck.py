@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def documents() -> list[Any]:
     found: list[Any] = []
-    for path in sorted([*ROOT.glob("examples/**/*.yaml"), *ROOT.glob("manifests/**/*.yaml"),
-                        *ROOT.glob("tests/data/bad/*.yaml")]):
+    for path in sorted(
+        [*ROOT.glob("examples/**/*.yaml"), *ROOT.glob("manifests/**/*.yaml"), *ROOT.glob("tests/data/bad/*.yaml")]
+    ):
         if "alias" in path.name:
             continue  # alias bombs expand exponentially in any tree walk; hfops refuses them before
         try:
@@ -30,8 +31,32 @@ def documents() -> list[Any]:
     return found
 
 
-VALUES: list[Any] = [None, True, False, 0, 1, -1, 1.0, 2.5, 100, 10**6, "", "x", "X_1", "gpu", "hfops/v1",
-                     "Endpoint", "-bad", "a" * 40, [], ["a"], ["a", "a"], {}, {"fromEnv": "A"}, {"x": 1}]
+VALUES: list[Any] = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    1.0,
+    2.5,
+    100,
+    10**6,
+    "",
+    "x",
+    "X_1",
+    "gpu",
+    "hfops/v1",
+    "Endpoint",
+    "-bad",
+    "a" * 40,
+    [],
+    ["a"],
+    ["a", "a"],
+    {},
+    {"fromEnv": "A"},
+    {"x": 1},
+]
 
 
 def mutations(document: dict[str, Any], rng: random.Random, count: int) -> list[Any]:

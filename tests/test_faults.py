@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from hfops.emulator import Emulator, EmulatorConfig
+from tests.factories import BOOKKEEPING
 
 TOKEN = "hf_faults_deploy_token_0123456789"
 GENSTUDIO_KEY = "hf_faults_genstudio_key_9876543210"
@@ -137,7 +138,9 @@ def creates_landed(emulator: Emulator, namespace: str) -> int:
 
 def assert_credentials(creds: Path, emulator: Emulator, names: dict[str, list[str]]) -> None:
     expected = sorted(f"{name}.json" for members in names.values() for name in members)
-    assert sorted(p.name for p in creds.iterdir()) == expected, "missing, extra or temporary files"
+    assert sorted(p.name for p in creds.iterdir() if p.name not in BOOKKEEPING) == expected, (
+        "missing, extra or temporary files"
+    )
     assert stat.S_IMODE(creds.stat().st_mode) == 0o700
     for namespace, members in names.items():
         for name in members:
@@ -190,8 +193,9 @@ def test_fleet_converges_with_a_fifth_of_api_and_hub_calls_failing(harness: Harn
     names = write_fleet(harness.tmp_path / "fleet", 30)
 
     started = time.monotonic()
-    result = run("apply", str(harness.tmp_path / "fleet"), "--yes", "--parallelism", "8",
-                 "--credentials-dir", str(harness.creds))
+    result = run(
+        "apply", str(harness.tmp_path / "fleet"), "--yes", "--parallelism", "8", "--credentials-dir", str(harness.creds)
+    )
     elapsed = time.monotonic() - started
 
     assert result.code == 0, result.output
@@ -208,7 +212,7 @@ def test_fleet_converges_with_a_fifth_of_api_and_hub_calls_failing(harness: Harn
     assert elapsed < 45, f"apply took {elapsed:.1f}s"
 
     # Still faulty: plan must read through the faults as well, and see nothing to do.
-    again = run("plan", str(harness.tmp_path / "fleet"), "--detailed-exitcode")
+    again = run("plan", str(harness.tmp_path / "fleet"), "--detailed-exitcode", "--credentials-dir", str(harness.creds))
     assert again.code == 0, again.output
     assert "No changes." in again.stdout
 
@@ -221,15 +225,14 @@ def test_fleet_converges_through_dropped_connections_and_lost_answers(harness: H
     emulator.inject_fault("drop", method="GET", path="/v2/endpoint/gamma")  # at least one
     names = write_fleet(harness.tmp_path / "fleet", 18)
 
-    result = run("apply", str(harness.tmp_path / "fleet"), "--yes", "--parallelism", "6",
-                 "--credentials-dir", str(harness.creds))
+    result = run(
+        "apply", str(harness.tmp_path / "fleet"), "--yes", "--parallelism", "6", "--credentials-dir", str(harness.creds)
+    )
 
     assert result.code == 0, result.output
     kinds = Counter(e.get("fault") for e in logged(harness.log))
     assert kinds["drop"] >= 1 and kinds["lost_response"] >= 1, kinds
-    lost_creates = [
-        e for e in emulator.requests() if e.get("fault") == "lost_response" and e["method"] == "POST"
-    ]
+    lost_creates = [e for e in emulator.requests() if e.get("fault") == "lost_response" and e["method"] == "POST"]
     assert lost_creates, "some create answers were lost"
     assert_converged(emulator, harness.creds, names)
 
@@ -253,9 +256,7 @@ def post_statuses(emulator: Emulator, namespace: str = "acme") -> list[tuple[int
 
 
 @pytest.mark.parametrize("stall_ms", [0, 1500], ids=["reset", "stalled-then-reset"])
-def test_a_create_whose_answer_is_lost_is_not_created_twice(
-    harness: Harness, run: RunFn, stall_ms: int
-) -> None:
+def test_a_create_whose_answer_is_lost_is_not_created_twice(harness: Harness, run: RunFn, stall_ms: int) -> None:
     emulator = harness.start()
     emulator.inject_fault("lost_response", method="POST", path="/v2/endpoint/acme", ms=stall_ms)
     manifest = one_endpoint(harness)
@@ -290,17 +291,30 @@ def test_a_409_for_an_endpoint_that_is_not_ours_is_not_taken_over(harness: Harne
     def competitor() -> None:
         while emulator.pending_faults():  # hfops' create is now held by the emulator
             time.sleep(0.005)
-        body = json.dumps({
-            "name": "solo", "type": "public",
-            "provider": {"vendor": "aws", "region": "us-east-1"},
-            "compute": {"accelerator": "cpu", "instanceType": "intel-icl", "instanceSize": "x1",
-                        "scaling": {"minReplica": 0, "maxReplica": 1, "scaleToZeroTimeout": 15}},
-            "model": {"repository": "gpt2", "framework": "pytorch", "task": "text-generation",
-                      "image": {"huggingface": {}}},
-            "tags": ["someone-else"],
-        }).encode()
+        body = json.dumps(
+            {
+                "name": "solo",
+                "type": "public",
+                "provider": {"vendor": "aws", "region": "us-east-1"},
+                "compute": {
+                    "accelerator": "cpu",
+                    "instanceType": "intel-icl",
+                    "instanceSize": "x1",
+                    "scaling": {"minReplica": 0, "maxReplica": 1, "scaleToZeroTimeout": 15},
+                },
+                "model": {
+                    "repository": "gpt2",
+                    "framework": "pytorch",
+                    "task": "text-generation",
+                    "image": {"huggingface": {}},
+                },
+                "tags": ["someone-else"],
+            }
+        ).encode()
         request = urllib.request.Request(
-            f"{emulator.url}/v2/endpoint/acme", data=body, method="POST",
+            f"{emulator.url}/v2/endpoint/acme",
+            data=body,
+            method="POST",
             headers={"Authorization": "Bearer hf_someone_else_1234", "Content-Type": "application/json"},
         )
         urllib.request.urlopen(request, timeout=10).close()
@@ -316,7 +330,7 @@ def test_a_409_for_an_endpoint_that_is_not_ours_is_not_taken_over(harness: Harne
     raw = emulator.endpoint_raw("acme", "solo")
     assert raw is not None and raw["tags"] == ["someone-else"] and raw["type"] == "public"
     assert not [r for r in emulator.requests() if r["method"] in ("PUT", "DELETE")]
-    assert not harness.creds.exists() or not any(harness.creds.iterdir())
+    assert not harness.creds.exists() or not [p for p in harness.creds.iterdir() if p.name not in BOOKKEEPING]
 
 
 # ------------------------------------------------------------------------ partial failure
@@ -327,8 +341,9 @@ def test_one_endpoint_failing_to_deploy_does_not_stop_the_others(harness: Harnes
     names = write_fleet(harness.tmp_path / "fleet", 6, ("acme", "beta"))
     emulator.fail_deploy("beta", "fleet-003", "the container exited with code 137 (out of memory)")
 
-    result = run("apply", str(harness.tmp_path / "fleet"), "--yes", "--parallelism", "3",
-                 "--credentials-dir", str(harness.creds))
+    result = run(
+        "apply", str(harness.tmp_path / "fleet"), "--yes", "--parallelism", "3", "--credentials-dir", str(harness.creds)
+    )
 
     assert result.code == 1, result.output
     assert "Apply complete: 5 succeeded, 1 failed, 0 not attempted." in result.stdout
@@ -350,8 +365,9 @@ def test_partial_failure_summary_in_json(harness: Harness, run: RunFn) -> None:
     write_fleet(harness.tmp_path / "fleet", 3, ("acme",))
     emulator.fail_deploy("acme", "fleet-001", "CUDA error: out of memory")
 
-    result = run("apply", str(harness.tmp_path / "fleet"), "--yes", "--format", "json",
-                 "--credentials-dir", str(harness.creds))
+    result = run(
+        "apply", str(harness.tmp_path / "fleet"), "--yes", "--format", "json", "--credentials-dir", str(harness.creds)
+    )
 
     assert result.code == 1, result.output
     document = json.loads(result.stdout)
@@ -457,7 +473,10 @@ def test_a_request_that_never_gets_an_answer_times_out_and_is_retried(harness: H
     try:
         result = subprocess.run(
             [HFOPS, "apply", str(manifest), "--yes", "--credentials-dir", str(harness.creds)],
-            env=env, capture_output=True, text=True, timeout=40,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=40,
         )
     except subprocess.TimeoutExpired:
         pytest.fail("hfops apply was still waiting for an answer after 40s: API calls have no timeout")

@@ -33,7 +33,7 @@ def test_new_field_planned_created_updated_imported(emulator, hf_env, run, tmp_p
     manifest.write_text(MANIFEST.format(quantize="awq"))
     credentials = str(tmp_path / "c")
 
-    planned = run("plan", str(manifest), "--format", "json")
+    planned = run("plan", str(manifest), "--format", "json", "--credentials-dir", credentials)
     assert planned.code == 0, planned.output
     (create,) = json.loads(planned.stdout)["actions"]
     assert {"path": "image.quantize", "old": None, "new": "awq", "sensitive": False} in create["fields"]
@@ -41,10 +41,10 @@ def test_new_field_planned_created_updated_imported(emulator, hf_env, run, tmp_p
     created = run("apply", str(manifest), "--yes", "--credentials-dir", credentials)
     assert created.code == 0, created.output
     assert emulator.endpoint_raw("acme", "quant")["model"]["image"]["tgi"]["quantize"] == "awq"
-    assert "No changes" in run("plan", str(manifest)).stdout
+    assert "No changes" in run("plan", str(manifest), "--credentials-dir", credentials).stdout
 
     manifest.write_text(MANIFEST.format(quantize="gptq"))
-    changed = run("plan", str(manifest))
+    changed = run("plan", str(manifest), "--credentials-dir", credentials)
     assert 'image.quantize: "awq" -> "gptq"' in changed.stdout
     updated = run("apply", str(manifest), "--yes", "--credentials-dir", credentials)
     assert updated.code == 0, updated.output

@@ -51,7 +51,7 @@ def test_saved_plan_applies_exactly_and_refuses_when_stale(emulator, api, run, t
     manifests = tmp_path / "m"
     write(manifests, "a.yaml", manifest("alpha"))
     plan_file = tmp_path / "plan.json"
-    made = run("plan", str(manifests), "--out", str(plan_file))
+    made = run("plan", str(manifests), "--out", str(plan_file), "--credentials-dir", str(tmp_path / "c"))
     assert made.code == 0, made.output
     saved = json.loads(plan_file.read_text())
     assert saved["kind"] == "hfops-plan" and saved["plan"]["summary"]["add"] == 1
@@ -63,7 +63,7 @@ def test_saved_plan_applies_exactly_and_refuses_when_stale(emulator, api, run, t
     # A new plan, then an out-of-band change through huggingface_hub: the plan is stale.
     path = manifests / "a.yaml"
     path.write_text(path.read_text().replace("LOG_LEVEL: info", "LOG_LEVEL: debug"))
-    assert run("plan", str(manifests), "--out", str(plan_file)).code == 0
+    assert run("plan", str(manifests), "--out", str(plan_file), "--credentials-dir", str(tmp_path / "c")).code == 0
     api.update_inference_endpoint("alpha", namespace="acme", token=TOKEN, max_replica=3)
     emulator.clear_requests()
     stale = run("apply", str(plan_file), "--credentials-dir", str(tmp_path / "c"))
@@ -73,7 +73,7 @@ def test_saved_plan_applies_exactly_and_refuses_when_stale(emulator, api, run, t
     assert emulator.endpoint_raw("acme", "alpha")["model"]["env"] == {"LOG_LEVEL": "info"}
 
     # Manifests edited after the plan was saved: stale as well.
-    assert run("plan", str(manifests), "--out", str(plan_file)).code == 0
+    assert run("plan", str(manifests), "--out", str(plan_file), "--credentials-dir", str(tmp_path / "c")).code == 0
     path.write_text(path.read_text().replace("LOG_LEVEL: debug", "LOG_LEVEL: warn"))
     stale = run("apply", str(plan_file))
     assert stale.code == 1 and "manifests" in stale.stderr
@@ -83,24 +83,29 @@ def test_saved_plan_applies_exactly_and_refuses_when_stale(emulator, api, run, t
 def test_drift_is_told_apart_from_manifest_changes(emulator, api, run, tmp_path):
     path = write(tmp_path / "m", "a.yaml", manifest("alpha"))
     assert run("apply", str(path), "--yes", "--credentials-dir", str(tmp_path / "c")).code == 0
-    clean = run("plan", str(path), "--detailed-exitcode", "--format", "json")
+    clean = run("plan", str(path), "--detailed-exitcode", "--format", "json", "--credentials-dir", str(tmp_path / "c"))
     assert clean.code == 0 and json.loads(clean.stdout)["change_kind"] == "none"
 
     api.update_inference_endpoint("alpha", namespace="acme", token=TOKEN, max_replica=4)
-    drift = run("plan", str(path), "--detailed-exitcode")
+    drift = run("plan", str(path), "--detailed-exitcode", "--credentials-dir", str(tmp_path / "c"))
     assert drift.code == 2
     assert "changed outside hfops (drift)" in drift.stdout
     assert "~ scaling.maxReplica: 4 -> 1" in drift.stdout
     assert "Drift: 1 endpoint(s) changed outside hfops" in drift.stdout
-    drift_json = json.loads(run("plan", str(path), "--format", "json").stdout)
+    drift_json = json.loads(run("plan", str(path), "--format", "json", "--credentials-dir", str(tmp_path / "c")).stdout)
     assert drift_json["change_kind"] == "drift" and drift_json["drifted"] == ["acme/alpha"]
 
     assert run("apply", str(path), "--yes", "--credentials-dir", str(tmp_path / "c")).code == 0
     path.write_text(path.read_text().replace("LOG_LEVEL: info", "LOG_LEVEL: debug"))
-    changed = run("plan", str(path), "--detailed-exitcode")
+    changed = run("plan", str(path), "--detailed-exitcode", "--credentials-dir", str(tmp_path / "c"))
     assert changed.code == 2
     assert "# the manifest changed" in changed.stdout and "Drift:" not in changed.stdout
-    assert json.loads(run("plan", str(path), "--format", "json").stdout)["change_kind"] == "manifest"
+    assert (
+        json.loads(run("plan", str(path), "--format", "json", "--credentials-dir", str(tmp_path / "c")).stdout)[
+            "change_kind"
+        ]
+        == "manifest"
+    )
 
 
 def test_prune_refuses_an_empty_manifest_set(emulator, api, run, tmp_path):
@@ -136,11 +141,11 @@ def test_prune_deletes_only_owned_unnamed_endpoints(emulator, api, run, tmp_path
         task="text-generation",
     )
     (manifests / "b.yaml").unlink()
-    planned = run("plan", str(manifests), "--prune", "--detailed-exitcode")
+    planned = run("plan", str(manifests), "--prune", "--detailed-exitcode", "--credentials-dir", str(tmp_path / "c"))
     assert planned.code == 2
     assert "- acme/beta will be destroyed (no manifest names it any more)" in planned.stdout
     assert "handmade" not in planned.stdout
-    without_prune = run("plan", str(manifests), "--detailed-exitcode")
+    without_prune = run("plan", str(manifests), "--detailed-exitcode", "--credentials-dir", str(tmp_path / "c"))
     assert without_prune.code == 0
     assert run("apply", str(manifests), "--prune", "--yes", "--credentials-dir", str(tmp_path / "c")).code == 0
     assert emulator.endpoint_raw("acme", "beta") is None
@@ -156,7 +161,8 @@ def test_prune_deletes_only_owned_unnamed_endpoints(emulator, api, run, tmp_path
     assert emulator.endpoint_raw("acme", "handmade") is not None
 
 
-def test_import_then_plan_has_no_changes_and_prune_respects_adoption(emulator, api, run, tmp_path):
+def test_import_then_plan_has_no_changes_and_prune_respects_adoption(emulator, api, run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default ./credentials lands here
     api.create_inference_endpoint(
         "legacy",
         repository="gpt2",
@@ -238,9 +244,9 @@ def test_paused_desired_state(emulator, api, run, tmp_path):
     applied = run("apply", str(path), "--yes", "--credentials-dir", str(tmp_path / "c"))
     assert applied.code == 0, applied.output
     assert emulator.endpoint_raw("acme", "sleepy")["status"]["state"] == "paused"
-    assert run("plan", str(path), "--detailed-exitcode").code == 0
+    assert run("plan", str(path), "--detailed-exitcode", "--credentials-dir", str(tmp_path / "c")).code == 0
     path.write_text(path.read_text().replace("  paused: true\n", ""))
-    planned = run("plan", str(path), "--detailed-exitcode")
+    planned = run("plan", str(path), "--detailed-exitcode", "--credentials-dir", str(tmp_path / "c"))
     assert planned.code == 2 and "is paused and will be resumed" in planned.stdout
     assert run("apply", str(path), "--yes", "--credentials-dir", str(tmp_path / "c")).code == 0
     assert emulator.endpoint_raw("acme", "sleepy")["status"]["state"] == "running"
@@ -300,7 +306,7 @@ def test_drift_after_a_manifest_change_is_still_drift(emulator, api, run, tmp_pa
     path.write_text(path.read_text().replace("LOG_LEVEL: info", "LOG_LEVEL: debug"))
     assert run("apply", str(path), "--yes", "--credentials-dir", str(tmp_path / "c")).code == 0
     api.update_inference_endpoint("alpha", namespace="acme", token=TOKEN, env={"LOG_LEVEL": "trace"})
-    doc = json.loads(run("plan", str(path), "--format", "json").stdout)
+    doc = json.loads(run("plan", str(path), "--format", "json", "--credentials-dir", str(tmp_path / "c")).stdout)
     assert doc["change_kind"] == "drift", doc
 
 
@@ -317,7 +323,7 @@ def test_a_failed_endpoint_is_replaced_on_the_next_apply(emulator, api, run, tmp
     assert "Apply complete: 0 succeeded, 1 failed, 0 not attempted." in failed.stdout
 
     path.write_text(broken.replace(", MAX_INPUT_LENGTH: '500'", ""))
-    planned = run("plan", str(path))
+    planned = run("plan", str(path), "--credentials-dir", str(tmp_path / "c"))
     assert "-/+ acme/flaky must be replaced (deleted, then created)  # it failed to deploy" in planned.stdout
     fixed = run("apply", str(path), "--yes", "--credentials-dir", str(tmp_path / "c"))
     assert fixed.code == 0, fixed.output

@@ -25,6 +25,7 @@ from typing import IO, Any
 import pytest
 
 from hfops.emulator import Emulator, EmulatorConfig
+from tests.factories import BOOKKEEPING
 
 TOKEN = "hf_interrupts_deploy_token_0123456789"
 GENSTUDIO_KEY = "hf_interrupts_genstudio_key_987654"
@@ -107,8 +108,17 @@ class Bench:
         out = self.tmp_path / f"run{self.runs}.stdout"
         err = self.tmp_path / f"run{self.runs}.stderr"
         process = subprocess.Popen(
-            [HFOPS, "apply", str(self.manifests), "--yes", "--parallelism", str(parallelism),
-             "--credentials-dir", str(self.creds), *extra],
+            [
+                HFOPS,
+                "apply",
+                str(self.manifests),
+                "--yes",
+                "--parallelism",
+                str(parallelism),
+                "--credentials-dir",
+                str(self.creds),
+                *extra,
+            ],
             stdout=stdout if stdout is not None else out.open("w"),
             stderr=err.open("w"),
             text=True,
@@ -139,6 +149,8 @@ class Bench:
             return
         assert stat.S_IMODE(self.creds.stat().st_mode) == 0o700
         for path in self.creds.iterdir():
+            if path.name in BOOKKEEPING:
+                continue
             assert path.suffix == ".json" and not path.name.startswith("."), f"leftover {path.name}"
             assert stat.S_IMODE(path.stat().st_mode) == 0o600
             data = json.loads(path.read_text())  # complete JSON, not half a file
@@ -154,7 +166,9 @@ class Bench:
         assert self.created() == len(self.names), "an endpoint was created twice"
         assert not [r for r in self.emulator.requests() if r["method"] == "DELETE"]
         self.assert_no_partial_files()
-        assert sorted(p.name for p in self.creds.iterdir()) == sorted(f"{n}.json" for n in self.names)
+        assert sorted(p.name for p in self.creds.iterdir() if p.name not in BOOKKEEPING) == sorted(
+            f"{n}.json" for n in self.names
+        )
         for name in self.names:
             data = json.loads((self.creds / f"{name}.json").read_text())
             raw = self.emulator.endpoint_raw("acme", name)
@@ -196,9 +210,7 @@ def assert_reports_interruption(run: Run, sig: signal.Signals) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_after_the_first_create_stops_new_work_and_a_rerun_converges(
-    bench: Bench, sig: signal.Signals
-) -> None:
+def test_signal_after_the_first_create_stops_new_work_and_a_rerun_converges(bench: Bench, sig: signal.Signals) -> None:
     names = bench.fleet(6)
     run = bench.start(parallelism=2)
     bench.until(lambda: bench.created() >= 1, "the first create")
@@ -250,7 +262,7 @@ def test_signal_during_plan_creates_nothing(bench: Bench) -> None:
 
     assert code == 1, run.stdout + run.stderr
     assert bench.posts() == [], "nothing may be created after an interrupt during the plan"
-    assert not bench.creds.exists() or not any(bench.creds.iterdir())
+    assert not bench.creds.exists() or not [p for p in bench.creds.iterdir() if p.name not in BOOKKEEPING]
     assert "Traceback" not in run.stderr
 
     bench.rerun_converges()
@@ -304,8 +316,7 @@ def test_signal_while_the_plan_is_being_written_to_a_full_pipe(bench: Bench) -> 
     """
     bench.fleet(150)  # a plan text well over a pipe's 64 KiB
     run = bench.start(stdout=subprocess.PIPE)
-    bench.until(lambda: any(r["path"] == "/v2/provider/acme" for r in bench.emulator.requests()),
-                "the plan to be made")
+    bench.until(lambda: any(r["path"] == "/v2/provider/acme" for r in bench.emulator.requests()), "the plan to be made")
     time.sleep(1.0)  # now blocked in write(): the pipe is full
     run.signal(signal.SIGINT)
     time.sleep(0.5)
@@ -331,7 +342,7 @@ def test_signal_while_the_plan_is_being_written_to_a_full_pipe(bench: Bench) -> 
 
 
 def test_second_signal_while_credentials_are_written_leaves_no_temporary_file(bench: Bench) -> None:
-    """Exit at once, but not leaving `.NAME.json.XXXX.tmp` behind in the credentials directory.
+    """Exit at once, but not leaving `.hfops-tmp-XXXX.NAME.json` behind in the credentials directory.
 
     Sixty endpoints become ready together and write their credentials at once; the two signals
     come as the first file appears, so some writes are half done when the second one lands. The
@@ -345,12 +356,16 @@ def test_second_signal_while_credentials_are_written_leaves_no_temporary_file(be
                 path.unlink()
         # Endpoints created by an earlier attempt stay; only the credential phase matters here.
         run = bench.start(parallelism=64)
-        bench.until(lambda: bench.creds.exists() and any(bench.creds.iterdir()), "the first credential file")
+        bench.until(lambda: bench.creds.exists() and any(bench.creds.glob("*.json")), "the first credential file")
         run.signal(signal.SIGINT)
         time.sleep(0.003)
         run.signal(signal.SIGTERM)
         run.wait()
-        leftovers = [p.name for p in bench.creds.iterdir() if not p.name.endswith(".json") or p.name.startswith(".")]
+        leftovers = [
+            p.name
+            for p in bench.creds.iterdir()
+            if p.name not in BOOKKEEPING and (not p.name.endswith(".json") or p.name.startswith("."))
+        ]
         if leftovers:
             break
     assert leftovers == [], f"temporary files left behind: {leftovers}"
@@ -363,7 +378,7 @@ def test_the_next_apply_removes_temporary_files_a_killed_run_left(bench: Bench) 
     """
     bench.fleet(2)
     bench.creds.mkdir(mode=0o700)
-    stale = bench.creds / ".svc-00.json.k1ll3d00.tmp"  # the name atomic writes give their temporaries
+    stale = bench.creds / ".hfops-tmp-k1ll3d00.svc-00.json"  # the name credential writes give their temporaries
     stale.write_text('{"api_key": "hf_')  # half a credential
     stale.chmod(0o600)
 

@@ -19,7 +19,7 @@ from hfops.core.manifest import (
     load_manifests,
     parse_manifest_text,
 )
-from hfops.core.model import DEFAULT_TGI_IMAGE, EndpointSpec, FromEnv, GenStudioSpec, ImageSpec
+from hfops.core.model import DEFAULT_TGI_IMAGE, EndpointSpec, FileOutput, FromEnv, GenStudioSpec, ImageSpec
 
 CANARY = "hf_CANARYSECRET123"
 
@@ -144,7 +144,10 @@ def test_contract_example_gives_every_value(tmp_path: Path) -> None:
         secrets=(("SOME_KEY", FromEnv("SOME_ENV_VAR")),),
         tags=("team-ml",),
         genstudio=GenStudioSpec(
-            api_key=FromEnv("GENSTUDIO_API_KEY"), context_window=4096, file="llama-2-7b-chat.json"
+            api_key=FromEnv("GENSTUDIO_API_KEY"),
+            context_window=4096,
+            file="llama-2-7b-chat.json",
+            outputs=(FileOutput("llama-2-7b-chat.json"),),
         ),
     )
     assert spec.address == "acme/llama-2-7b-chat"
@@ -160,7 +163,9 @@ def test_minimal_manifest_gets_the_documented_defaults(tmp_path: Path) -> None:
     assert spec.image == ImageSpec(url=DEFAULT_TGI_IMAGE, max_input_tokens=None, max_total_tokens=None)
     assert "text-generation-inference" in DEFAULT_TGI_IMAGE
     assert (spec.env, spec.secrets, spec.tags) == ((), (), ())
-    assert spec.genstudio == GenStudioSpec(api_key=None, context_window=None, file=None)
+    assert spec.genstudio == GenStudioSpec(
+        api_key=None, context_window=None, file=None, outputs=(FileOutput(f"{spec.name}.json"),)
+    )
 
 
 def test_no_scale_to_zero_default_when_min_replica_is_above_zero() -> None:
@@ -296,9 +301,7 @@ def test_three_mistakes_in_one_file_give_three_located_errors(tmp_path: Path) ->
 
 
 def test_errors_in_several_files_and_documents_are_reported_together(tmp_path: Path) -> None:
-    first = write(
-        tmp_path, "a.yaml", minimal(name="Bad") + "---\n" + minimal(name="ok", extra="type: privat\n")
-    )
+    first = write(tmp_path, "a.yaml", minimal(name="Bad") + "---\n" + minimal(name="ok", extra="type: privat\n"))
     second = write(tmp_path, "b.yaml", minimal(extra="scaling:\n  minReplica: 2\n  maxReplica: 1\n"))
 
     error = errors_of([first, second])
@@ -372,9 +375,7 @@ def test_semantic_error_is_reported_alongside_an_unknown_field_in_the_same_docum
         ),
     ],
 )
-def test_unknown_keys_and_typos_get_a_hint(
-    extra: str, line: int, field: str, message: str, hint: str
-) -> None:
+def test_unknown_keys_and_typos_get_a_hint(extra: str, line: int, field: str, message: str, hint: str) -> None:
     _, problems = parse_manifest_text(minimal(extra=extra), file="m.yaml")
     assert problems == [Diagnostic(Location("m.yaml", line, field), message, hint)]
 
@@ -416,9 +417,7 @@ def test_wrong_types_and_ranges(extra: str, field: str, message: str) -> None:
 
 def test_instance_size_written_as_a_number() -> None:
     _, problems = parse_manifest_text(MINIMAL.replace("instanceSize: x1", "instanceSize: 1"), file="m.yaml")
-    assert [str(p) for p in problems] == [
-        "m.yaml:13: spec.compute.instanceSize: must be a string, not an integer"
-    ]
+    assert [str(p) for p in problems] == ["m.yaml:13: spec.compute.instanceSize: must be a string, not an integer"]
 
 
 NAME_RULE = "lowercase letters, digits and '-', at most 32, starting and ending with a letter or digit"
@@ -484,8 +483,7 @@ def test_good_names(name: str) -> None:
             "image:\n  maxTotalTokens: 4096\ngenstudio:\n  contextWindow: 8192\n",
             17,
             "spec.genstudio.contextWindow",
-            "contextWindow (8192) is larger than image.maxTotalTokens (4096), "
-            "which is what the endpoint will serve",
+            "contextWindow (8192) is larger than image.maxTotalTokens (4096), which is what the endpoint will serve",
             None,
         ),
         (
@@ -500,8 +498,7 @@ def test_good_names(name: str) -> None:
             "genstudio:\n  file: /etc/genstudio.json\n",
             15,
             "spec.genstudio.file",
-            "invalid value '/etc/genstudio.json': "
-            "Credential file, relative to --credentials-dir and never outside it.",
+            "invalid value '/etc/genstudio.json': Credential file, relative to --credentials-dir and never outside it.",
             None,
         ),
         (
@@ -566,16 +563,12 @@ def test_reserved_tags_are_refused(tag: str) -> None:
     text = MINIMAL.replace("  name: demo\n", f"  name: demo\n  tags: [team-ml, {tag}]\n")
     _, problems = parse_manifest_text(text, file="m.yaml")
     assert problems == [
-        Diagnostic(
-            Location("m.yaml", 5, "metadata.tags"), f"tag {tag!r} is reserved for hfops' own bookkeeping"
-        )
+        Diagnostic(Location("m.yaml", 5, "metadata.tags"), f"tag {tag!r} is reserved for hfops' own bookkeeping")
     ]
 
 
 def test_repeated_tag_is_refused() -> None:
-    _, problems = parse_manifest_text(
-        MINIMAL.replace("  name: demo\n", "  name: demo\n  tags: [a, a]\n"), file="m"
-    )
+    _, problems = parse_manifest_text(MINIMAL.replace("  name: demo\n", "  name: demo\n  tags: [a, a]\n"), file="m")
     assert [str(p) for p in problems] == ["m:5: metadata.tags: must not repeat items"]
 
 
@@ -605,9 +598,7 @@ def test_duplicate_through_default_namespace(tmp_path: Path) -> None:
 
 def test_same_name_in_two_namespaces_is_fine(tmp_path: Path) -> None:
     first = write(tmp_path, "a.yaml", minimal(namespace="acme", extra="genstudio:\n  file: acme-demo.json\n"))
-    second = write(
-        tmp_path, "b.yaml", minimal(namespace="beta", extra="genstudio:\n  file: beta-demo.json\n")
-    )
+    second = write(tmp_path, "b.yaml", minimal(namespace="beta", extra="genstudio:\n  file: beta-demo.json\n"))
 
     loaded = load_manifests([first, second])
 

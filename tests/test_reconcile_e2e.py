@@ -30,9 +30,7 @@ spec:
 
 def api_requests(emulator, method: str | None = None) -> list[dict]:
     return [
-        r
-        for r in emulator.requests()
-        if r["path"].startswith("/v2/") and (method is None or r["method"] == method)
+        r for r in emulator.requests() if r["path"].startswith("/v2/") and (method is None or r["method"] == method)
     ]
 
 
@@ -63,7 +61,7 @@ def test_apply_examples_writes_credentials_then_plan_is_clean(emulator, hf_env, 
     assert "falls back" in result.stderr or "uses HF_TOKEN" in result.stderr
     assert TOKEN not in result.output
 
-    again = run("plan", str(EXAMPLES), "--detailed-exitcode")
+    again = run("plan", str(EXAMPLES), "--detailed-exitcode", "--credentials-dir", str(creds))
     assert again.code == 0, again.output
     assert "No changes." in again.stdout
 
@@ -75,14 +73,12 @@ def test_changed_timeout_is_one_field_and_apply_keeps_env(emulator, hf_env, run,
     target = work / "fleet" / "mistral-7b-instruct.yaml"
     target.write_text(target.read_text().replace("scaleToZeroTimeout: 30", "scaleToZeroTimeout: 45"))
 
-    planned = run("plan", str(work), "--detailed-exitcode")
+    planned = run("plan", str(work), "--detailed-exitcode", "--credentials-dir", str(tmp_path / "c"))
     assert planned.code == 2, planned.output
     assert "~ acme/mistral-7b-instruct will be updated in place" in planned.stdout
     assert "~ scaling.scaleToZeroTimeout: 30 -> 45" in planned.stdout
     assert "Plan: 0 to add, 1 to change, 0 to destroy." in planned.stdout
-    change_lines = [
-        line for line in planned.stdout.splitlines() if line.strip().startswith(("~ ", "+ ", "- "))
-    ]
+    change_lines = [line for line in planned.stdout.splitlines() if line.strip().startswith(("~ ", "+ ", "- "))]
     assert len(change_lines) == 2  # the endpoint header and its one field
 
     emulator.clear_requests()
@@ -94,7 +90,7 @@ def test_changed_timeout_is_one_field_and_apply_keeps_env(emulator, hf_env, run,
     assert raw["compute"]["scaling"]["scaleToZeroTimeout"] == 45
     assert raw["model"]["env"] == {"MAX_BATCH_PREFILL_TOKENS": "8192"}
     assert raw["model"]["image"]["tgi"]["maxTotalTokens"] == 8192
-    assert run("plan", str(work), "--detailed-exitcode").code == 0
+    assert run("plan", str(work), "--detailed-exitcode", "--credentials-dir", str(tmp_path / "c")).code == 0
 
 
 def test_non_text_generation_model_is_refused_before_anything_is_created(emulator, hf_env, run, tmp_path):
@@ -166,19 +162,17 @@ def test_unowned_endpoint_is_reported_not_taken_over(emulator, hf_env, run, tmp_
     )
     path = tmp_path / "m.yaml"
     path.write_text(manifest("handmade"))
-    planned = run("plan", str(path))
+    planned = run("plan", str(path), "--credentials-dir", str(tmp_path / "c"))
     assert planned.code == 1
     assert "not created by hfops" in planned.stdout
     assert f"hfops apply --adopt acme/handmade {path}" in planned.stdout
     assert run("apply", str(path), "--yes").code == 1
     assert not api_requests(emulator, "PUT")
 
-    adopted = run(
-        "apply", str(path), "--yes", "--adopt", "acme/handmade", "--credentials-dir", str(tmp_path / "c")
-    )
+    adopted = run("apply", str(path), "--yes", "--adopt", "acme/handmade", "--credentials-dir", str(tmp_path / "c"))
     assert adopted.code == 0, adopted.output
     assert "hfops-managed" in emulator.endpoint_raw("acme", "handmade")["tags"]
-    assert run("plan", str(path), "--detailed-exitcode").code == 0
+    assert run("plan", str(path), "--detailed-exitcode", "--credentials-dir", str(tmp_path / "c")).code == 0
 
 
 def test_status_credentials_verify_destroy(emulator, hf_env, run, tmp_path, monkeypatch):
@@ -234,9 +228,12 @@ def test_declared_context_window_above_served_is_an_error(emulator, hf_env, run,
     # Mistral's context is 32768, but TGI 2.0 caps what it serves at 4096 tokens.
     path = tmp_path / "m.yaml"
     path.write_text(
-        manifest("chat", repository="mistralai/Mistral-7B-Instruct-v0.2",
-                 extra="  image: {url: ghcr.io/huggingface/text-generation-inference:2.0.4}\n"
-                       "  genstudio:\n    contextWindow: 8192\n")
+        manifest(
+            "chat",
+            repository="mistralai/Mistral-7B-Instruct-v0.2",
+            extra="  image: {url: ghcr.io/huggingface/text-generation-inference:2.0.4}\n"
+            "  genstudio:\n    contextWindow: 8192\n",
+        )
     )
     result = run("apply", str(path), "--yes", "--credentials-dir", str(tmp_path / "c"))
     assert result.code == 1
@@ -249,8 +246,10 @@ def test_declared_context_window_above_the_model_is_refused_at_plan(emulator, hf
     path.write_text(manifest("chat", extra="  genstudio:\n    contextWindow: 2048\n"))
     result = run("plan", str(path))
     assert result.code == 1
-    assert f"{path}:11: spec.genstudio.contextWindow: contextWindow 2048 is larger than the context length of gpt2" \
+    assert (
+        f"{path}:11: spec.genstudio.contextWindow: contextWindow 2048 is larger than the context length of gpt2"
         in result.stderr
+    )
     assert not api_requests(emulator, "POST")
 
 
@@ -283,8 +282,13 @@ def test_usage_errors_exit_1(run, args):
 
 def test_verify_wakes_a_scaled_to_zero_endpoint_and_credentials_do_not(emulator, hf_env, run, tmp_path):
     path = tmp_path / "m.yaml"
-    path.write_text(manifest("sleepy", extra="  image: {url: ghcr.io/huggingface/text-generation-inference:3.3.6,"
-                             " maxTotalTokens: 1000, maxInputTokens: 999}\n"))
+    path.write_text(
+        manifest(
+            "sleepy",
+            extra="  image: {url: ghcr.io/huggingface/text-generation-inference:3.3.6,"
+            " maxTotalTokens: 1000, maxInputTokens: 999}\n",
+        )
+    )
     creds = tmp_path / "c"
     assert run("apply", str(path), "--yes", "--credentials-dir", str(creds)).code == 0
     emulator.advance(16 * 60)  # idle past the default 15-minute scale-to-zero timeout
@@ -317,15 +321,19 @@ def test_plan_does_not_need_the_genstudio_key_but_apply_does(emulator, hf_env, r
     assert not api_requests(emulator, "POST")
 
 
-def test_an_existing_credentials_directory_is_made_private(emulator, hf_env, run, tmp_path):
+def test_an_existing_credentials_directory_keeps_its_mode_and_is_warned_about(emulator, hf_env, run, tmp_path):
+    # hfops never changes the mode of a directory it did not create (a shared one, `.`); it says so.
     path = tmp_path / "m.yaml"
     path.write_text(manifest("chat"))
     creds = tmp_path / "c"
     creds.mkdir(mode=0o755)
     creds.chmod(0o755)
-    assert run("apply", str(path), "--yes", "--credentials-dir", str(creds)).code == 0
-    assert stat.S_IMODE(creds.stat().st_mode) == 0o700
+    applied = run("apply", str(path), "--yes", "--credentials-dir", str(creds))
+    assert applied.code == 0, applied.output
+    assert stat.S_IMODE(creds.stat().st_mode) == 0o755
+    assert "can be read by others" in applied.stderr
     assert stat.S_IMODE((creds / "chat.json").stat().st_mode) == 0o600
+    assert not (creds / ".gitignore").exists()  # only a directory hfops creates gets one
 
 
 def test_demo_runs_the_whole_flow_offline(run, tmp_path):

@@ -29,8 +29,13 @@ def http_error(status: int, headers: dict[str, str] | None = None) -> HfHubHTTPE
 
 
 def policy(clock: FakeClock, attempts: int = 4) -> RetryPolicy:
-    return RetryPolicy(attempts=attempts, base_delay=0.5, max_delay=8.0, sleep=clock.sleep,
-                       budget=RateBudget(clock=clock, sleep=clock.sleep))
+    return RetryPolicy(
+        attempts=attempts,
+        base_delay=0.5,
+        max_delay=8.0,
+        sleep=clock.sleep,
+        budget=RateBudget(clock=clock, sleep=clock.sleep),
+    )
 
 
 def failing(errors: list[BaseException], result: str = "ok"):

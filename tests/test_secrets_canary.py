@@ -24,6 +24,7 @@ import pytest
 
 from hfops.core.redact import REDACTOR
 from hfops.emulator import Emulator, EmulatorConfig
+from tests.factories import BOOKKEEPING
 
 MARK = "CANARY"
 DEPLOY_TOKEN = "hf_CANARYdeploy7f3a9c2e51d84b60"
@@ -78,8 +79,9 @@ class Recorder:
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     log = tmp_path / "emulator-requests.jsonl"
-    emulator = Emulator(EmulatorConfig(provision_seconds=0.2, retry_after_seconds=0, echo_errors=True,
-                                       request_log=str(log), seed=3))
+    emulator = Emulator(
+        EmulatorConfig(provision_seconds=0.2, retry_after_seconds=0, echo_errors=True, request_log=str(log), seed=3)
+    )
     emulator.start()
     for key, value in {**ENV, "HF_ENDPOINT": emulator.url, "HFOPS_API_URL": emulator.url + "/v2"}.items():
         monkeypatch.setenv(key, value)
@@ -120,10 +122,10 @@ def test_canaries_never_leave_the_credential_files(
     # The happy path, every command and format.
     for fmt in ("text", "json"):
         assert hfops("validate", m, "--format", fmt).code == 0
-        assert hfops("plan", m, "--format", fmt).code == 0
-    assert hfops("plan", m, "--out", str(tmp / "saved-plan.json")).code == 0
+        assert hfops("plan", m, "--format", fmt, "--credentials-dir", creds).code == 0
+    assert hfops("plan", m, "--out", str(tmp / "saved-plan.json"), "--credentials-dir", creds).code == 0
     assert hfops("apply", str(tmp / "saved-plan.json"), "--credentials-dir", creds).code == 0
-    assert hfops("plan", m, "--detailed-exitcode").code == 0
+    assert hfops("plan", m, "--detailed-exitcode", "--credentials-dir", creds).code == 0
     for fmt in ("text", "json"):
         assert hfops("status", m, "--format", fmt).code == 0
         assert hfops("credentials", m, "--credentials-dir", creds, "--format", fmt).code == 0
@@ -133,12 +135,15 @@ def test_canaries_never_leave_the_credential_files(
 
     # A rotated secret: the plan shows a change without the value; apply sends it in a PUT.
     monkeypatch.setenv("DB_PASSWORD", SECRET_ROTATED)
-    changed = hfops("plan", m, "--detailed-exitcode")
+    changed = hfops("plan", m, "--detailed-exitcode", "--credentials-dir", creds)
     assert changed.code == 2 and "sensitive value" in changed.stdout
-    assert hfops("plan", m, "--format", "json", "--out", str(tmp / "rotated-plan.json")).code == 0
+    assert (
+        hfops("plan", m, "--format", "json", "--out", str(tmp / "rotated-plan.json"), "--credentials-dir", creds).code
+        == 0
+    )
     monkeypatch.setenv("HFOPS_DEBUG", "1")
     assert hfops("apply", m, "--yes", "--format", "json", "--credentials-dir", creds).code == 0
-    assert hfops("plan", m, "--detailed-exitcode").code == 0
+    assert hfops("plan", m, "--detailed-exitcode", "--credentials-dir", creds).code == 0
 
     # Import prints and writes manifests of live endpoints (secret keys only, never values).
     assert hfops("import", "acme/keyed", "--no-adopt").code == 0
@@ -155,9 +160,15 @@ def test_canaries_never_leave_the_credential_files(
     emulator.set_faults(fail_rate=1.0)
     for env_debug in ("1", ""):
         monkeypatch.setenv("HFOPS_DEBUG", env_debug)
-        for args in (("plan", m), ("plan", m, "--format", "json"), ("status", m),
-                     ("credentials", m, "--credentials-dir", creds), ("verify", m, "--credentials-dir", creds),
-                     ("destroy", m, "--yes"), ("import", "acme/keyed", "--no-adopt")):
+        for args in (
+            ("plan", m),
+            ("plan", m, "--format", "json"),
+            ("status", m),
+            ("credentials", m, "--credentials-dir", creds),
+            ("verify", m, "--credentials-dir", creds),
+            ("destroy", m, "--yes"),
+            ("import", "acme/keyed", "--no-adopt"),
+        ):
             assert hfops(*args).code == 1, args
     emulator.set_faults(fail_rate=0.0)
 
@@ -190,11 +201,13 @@ def test_canaries_never_leave_the_credential_files(
     assert files_with_canaries(Path(os.environ["HF_HOME"]), set()) == []
 
 
-def test_unauthorized_token_echoed_back_is_never_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                          run: Any) -> None:
+def test_unauthorized_token_echoed_back_is_never_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: Any
+) -> None:
     """A wrong deploy token: the API and the Hub answer 401 and repeat the request, token included."""
-    emulator = Emulator(EmulatorConfig(tokens=("hf_the_only_valid_token",), echo_errors=True,
-                                       request_log=str(tmp_path / "log.jsonl")))
+    emulator = Emulator(
+        EmulatorConfig(tokens=("hf_the_only_valid_token",), echo_errors=True, request_log=str(tmp_path / "log.jsonl"))
+    )
     emulator.start()
     try:
         for key, value in {**ENV, "HF_ENDPOINT": emulator.url, "HFOPS_API_URL": emulator.url + "/v2"}.items():
@@ -203,15 +216,19 @@ def test_unauthorized_token_echoed_back_is_never_printed(tmp_path: Path, monkeyp
         hfops = Recorder(run)
         for debug in ("", "1"):
             monkeypatch.setenv("HFOPS_DEBUG", debug)
-            for args in (("plan", m), ("apply", m, "--yes", "--credentials-dir", str(tmp_path / "c")),
-                         ("status", m, "--format", "json"), ("destroy", m, "--yes"),
-                         ("import", "acme/keyed")):
+            for args in (
+                ("plan", m),
+                ("apply", m, "--yes", "--credentials-dir", str(tmp_path / "c")),
+                ("status", m, "--format", "json"),
+                ("destroy", m, "--yes"),
+                ("import", "acme/keyed"),
+            ):
                 result = hfops(*args)
                 assert result.code == 1, args
         assert any("401" in output or "token" in output.lower() for _, output in hfops.transcript)
         assert not hfops.leaks(), "\n\n".join(hfops.leaks())
         assert MARK not in (tmp_path / "log.jsonl").read_text()
-        assert not (tmp_path / "c").exists() or not any((tmp_path / "c").iterdir())
+        assert not (tmp_path / "c").exists() or not [p for p in (tmp_path / "c").iterdir() if p.name not in BOOKKEEPING]
     finally:
         emulator.stop()
 
@@ -243,10 +260,12 @@ def test_credential_directory_0700_and_files_0600_whatever_the_umask(world: dict
     creds = world["creds"]
     m = manifests(tmp / "manifests")
     text = (m / "fleet.yaml").read_text()
-    (m / "fleet.yaml").write_text(text.replace("apiKey: {fromEnv: GS_KEY}\n",
-                                               "apiKey: {fromEnv: GS_KEY}\n    file: team/keyed.json\n"))
+    (m / "fleet.yaml").write_text(
+        text.replace("apiKey: {fromEnv: GS_KEY}\n", "apiKey: {fromEnv: GS_KEY}\n    file: team/keyed.json\n")
+    )
     creds.mkdir(mode=0o700)
-    (creds / "fallback.json").write_text("{}")  # an old file, world-readable
+    old = {"api_key": "hf_old", "endpoint": "https://old", "model_name": "gpt2", "context_window": 1}
+    (creds / "fallback.json").write_text(json.dumps(old))  # written by an older hfops, world-readable
     (creds / "fallback.json").chmod(0o644)
     previous = os.umask(0)
     try:
@@ -259,7 +278,11 @@ def test_credential_directory_0700_and_files_0600_whatever_the_umask(world: dict
     for path in (creds / "team" / "keyed.json", creds / "fallback.json"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
         assert sorted(json.loads(path.read_text())) == ["api_key", "context_window", "endpoint", "model_name"]
-    assert sorted(p.name for p in creds.rglob("*")) == ["fallback.json", "keyed.json", "team"]
+    assert sorted(p.name for p in creds.rglob("*") if p.name not in BOOKKEEPING) == [
+        "fallback.json",
+        "keyed.json",
+        "team",
+    ]
 
 
 def _secret_target(tmp: Path) -> Path:
@@ -273,7 +296,7 @@ def _secret_target(tmp: Path) -> Path:
 def _assert_untouched(target: Path) -> None:
     assert target.read_text() == '{"keep": "me"}\n'
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
-    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+    assert sorted(p.name for p in target.parent.iterdir() if p.name not in BOOKKEEPING) == [target.name]
 
 
 @pytest.mark.parametrize("command", ["apply", "credentials"])
@@ -336,8 +359,9 @@ def test_symlinked_subdirectory_on_the_credential_path_is_refused(world: dict[st
     creds = world["creds"]
     m = manifests(tmp / "manifests")
     text = (m / "fleet.yaml").read_text()
-    (m / "fleet.yaml").write_text(text.replace("apiKey: {fromEnv: GS_KEY}\n",
-                                               "apiKey: {fromEnv: GS_KEY}\n    file: team/keyed.json\n"))
+    (m / "fleet.yaml").write_text(
+        text.replace("apiKey: {fromEnv: GS_KEY}\n", "apiKey: {fromEnv: GS_KEY}\n    file: team/keyed.json\n")
+    )
     outside = tmp / "outside"
     outside.mkdir()
     creds.mkdir(mode=0o700)

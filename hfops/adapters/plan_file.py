@@ -96,6 +96,8 @@ def check_not_stale(saved: dict[str, Any], fresh: Plan, *, path: str) -> None:
         reasons.append("the endpoints were changed since (outside this plan)")
     if not reasons and saved.get("actions") != now["actions"]:
         reasons.append("the actions it would take differ")
+    if not reasons and saved.get("credentials", []) != now["credentials"]:
+        reasons.append("the credential outputs changed since (or the credentials they should hold)")
     if reasons:
         raise StalePlanError(
             f"saved plan {path} is stale: " + "; ".join(reasons) + ". Nothing was changed.",

@@ -20,6 +20,7 @@ class Settings:
     hub_url: str = DEFAULT_HUB_URL
     api_url: str = DEFAULT_API_URL
     credentials_dir: str = "credentials"
+    owner: str = "default"  # the manifest set's owner identity (contract §4): --owner / HFOPS_OWNER
     timeout: float = 1800.0
     wait: bool = True
     poll_interval: float = 2.0
@@ -29,8 +30,7 @@ class Settings:
     def __repr__(self) -> str:
         token = "(set)" if self.token else "(unset)"
         return (
-            f"Settings(token={token}, namespace={self.namespace!r}, hub_url={self.hub_url!r}, "
-            f"api_url={self.api_url!r})"
+            f"Settings(token={token}, namespace={self.namespace!r}, hub_url={self.hub_url!r}, api_url={self.api_url!r})"
         )
 
 
@@ -43,6 +43,7 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
         "namespace": env.get("HFOPS_NAMESPACE") or None,
         "hub_url": (env.get("HF_ENDPOINT") or DEFAULT_HUB_URL).rstrip("/"),
         "api_url": (env.get("HFOPS_API_URL") or DEFAULT_API_URL).rstrip("/"),
+        "owner": env.get("HFOPS_OWNER") or "default",
     }
     http_timeout = env.get("HFOPS_HTTP_TIMEOUT")
     if http_timeout:

@@ -16,18 +16,36 @@ from hfops.core.errors import EXIT_ERROR, EXIT_OK
 @o.namespace_option
 @o.format_option
 @o.credentials_option
-def credentials(paths: Sequence[str], namespace: str | None, fmt: str, credentials_dir: str) -> int:
-    """Write credential files for endpoints that exist; changes nothing remote."""
-    from hfops.workflows.credentials import write_credentials
+@o.owner_option
+@click.option(
+    "--reveal",
+    metavar="NAMESPACE/NAME",
+    help="Print exactly that endpoint's credential JSON on stdout (to paste into GenStudio); changes nothing.",
+)
+def credentials(
+    paths: Sequence[str], namespace: str | None, fmt: str, credentials_dir: str, owner: str | None, reveal: str | None
+) -> int:
+    """Apply only credential changes (write, update, remove outputs); changes nothing remote."""
+    from hfops.workflows.credentials import apply_credentials
+    from hfops.workflows.credentials import reveal as reveal_credential
 
     out = Output(fmt=fmt)
-    reconciler = o.reconciler(out, o.settings(namespace=namespace, credentials_dir=credentials_dir))
-    results = write_credentials(reconciler, paths)
+    reconciler = o.reconciler(out, o.settings(namespace=namespace, credentials_dir=credentials_dir, owner=owner))
+    if reveal:
+        # The one place a key is printed on purpose: written raw, around the redacting output.
+        import sys
+
+        sys.stdout.write(reveal_credential(reconciler, paths, reveal).decode())
+        sys.stdout.flush()
+        return EXIT_OK
+    results = apply_credentials(reconciler, paths)
     for result in results:
         if result.ok:
-            out.data(f"{result.address}: wrote {result.file}")
+            out.data(f"{result.address}: {result.verb} {result.output}")
         else:
-            out.error(result.error or "failed")
+            out.error(result.message or "failed")
+    if not results:
+        out.data("No changes. The credential outputs hold what the endpoints serve.")
     if out.json_mode:
         out.document({"format_version": "1", "credentials": [r.to_json() for r in results]})
     return EXIT_OK if all(r.ok for r in results) else EXIT_ERROR

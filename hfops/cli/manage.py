@@ -16,39 +16,61 @@ from hfops.core.errors import EXIT_ERROR, EXIT_OK
 @o.namespace_option
 @o.format_option
 @o.credentials_option
+@o.owner_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def destroy(paths: Sequence[str], namespace: str | None, fmt: str, credentials_dir: str, yes: bool) -> int:
+def destroy(
+    paths: Sequence[str], namespace: str | None, fmt: str, credentials_dir: str, owner: str | None, yes: bool
+) -> int:
     """Delete the endpoints the manifests name (only those hfops manages)."""
     from hfops.cli.signals import SignalGuard
     from hfops.workflows.destroy import plan_destroy, run_destroy
 
     out = Output(fmt=fmt)
-    reconciler = o.reconciler(out, o.settings(namespace=namespace, credentials_dir=credentials_dir))
+    reconciler = o.reconciler(out, o.settings(namespace=namespace, credentials_dir=credentials_dir, owner=owner))
     planned = plan_destroy(reconciler, paths)
     for note in planned.notes:
         out.info(note)
     for delete in planned.deletes:
         out.data(f"  - {delete.address} will be destroyed")
-    if not planned.deletes:
+    for removal in planned.plan.credentials:
+        out.data(f"  - credential {removal.address} -> {removal.output.describe()} will be removed")
+    if not planned.deletes and not planned.plan.credentials:
         out.data("No changes. Nothing to destroy.")
         if out.json_mode:
-            out.document({"format_version": "1", "deleted": [], "notes": list(planned.notes)})
+            out.document(
+                {"format_version": "1", "deleted": [], "credentials_removed": [], "notes": list(planned.notes)}
+            )
         return EXIT_OK
-    out.data(f"Plan: 0 to add, 0 to change, {len(planned.deletes)} to destroy.")
+    summary = f"Plan: 0 to add, 0 to change, {len(planned.deletes)} to destroy."
+    if planned.plan.credentials:
+        summary += f" Credentials: 0 to write, 0 to change, {len(planned.plan.credentials)} to remove."
+    out.data(summary)
     if not yes:
         o.confirm("Destroy these endpoints?")
     with SignalGuard() as guard:
-        outcomes = run_destroy(
-            reconciler, planned, paths, on_deleted=lambda a: out.info(f"{a}: deleted"), stop=guard.stop
+        outcomes, removed = run_destroy(
+            reconciler, planned, on_deleted=lambda a: out.info(f"{a}: deleted"), stop=guard.stop
         )
     deleted = [x.address for x in outcomes if x.result == "deleted"]
     for failed in (x for x in outcomes if not x.ok):
         out.error(f"{failed.address}: {failed.message or failed.result}")
+    for item in removed:
+        if item.ok:
+            out.info(f"{item.address}: removed credential {item.output}")
+        else:
+            out.error(f"{item.address}: credential {item.output} not removed: {item.message}")
     if out.json_mode:
-        out.document({"format_version": "1", "deleted": deleted, "notes": list(planned.notes)})
+        out.document(
+            {
+                "format_version": "1",
+                "deleted": deleted,
+                "credentials_removed": [r.to_json() for r in removed],
+                "notes": list(planned.notes),
+            }
+        )
     else:
         out.data(f"Destroy complete: {len(deleted)} destroyed.")
-    return EXIT_OK if all(x.ok for x in outcomes) else EXIT_ERROR
+    return EXIT_OK if all(x.ok for x in outcomes) and all(r.ok for r in removed) else EXIT_ERROR
 
 
 @click.command("import")

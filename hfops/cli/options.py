@@ -60,6 +60,14 @@ parallelism_option = click.option(
 )
 
 
+owner_option = click.option(
+    "--owner",
+    metavar="ID",
+    help="The manifest set's owner identity (else HFOPS_OWNER, else 'default'); recorded on the "
+    "credential outputs hfops writes, which it removes only for the same owner.",
+)
+
+
 def adopt_option(fn: Any) -> Any:
     return click.option(
         "--adopt",

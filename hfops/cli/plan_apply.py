@@ -74,8 +74,10 @@ def validate(paths: Sequence[str], namespace: str | None, fmt: str) -> int:
 @o.paths_argument
 @o.namespace_option
 @o.format_option
+@o.credentials_option
 @o.adopt_option
 @o.prune_options
+@o.owner_option
 @click.option(
     "--out",
     "out_file",
@@ -87,9 +89,11 @@ def plan(
     paths: Sequence[str],
     namespace: str | None,
     fmt: str,
+    credentials_dir: str,
     adopt: Sequence[str],
     prune: bool,
     allow_empty_prune: bool,
+    owner: str | None,
     out_file: str | None,
     detailed_exitcode: bool,
 ) -> int:
@@ -98,7 +102,7 @@ def plan(
     from hfops.core.render import render_plan
 
     out = Output(fmt=fmt)
-    reconciler = o.reconciler(out, o.settings(namespace=namespace))
+    reconciler = o.reconciler(out, o.settings(namespace=namespace, owner=owner, credentials_dir=credentials_dir))
     _context, the_plan = reconciler.plan(paths, adopt=adopt, prune=prune, allow_empty_prune=allow_empty_prune)
     if out_file:
         inputs = PlanInputs(
@@ -114,7 +118,7 @@ def plan(
         out.document(the_plan.to_json())
     else:
         out.data(render_plan(the_plan, paths=paths))
-    if the_plan.conflicts:
+    if the_plan.conflicts or the_plan.credential_conflicts:
         return EXIT_ERROR
     if detailed_exitcode and the_plan.has_changes:
         return EXIT_CHANGES
@@ -130,6 +134,7 @@ def plan(
 @o.parallelism_option
 @o.adopt_option
 @o.prune_options
+@o.owner_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
 @click.option("--no-wait", is_flag=True, help="Do not wait for endpoints to be running (no credentials then).")
 def apply(
@@ -142,6 +147,7 @@ def apply(
     adopt: Sequence[str],
     prune: bool,
     allow_empty_prune: bool,
+    owner: str | None,
     yes: bool,
     no_wait: bool,
 ) -> int:
@@ -160,6 +166,7 @@ def apply(
         timeout=timeout,
         wait=not no_wait,
         parallelism=parallelism,
+        owner=owner,
     )
     reconciler = o.reconciler(out, settings)
     request = ApplyRequest(
@@ -204,7 +211,7 @@ def apply_and_report(
             "Interrupted: endpoints already created or updated keep going on the service; run apply again to converge."
         )
     if out.json_mode:
-        out.document(outcomes_json(result.outcomes, plan_docs[0] if plan_docs else None))
+        out.document(outcomes_json(result.outcomes, plan_docs[0] if plan_docs else None, result.credentials))
     else:
-        out.data(render_outcomes(result.outcomes))
+        out.data(render_outcomes(result.outcomes, result.credentials))
     return EXIT_OK if result.ok else EXIT_ERROR

@@ -140,6 +140,7 @@ class WantedCredential:
     window: ContextWindow | None
     credential: Credential | None = field(default=None, repr=False)
     reason: str = ""  # why it is written: "new endpoint", "endpoint replaced", ...
+    key_known: bool = True  # False when the GenStudio key is not in the environment (a plan job)
 
 
 CredentialVerb = Literal["write", "update", "remove"]
@@ -190,7 +191,7 @@ def _changes(old: Mapping[str, object] | None, wanted: WantedCredential, held_ke
         for key, value in new.items()
         if old is None or before.get(key) != value
     ]
-    key = wanted.credential.api_key if wanted.credential else None
+    key = wanted.credential.api_key if wanted.credential and wanted.key_known else None
     if old is None:
         changes.append(FieldChange("api_key", None, SENSITIVE_CHANGED, sensitive=True))
     elif key is not None and held_key != key:
@@ -234,9 +235,9 @@ def plan_credentials(
             conflicts.append(f"{item.address}: {item.output.describe()} holds the credential of {found.address}")
             continue
         if found.content is None:  # written before, cannot be read back: compare fingerprints
-            content = credential_bytes(item.credential) if item.credential else None
-            if content is not None and digest_of(content) == found.digest:
-                continue
+            content = credential_bytes(item.credential) if item.credential and item.key_known else None
+            if content is None or digest_of(content) == found.digest:
+                continue  # unchanged, or cannot tell without the key (a plan job without it)
             opaque = (FieldChange("credential", SENSITIVE_CHANGED, SENSITIVE_CHANGED, sensitive=True),)
             actions.append(
                 CredentialAction(item.address, item.output, "update", opaque, item.reason or "changed", item)

@@ -314,9 +314,7 @@ def create_body(desired: DesiredValues, secrets: Mapping[str, str], tags: list[s
     return body
 
 
-def update_body(
-    desired: DesiredValues, paths: set[str], secrets: Mapping[str, str], tags: list[str]
-) -> dict[str, Any]:
+def update_body(desired: DesiredValues, paths: set[str], secrets: Mapping[str, str], tags: list[str]) -> dict[str, Any]:
     """The PUT body for the changed `paths`: only what changed (groups and maps whole), plus the tags."""
     body: dict[str, Any] = {}
     for path in paths:

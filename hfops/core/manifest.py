@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +19,16 @@ from hfops.core import fields as catalogue
 from hfops.core.errors import Diagnostic, Location, ManifestError
 from hfops.core.model import (
     API_VERSION,
+    BOOKKEEPING_PREFIXES,
     OWNERSHIP_TAG,
-    SECRETS_TAG_PREFIX,
+    CommandOutput,
+    CredentialOutput,
     EndpointSpec,
+    FileOutput,
     FromEnv,
     GenStudioSpec,
     ImageSpec,
+    SecretOutput,
 )
 from hfops.core.schema import dotted, validate_defaults_document, validate_document
 from hfops.core.yaml_source import MAX_FILE_BYTES, YamlDocument, parse_yaml_documents
@@ -66,9 +71,7 @@ def discover_files(paths: Sequence[str], *, allow_empty: bool) -> tuple[list[str
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
             if not found and not allow_empty:
-                problems.append(
-                    Diagnostic(Location(raw, 0), "no *.yaml or *.yml manifests in this directory")
-                )
+                problems.append(Diagnostic(Location(raw, 0), "no *.yaml or *.yml manifests in this directory"))
             files.extend(found)
             scanned.update(found)
         elif path.is_file():
@@ -239,9 +242,7 @@ def build_specs(
         located = Located(data if isinstance(data, dict) else {}, [source])
         if not isinstance(data, dict):
             problems.append(
-                Diagnostic(
-                    Location(source.file, source.document.start_line), "a manifest document must be a mapping"
-                )
+                Diagnostic(Location(source.file, source.document.start_line), "a manifest document must be a mapping")
             )
             continue
         kind = data.get("kind")
@@ -285,9 +286,7 @@ def _with_defaults(
     # Global defaults first, then the namespace's own; the endpoint's own values last.
     chosen = [d for d in defaults if not _mapping(d.document.data.get("metadata")).get("namespace")]
     chosen += [
-        d
-        for d in defaults
-        if namespace and _mapping(d.document.data.get("metadata")).get("namespace") == namespace
+        d for d in defaults if namespace and _mapping(d.document.data.get("metadata")).get("namespace") == namespace
     ]
     if not chosen:
         return Located(data, [source])
@@ -313,9 +312,7 @@ def _mapping(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _parse_located(
-    located: Located, *, default_namespace: str | None
-) -> tuple[EndpointSpec | None, list[Diagnostic]]:
+def _parse_located(located: Located, *, default_namespace: str | None) -> tuple[EndpointSpec | None, list[Diagnostic]]:
     data = located.data
     issues = validate_document(data)
     problems = [Diagnostic(located.location(i.path), i.message, i.hint or _hint_for(i.path)) for i in issues]
@@ -379,17 +376,98 @@ def _to_spec(located: Located, *, default_namespace: str | None) -> EndpointSpec
                 for k, v in spec.get(catalogue.ENV.path, {}).items()
             )
         ),
-        secrets=tuple(
-            sorted((k, FromEnv(v["fromEnv"])) for k, v in spec.get(catalogue.SECRETS.path, {}).items())
-        ),
+        secrets=tuple(sorted((k, FromEnv(v["fromEnv"])) for k, v in spec.get(catalogue.SECRETS.path, {}).items())),
         tags=tuple(metadata.get("tags", ())),
         genstudio=GenStudioSpec(
             api_key=FromEnv(api_key["fromEnv"]) if api_key else None,
             context_window=genstudio.get("contextWindow"),
             file=genstudio.get("file"),
+            outputs=credential_outputs(
+                genstudio, namespace=metadata.get("namespace") or default_namespace or "", name=metadata["name"]
+            ),
         ),
         locations=located.recorded_locations(),
     )
+
+
+def expand(text: str, *, namespace: str, name: str) -> str:
+    """`{namespace}` and `{name}` in an output string, so Defaults can set outputs for a fleet."""
+    return text.replace("{namespace}", namespace).replace("{name}", name)
+
+
+def credential_outputs(genstudio: dict[str, Any], *, namespace: str, name: str) -> tuple[CredentialOutput, ...]:
+    """The outputs a `genstudio` mapping declares; `file: NAME` is the shorthand, `<name>.json` the default."""
+
+    def x(text: str) -> str:
+        return expand(text, namespace=namespace, name=name)
+
+    items = genstudio.get("outputs")
+    if items is None:
+        return (FileOutput(x(genstudio.get("file") or f"{name}.json")),)
+    outputs: list[CredentialOutput] = []
+    for item in items:
+        if "file" in item:
+            outputs.append(FileOutput(x(item["file"])))
+        elif "kubernetesSecret" in item:
+            secret = item["kubernetesSecret"]
+            outputs.append(
+                SecretOutput(
+                    name=x(str(secret.get("name", ""))),
+                    namespace=x(secret["namespace"]) if secret.get("namespace") else None,
+                    key=x(secret.get("key") or "credential.json"),
+                )
+            )
+        else:
+            outputs.append(CommandOutput(tuple(x(arg) for arg in item["command"])))
+    return tuple(outputs)
+
+
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+# The temporary name a file output is written under first adds this much to the file name.
+TEMPORARY_NAME_OVERHEAD = 24
+NAME_MAX = 255
+
+
+def check_outputs(spec: EndpointSpec) -> list[Diagnostic]:
+    at = spec.location_of
+    problems: list[Diagnostic] = []
+    if spec.genstudio.file is not None and any(path == "spec.genstudio.outputs" for path, _ in spec.locations):
+        problems.append(
+            Diagnostic(
+                at("spec.genstudio.outputs"),
+                "genstudio.file and genstudio.outputs are both set; file is the shorthand for one file output",
+                "keep one: outputs: [{file: NAME}] or file: NAME",
+            )
+        )
+    seen: set[str] = set()
+    for index, output in enumerate(spec.genstudio.outputs):
+        where = at(f"spec.genstudio.outputs[{index}]") if spec.genstudio.file is None else at("spec.genstudio.file")
+        if output.output_id in seen:
+            problems.append(Diagnostic(where, f"{output.describe()} is listed twice"))
+        seen.add(output.output_id)
+        if isinstance(output, FileOutput):
+            reason = credential_file_problem(output.path)
+            if reason is None:
+                longest = max(len(part.encode()) for part in posixpath.normpath(output.path).split("/"))
+                if longest + TEMPORARY_NAME_OVERHEAD > NAME_MAX:
+                    reason = (
+                        f"file name component is {longest} bytes; at most {NAME_MAX - TEMPORARY_NAME_OVERHEAD} "
+                        "(the filesystem allows 255, and the temporary name used for an atomic write is longer)"
+                    )
+            if reason:
+                problems.append(Diagnostic(where, reason))
+        elif isinstance(output, SecretOutput):
+            if not output.name or len(output.name) > 253 or not _DNS_SUBDOMAIN.match(output.name):
+                problems.append(
+                    Diagnostic(where, f"kubernetesSecret name {output.name!r} is not a valid Secret name (DNS-1123)")
+                )
+            if output.namespace is not None and not _DNS_LABEL.match(output.namespace):
+                problems.append(Diagnostic(where, f"kubernetesSecret namespace {output.namespace!r} is not valid"))
+            if not _SECRET_KEY.match(output.key) or len(output.key) > 253:
+                problems.append(Diagnostic(where, f"kubernetesSecret key {output.key!r} is not a valid Secret key"))
+    return problems
 
 
 def check_spec(spec: EndpointSpec) -> list[Diagnostic]:
@@ -431,22 +509,14 @@ def check_spec(spec: EndpointSpec) -> list[Diagnostic]:
                 " which is what the endpoint will serve",
             )
         )
-    file = spec.genstudio.file
-    if file is not None:
-        reason = credential_file_problem(file)
-        if reason:
-            problems.append(Diagnostic(at("spec.genstudio.file"), reason))
+    problems.extend(check_outputs(spec))
     env_keys = {k for k, _ in spec.env}
     for key, _ in spec.secrets:
         if key in env_keys:
-            problems.append(
-                Diagnostic(at(f"spec.secrets.{key}"), f"{key} is both in env and in secrets; keep one")
-            )
+            problems.append(Diagnostic(at(f"spec.secrets.{key}"), f"{key} is both in env and in secrets; keep one"))
     for tag in spec.tags:
-        if tag == OWNERSHIP_TAG or tag.startswith(SECRETS_TAG_PREFIX):
-            problems.append(
-                Diagnostic(at("metadata.tags"), f"tag {tag!r} is reserved for hfops' own bookkeeping")
-            )
+        if tag == OWNERSHIP_TAG or tag.startswith(BOOKKEEPING_PREFIXES):
+            problems.append(Diagnostic(at("metadata.tags"), f"tag {tag!r} is reserved for hfops' own bookkeeping"))
     return problems
 
 
@@ -466,7 +536,7 @@ def check_fleet(specs: Iterable[EndpointSpec]) -> list[Diagnostic]:
     """Rules across manifests: one endpoint per name and namespace, one credential file per path."""
     problems: list[Diagnostic] = []
     seen: dict[tuple[str | None, str], EndpointSpec] = {}
-    files: dict[str, EndpointSpec] = {}
+    outputs: dict[str, EndpointSpec] = {}
     for spec in specs:
         key = (spec.namespace, spec.name)
         if key in seen:
@@ -480,16 +550,35 @@ def check_fleet(specs: Iterable[EndpointSpec]) -> list[Diagnostic]:
             )
             continue
         seen[key] = spec
-        target = posixpath.normpath((spec.genstudio.file or f"{spec.name}.json").replace("\\", "/"))
-        if target in files:
-            other = files[target]
-            problems.append(
-                Diagnostic(
-                    spec.location_of("spec.genstudio.file"),
-                    f"credential file {target!r} is also used by {other.address}",
-                    "set spec.genstudio.file to a distinct file for one of them",
+        for output in spec.genstudio.outputs:
+            output_id = output.output_id
+            if output_id in outputs:
+                other = outputs[output_id]
+                what = "credential file " + repr(output_id[5:]) if isinstance(output, FileOutput) else output.describe()
+                declared = any(path.startswith("spec.genstudio.outputs") for path, _ in spec.locations)
+                problems.append(
+                    Diagnostic(
+                        spec.location_of("spec.genstudio.outputs" if declared else "spec.genstudio.file"),
+                        f"{what} is also used by {other.address}",
+                        "give one of them a distinct output (e.g. with {namespace}/{name} in it)"
+                        if declared
+                        else "set spec.genstudio.file to a distinct file for one of them",
+                    )
                 )
-            )
-        else:
-            files[target] = spec
+            else:
+                outputs[output_id] = spec
+    files = {k[5:]: s for k, s in outputs.items() if k.startswith("file:")}
+    for path, spec in files.items():
+        parent = posixpath.dirname(path)
+        while parent:
+            if parent in files:
+                problems.append(
+                    Diagnostic(
+                        spec.location_of("spec.genstudio.outputs"),
+                        f"credential file {path!r} needs {parent!r} to be a directory, but it is the credential "
+                        f"file of {files[parent].address}",
+                    )
+                )
+                break
+            parent = posixpath.dirname(parent)
     return problems

@@ -8,6 +8,9 @@ only names the environment variable a secret comes from, and the live state only
 
 from __future__ import annotations
 
+import json
+import posixpath
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +35,10 @@ SECRETS_TAG_PREFIX = "hfops-secrets-"
 # A digest of the owned fields as last applied (like kubectl's last-applied annotation): it tells a
 # manifest change from a change made outside hfops ("drift") without storing any field value.
 APPLIED_TAG_PREFIX = "hfops-applied-"
-BOOKKEEPING_PREFIXES = (SECRETS_TAG_PREFIX, APPLIED_TAG_PREFIX)
+# The context window the endpoint served when hfops last read its /info: the credential keeps
+# that window while the endpoint sleeps (scaled to zero, /info cannot be read without waking it).
+WINDOW_TAG_PREFIX = "hfops-window-"
+BOOKKEEPING_PREFIXES = (SECRETS_TAG_PREFIX, APPLIED_TAG_PREFIX, WINDOW_TAG_PREFIX)
 __all__ = ["DEFAULT_SCALE_TO_ZERO_MINUTES", "DEFAULT_TGI_IMAGE", "DEFAULT_TYPE", "FRAMEWORK", "HEALTH_ROUTE", "TASK"]
 
 
@@ -57,12 +63,61 @@ class ImageSpec:
 
 
 @dataclass(frozen=True)
+class FileOutput:
+    """A credential file, relative to --credentials-dir."""
+
+    path: str
+
+    @property
+    def output_id(self) -> str:
+        return "file:" + posixpath.normpath(self.path.replace("\\", "/"))
+
+    def describe(self) -> str:
+        return f"file {posixpath.normpath(self.path)}"
+
+
+@dataclass(frozen=True)
+class SecretOutput:
+    """One key of a Kubernetes Secret; `namespace` None: the kubeconfig context's namespace."""
+
+    name: str
+    namespace: str | None = None
+    key: str = "credential.json"
+
+    @property
+    def output_id(self) -> str:
+        return f"kubernetesSecret:{self.namespace or ''}/{self.name}#{self.key}"
+
+    def describe(self) -> str:
+        return f"kubernetes secret {self.namespace or '(context namespace)'}/{self.name} key {self.key}"
+
+
+@dataclass(frozen=True)
+class CommandOutput:
+    """A command that receives the credential JSON on stdin (HFOPS_CREDENTIAL_ACTION=write|delete)."""
+
+    argv: tuple[str, ...]
+
+    @property
+    def output_id(self) -> str:
+        return "command:" + json.dumps(list(self.argv), separators=(",", ":"))
+
+    def describe(self) -> str:
+        text = shlex.join(self.argv)
+        return "command " + (text if len(text) <= 80 else text[:77] + "...")
+
+
+CredentialOutput = FileOutput | SecretOutput | CommandOutput
+
+
+@dataclass(frozen=True)
 class GenStudioSpec:
-    """How to build the GenStudio credential for the endpoint."""
+    """How to build the GenStudio credential for the endpoint, and where it goes."""
 
     api_key: FromEnv | None = None
     context_window: int | None = None
-    file: str | None = None
+    file: str | None = None  # the shorthand `genstudio.file`, as written
+    outputs: tuple[CredentialOutput, ...] = ()  # resolved: never empty once a manifest is read
 
 
 @dataclass(frozen=True)
@@ -248,6 +303,13 @@ class LiveEndpoint:
         for tag in self.tags:
             if tag.startswith(APPLIED_TAG_PREFIX):
                 return tag[len(APPLIED_TAG_PREFIX) :]
+        return None
+
+    @property
+    def recorded_window(self) -> int | None:
+        for tag in self.tags:
+            if tag.startswith(WINDOW_TAG_PREFIX) and tag[len(WINDOW_TAG_PREFIX) :].isdigit():
+                return int(tag[len(WINDOW_TAG_PREFIX) :])
         return None
 
     @property

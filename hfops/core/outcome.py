@@ -43,8 +43,31 @@ class Outcome:
         }
 
 
-def outcomes_json(outcomes: Sequence[Outcome], plan_doc: dict[str, Any] | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CredentialOutcome:
+    """A credential output written, updated or removed (or not) during a run."""
+
+    address: str
+    output: str  # its description, never its content
+    verb: str  # write | update | remove
+    ok: bool
+    message: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "address": self.address,
+            "output": self.output,
+            "action": self.verb,
+            "ok": self.ok,
+            "message": self.message,
+        }
+
+
+def outcomes_json(
+    outcomes: Sequence[Outcome], plan_doc: dict[str, Any] | None, credentials: Sequence[CredentialOutcome] = ()
+) -> dict[str, Any]:
     return {
+        "credentials": [c.to_json() for c in credentials],
         "format_version": "1",
         "plan": plan_doc,
         "outcomes": [o.to_json() for o in outcomes],
@@ -54,7 +77,7 @@ def outcomes_json(outcomes: Sequence[Outcome], plan_doc: dict[str, Any] | None) 
     }
 
 
-def render_outcomes(outcomes: Sequence[Outcome]) -> str:
+def render_outcomes(outcomes: Sequence[Outcome], credentials: Sequence[CredentialOutcome] = ()) -> str:
     lines = [""]
     for outcome in outcomes:
         line = f"{outcome.address}: {outcome.result}"
@@ -65,8 +88,22 @@ def render_outcomes(outcomes: Sequence[Outcome]) -> str:
         if outcome.credential_path:
             line += f"\n    credential: {outcome.credential_path}"
         lines.append(line)
+    for item in credentials:
+        if not item.ok:
+            lines.append(f"{item.address}: credential {item.verb} failed ({item.output}) — {item.message}")
+        elif item.message:
+            lines.append(f"{item.address}: credential {item.output} {item.message}")
+    changed = sorted({f"{c.address} ({c.output})" for c in credentials if c.ok and c.verb != "remove"})
+    if changed:
+        lines.append(
+            "\nCredentials changed; give GenStudio the new credential (hfops credentials PATH --reveal NS/NAME): "
+            + ", ".join(changed)
+        )
+    removed = sorted({f"{c.address} ({c.output})" for c in credentials if c.ok and c.verb == "remove"})
+    if removed:
+        lines.append("Credentials removed: " + ", ".join(removed))
     ok = sum(o.ok for o in outcomes)
-    bad = sum(o.result in ("failed", "timeout") for o in outcomes)
+    bad = sum(o.result in ("failed", "timeout") for o in outcomes) + sum(not c.ok for c in credentials)
     skipped = sum(o.result == "skipped" for o in outcomes)
     lines.append(f"\nApply complete: {ok} succeeded, {bad} failed, {skipped} not attempted.")
     return "\n".join(lines)

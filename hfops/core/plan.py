@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from hfops.core.credentials import CredentialAction
 from hfops.core.diff import Desired, FieldChange, change_cause, desired_fields, diff_endpoint, live_fields
 from hfops.core.fields import is_sensitive
 from hfops.core.hardware import EndpointCost
@@ -117,6 +118,9 @@ class Plan:
     live_digest: str
     namespaces: tuple[str, ...]
     costs: tuple[EndpointCost, ...] = ()
+    # GenStudio credential outputs: writes, updates and removals, and outputs hfops may not touch.
+    credentials: tuple[CredentialAction, ...] = ()
+    credential_conflicts: tuple[str, ...] = ()
 
     @property
     def hourly_max(self) -> float:
@@ -132,14 +136,19 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
+        return bool(self.changes) or bool(self.credentials)
+
+    @property
+    def has_endpoint_changes(self) -> bool:
         return bool(self.changes)
+
+    def credential_counts(self) -> dict[str, int]:
+        return {verb: sum(c.verb == verb for c in self.credentials) for verb in ("write", "update", "remove")}
 
     @property
     def drifted(self) -> tuple[str, ...]:
         """Endpoints changed outside hfops since the last apply."""
-        return tuple(
-            a.address for a in self.actions if isinstance(a, (Update, Replace)) and "drift" in a.cause
-        )
+        return tuple(a.address for a in self.actions if isinstance(a, (Update, Replace)) and "drift" in a.cause)
 
     @property
     def manifest_changed(self) -> tuple[str, ...]:
@@ -156,6 +165,8 @@ class Plan:
         """For scheduled checks: "none", "manifest", "drift" or "manifest+drift"."""
         if not self.has_changes:
             return "none"
+        if not self.changes:
+            return "manifest"  # only credentials change: what the manifests (or keys) ask differs
         drift, manifest = bool(self.drifted), bool(self.manifest_changed)
         if drift and manifest:
             return "manifest+drift"
@@ -178,6 +189,9 @@ class Plan:
             "change_kind": self.change_kind,
             "drifted": list(self.drifted),
             "actions": [action_to_json(a) for a in self.actions],
+            "credentials": [c.to_json() for c in self.credentials],
+            "credential_summary": self.credential_counts(),
+            "credential_conflicts": list(self.credential_conflicts),
             "cost": {
                 "currency": "USD",
                 "hourly_at_max_replicas": round(self.hourly_max, 4),
@@ -290,9 +304,7 @@ def _creation_fields(item: Desired) -> Iterable[FieldChange]:
             yield FieldChange(path, None, value, sensitive=is_sensitive(path))
 
 
-def destroy_plan(
-    addresses: Iterable[str], live: Mapping[str, LiveEndpoint]
-) -> tuple[list[Delete], list[str]]:
+def destroy_plan(addresses: Iterable[str], live: Mapping[str, LiveEndpoint]) -> tuple[list[Delete], list[str]]:
     """Deletes for the named endpoints hfops owns; returns (deletes, notes about the rest)."""
     deletes: list[Delete] = []
     notes: list[str] = []

@@ -77,9 +77,7 @@ def render_plan(plan: Plan, *, paths: Sequence[str] = (), show_unchanged: bool =
             lines.append(f"  ~ {action.address} {verb}{_then(action)}{_cause_note(action.cause)}")
             lines.extend(f"      {_change_line(c)}" for c in action.changes)
         elif isinstance(action, Replace):
-            lines.append(
-                f"-/+ {action.address} must be replaced (deleted, then created){_cause_note(action.cause)}"
-            )
+            lines.append(f"-/+ {action.address} must be replaced (deleted, then created){_cause_note(action.cause)}")
             lines.extend(f"      {_change_line(c)}" for c in action.changes)
         elif isinstance(action, Resume):
             lines.append(f"  ~ {action.address} is paused and will be resumed")
@@ -98,11 +96,23 @@ def render_plan(plan: Plan, *, paths: Sequence[str] = (), show_unchanged: bool =
             lines.append(f"    {action.address} is up to date")
         if not isinstance(action, NoOp) or show_unchanged:
             lines.append("")
+    if plan.credentials:
+        if not changing:
+            lines.append("hfops will perform the following actions:")
+            lines.append("")
+        lines.extend(render_credentials(plan))
+        lines.append("")
+    for conflict in plan.credential_conflicts:
+        lines.append(f"  ! {conflict}")
+    if plan.credential_conflicts:
+        lines.append("")
     if plan.has_changes:
         counts = plan.counts()
-        lines.append(
-            f"Plan: {counts['add']} to add, {counts['change']} to change, {counts['destroy']} to destroy."
-        )
+        summary = f"Plan: {counts['add']} to add, {counts['change']} to change, {counts['destroy']} to destroy."
+        if plan.credentials:
+            c = plan.credential_counts()
+            summary += f" Credentials: {c['write']} to write, {c['update']} to change, {c['remove']} to remove."
+        lines.append(summary)
         if plan.drifted:
             lines.append(
                 f"Drift: {len(plan.drifted)} endpoint(s) changed outside hfops since the last apply "
@@ -117,7 +127,28 @@ def render_plan(plan: Plan, *, paths: Sequence[str] = (), show_unchanged: bool =
         lines.append(
             f"This plan cannot be applied: {len(plan.conflicts)} endpoint(s) exist but are not managed by hfops."
         )
+    if plan.credential_conflicts:
+        lines.append(
+            f"This plan cannot be applied: {len(plan.credential_conflicts)} credential output(s) hfops may not touch."
+        )
     return "\n".join(lines)
+
+
+_CREDENTIAL_VERBS = {"write": "will be written", "update": "will be updated", "remove": "will be removed"}
+
+
+def render_credentials(plan: Plan) -> list[str]:
+    """Credential lines: `+ credential acme/llama -> file llama.json will be written`."""
+    lines: list[str] = []
+    for action in plan.credentials:
+        why = f"  # {action.reason}" if action.reason else ""
+        lines.append(
+            f"  {action.symbol} credential {action.address} -> {action.output.describe()} "
+            f"{_CREDENTIAL_VERBS[action.verb]}{why}"
+        )
+        if action.verb == "update":
+            lines.extend(f"      {_change_line(c)}" for c in action.changes)
+    return lines
 
 
 def render_costs(plan: Plan) -> list[str]:
@@ -134,7 +165,5 @@ def render_costs(plan: Plan) -> list[str]:
             f"  {cost.address.ljust(width)}  {cost.max_replicas} x {cost.instance} at ${cost.price_per_hour:.2f}"
             f"  = ${cost.hourly_max:.2f}/h  ({note})"
         )
-    lines.append(
-        f"  Fleet total: up to ${plan.hourly_max:.2f}/hour; scaled-to-zero replicas cost nothing while idle."
-    )
+    lines.append(f"  Fleet total: up to ${plan.hourly_max:.2f}/hour; scaled-to-zero replicas cost nothing while idle.")
     return lines

@@ -8,17 +8,18 @@ Called by the CLI, the demo and (later) the operator. It prints nothing itself: 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hfops.core.diff import Desired
 from hfops.core.errors import CredentialsError, HfopsError, UsageError
-from hfops.core.model import LiveEndpoint
-from hfops.core.outcome import Outcome
-from hfops.core.plan import Plan
+from hfops.core.model import EndpointSpec, FileOutput, LiveEndpoint
+from hfops.core.outcome import CredentialOutcome, Outcome
+from hfops.core.plan import Create, NoOp, Plan, Replace
 from hfops.workflows.executor import ApplyOptions, Event, Executor, http_health_check
+from hfops.workflows.outputs import CredentialDelivery, OutputSinks, check_outputs
 from hfops.workflows.reconcile import Reconciler, secret_values
 
 
@@ -51,11 +52,12 @@ class ApplyResult:
     outcomes: tuple[Outcome, ...]
     retries: int
     interrupted: bool
+    credentials: tuple[CredentialOutcome, ...] = ()
 
     @property
     def ok(self) -> bool:
         # An interrupted apply is not a successful one, even if everything in flight finished.
-        return not self.interrupted and all(o.ok for o in self.outcomes)
+        return not self.interrupted and all(o.ok for o in self.outcomes) and all(c.ok for c in self.credentials)
 
 
 def resolve_request(request: ApplyRequest, reconciler: Reconciler) -> tuple[ApplyRequest, dict[str, Any] | None, str]:
@@ -108,14 +110,27 @@ def run_apply(
             f"{len(the_plan.conflicts)} endpoint(s) exist but are not managed by hfops; nothing was changed",
             hint="adopt them explicitly with --adopt NAMESPACE/NAME, or rename the manifests",
         )
-    if request.options.wait:
-        _check_credential_outputs(reconciler, context.desired, hooks)
+    if the_plan.credential_conflicts:
+        raise CredentialsError(
+            f"{len(the_plan.credential_conflicts)} credential output(s) hfops may not touch; nothing was changed: "
+            + "; ".join(the_plan.credential_conflicts)
+        )
+    sinks = reconciler.output_sinks(context.specs)
+    files_untracked = not Path(reconciler.settings.credentials_dir).is_dir()
+    check_credential_outputs(reconciler, context.specs, sinks, hooks)
     if the_plan.has_changes and not request.yes:
         hooks.confirm("Apply these changes?")
+    delivery = CredentialDelivery(
+        sinks,
+        token=reconciler.settings.token,
+        owner=reconciler.settings.owner,
+        api_key_for=reconciler.api_key_for,
+        models=context.models,
+    )
+    specs = {s.address: s for s in context.specs}
 
     def on_ready(desired: Desired, live: LiveEndpoint) -> str | None:
-        model = context.models.get(desired.spec.model_key)
-        return reconciler.write_credential(desired.spec, live, model)
+        return delivery.write(desired.spec, live)
 
     executor = Executor(
         reconciler.endpoints,
@@ -127,22 +142,115 @@ def run_apply(
         stop=stop,
     )
     outcomes = executor.run(the_plan)
+    interrupted = stop is not None and stop.is_set()
+    handled = {o.address for o in outcomes if o.credential_path is not None}
+    failed = {o.address for o in outcomes if not o.ok}
+    credentials = (
+        []
+        if interrupted
+        else carry_out_credentials(
+            the_plan, delivery, specs, context.live, handled=handled, failed=failed, wait=request.options.wait
+        )
+    )
+    if files_untracked and not interrupted and request.options.wait:
+        credentials += write_untracked_files(the_plan, delivery, specs, context.live, handled | failed)
     return ApplyResult(
         plan=the_plan,
         outcomes=tuple(outcomes),
         retries=reconciler.retry.stats.retries,
-        interrupted=stop is not None and stop.is_set(),
+        interrupted=interrupted,
+        credentials=tuple(credentials),
     )
 
 
-def _check_credential_outputs(reconciler: Reconciler, desired: Sequence[Desired], hooks: ApplyHooks) -> None:
-    """Everything that can be known about the credential outputs, before anything is created."""
-    from hfops.adapters.atomic import remove_stale_temporaries
-    from hfops.adapters.credential_files import check_credential_targets
+def carry_out_credentials(
+    plan: Plan,
+    delivery: CredentialDelivery,
+    specs: Mapping[str, EndpointSpec],
+    live: Mapping[str, LiveEndpoint],
+    *,
+    handled: set[str],
+    failed: set[str],
+    wait: bool,
+) -> list[CredentialOutcome]:
+    """The plan's credential actions not already done when an endpoint became ready."""
+    results: list[CredentialOutcome] = []
+    replaced = {a.address for a in plan.actions if isinstance(a, (Create, Replace))}
+    for action in plan.credentials:
+        described = action.output.describe()
+        if action.verb != "remove" and action.address in handled:
+            results.append(CredentialOutcome(action.address, described, action.verb, True))
+            continue
+        if action.verb != "remove" and action.address in failed:
+            continue  # the endpoint's failure is reported; its credential waits for the next apply
+        try:
+            if action.verb == "remove":
+                delivery.remove(action)
+            elif action.address in replaced or not wait:
+                if action.address in replaced and action.verb == "update":
+                    # The endpoint it points at is gone: a credential for it must not stay behind.
+                    delivery.remove(action)
+                    results.append(
+                        CredentialOutcome(
+                            action.address,
+                            described,
+                            "remove",
+                            True,
+                            "removed: the endpoint was replaced; run hfops credentials once it runs",
+                        )
+                    )
+                continue
+            else:
+                current = live.get(action.address)
+                spec = specs.get(action.address)
+                if current is None or spec is None:
+                    raise CredentialsError(f"{action.address}: does not exist")
+                delivery.write(spec, current, only=[action.output])
+            results.append(CredentialOutcome(action.address, described, action.verb, True))
+        except HfopsError as error:
+            results.append(CredentialOutcome(action.address, described, action.verb, False, error.message))
+    return results
 
-    try:
-        check_credential_targets(reconciler.settings.credentials_dir, [d.spec for d in desired])
-    except CredentialsError as error:
-        raise CredentialsError(f"{error.message}; nothing was changed") from None
-    for leftover in remove_stale_temporaries(Path(reconciler.settings.credentials_dir)):
-        hooks.info(f"Removed {leftover}, left by an interrupted run")
+
+def write_untracked_files(
+    plan: Plan,
+    delivery: CredentialDelivery,
+    specs: Mapping[str, EndpointSpec],
+    live: Mapping[str, LiveEndpoint],
+    done: set[str],
+) -> list[CredentialOutcome]:
+    """File outputs of unchanged endpoints, when the credentials directory was new to this run."""
+    results: list[CredentialOutcome] = []
+    unchanged = {a.address for a in plan.actions if isinstance(a, NoOp)}
+    for address in sorted(unchanged - done):
+        spec, current = specs.get(address), live.get(address)
+        files = [o for o in spec.genstudio.outputs if isinstance(o, FileOutput)] if spec else []
+        if spec is None or current is None or spec.paused or not files:
+            continue
+        try:
+            where = delivery.write(spec, current, only=files)
+            results.append(CredentialOutcome(address, where, "write", True))
+        except HfopsError as error:
+            results.append(CredentialOutcome(address, files[0].describe(), "write", False, error.message))
+    return results
+
+
+def check_credential_outputs(
+    reconciler: Reconciler, specs: Sequence[EndpointSpec], sinks: OutputSinks, hooks: ApplyHooks
+) -> None:
+    """Everything that can be known about the credential outputs, before anything is created."""
+    from hfops.adapters.sinks.files import prepare_root, remove_own_temporaries
+
+    root = reconciler.settings.credentials_dir
+    if any(isinstance(o, FileOutput) for s in specs for o in s.genstudio.outputs):
+        problems = check_outputs(specs, sinks)
+        if problems:
+            raise CredentialsError("; ".join(problems) + "; nothing was changed")
+        for warning in prepare_root(root):
+            hooks.info(f"Warning: {warning}")
+        for leftover in remove_own_temporaries(Path(root)):
+            hooks.info(f"Removed {leftover}, left by an interrupted run")
+    else:
+        problems = check_outputs(specs, sinks)
+        if problems:
+            raise CredentialsError("; ".join(problems) + "; nothing was changed")

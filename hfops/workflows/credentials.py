@@ -1,40 +1,73 @@
-"""The credentials workflow: write the credential of every declared endpoint that exists, nothing remote."""
+"""The credentials workflow: apply only credential changes (nothing remote), or reveal one credential."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from hfops.core.errors import HfopsError
-from hfops.workflows.reconcile import Reconciler
-
-
-@dataclass(frozen=True)
-class CredentialResult:
-    address: str
-    ok: bool
-    file: str | None = None
-    error: str | None = None
-
-    def to_json(self) -> dict[str, object]:
-        if self.ok:
-            return {"address": self.address, "ok": True, "file": self.file}
-        return {"address": self.address, "ok": False, "error": self.error}
+from hfops.core.credentials import credential_bytes
+from hfops.core.errors import CredentialsError, HfopsError, UsageError
+from hfops.core.outcome import CredentialOutcome
+from hfops.core.plan import Plan
+from hfops.workflows.outputs import CredentialDelivery
+from hfops.workflows.reconcile import Context, Reconciler
 
 
-def write_credentials(reconciler: Reconciler, paths: Sequence[str]) -> list[CredentialResult]:
-    from hfops.adapters.credential_files import check_credential_targets
+def _delivery(reconciler: Reconciler, context: Context) -> CredentialDelivery:
+    return CredentialDelivery(
+        reconciler.output_sinks(context.specs),
+        token=reconciler.settings.token,
+        owner=reconciler.settings.owner,
+        api_key_for=reconciler.api_key_for,
+        models=context.models,
+    )
 
-    context = reconciler.context(paths, check_env=False)
-    check_credential_targets(reconciler.settings.credentials_dir, context.specs)
-    results: list[CredentialResult] = []
+
+def plan_credentials(reconciler: Reconciler, paths: Sequence[str]) -> tuple[Context, Plan]:
+    context, plan = reconciler.plan(paths, for_apply=True)
+    if plan.credential_conflicts:
+        raise CredentialsError("; ".join(plan.credential_conflicts))
+    return context, plan
+
+
+def apply_credentials(reconciler: Reconciler, paths: Sequence[str]) -> list[CredentialOutcome]:
+    """Carry out the plan's credential actions for endpoints that exist; nothing else changes."""
+    from hfops.workflows.apply import ApplyHooks, check_credential_outputs
+
+    context, plan = plan_credentials(reconciler, paths)
+    check_credential_outputs(reconciler, context.specs, reconciler.output_sinks(context.specs), ApplyHooks())
+    delivery = _delivery(reconciler, context)
+    specs = {s.address: s for s in context.specs}
+    results: list[CredentialOutcome] = []
     for spec in context.specs:
-        live = context.live.get(spec.address)
+        if spec.address not in context.live:
+            results.append(
+                CredentialOutcome(
+                    spec.address, "-", "write", False, f"{spec.address}: does not exist; run hfops apply first"
+                )
+            )
+    for action in plan.credentials:
+        described = action.output.describe()
+        live = context.live.get(action.address)
         try:
-            if live is None:
-                raise HfopsError(f"{spec.address}: does not exist; run hfops apply first")
-            path = reconciler.write_credential(spec, live, context.models.get(spec.model_key))
-            results.append(CredentialResult(spec.address, True, file=path))
+            if action.verb == "remove":
+                delivery.remove(action)
+            elif live is None:
+                continue  # reported above
+            else:
+                delivery.write(specs[action.address], live, only=[action.output])
+            results.append(CredentialOutcome(action.address, described, action.verb, True))
         except HfopsError as error:
-            results.append(CredentialResult(spec.address, False, error=error.message))
+            results.append(CredentialOutcome(action.address, described, action.verb, False, error.message))
     return results
+
+
+def reveal(reconciler: Reconciler, paths: Sequence[str], address: str) -> bytes:
+    """The one credential JSON of `address`, as GenStudio wants it pasted."""
+    context = reconciler.context(paths, check_env=False)
+    spec = next((s for s in context.specs if s.address == address), None)
+    if spec is None:
+        raise UsageError(f"--reveal {address}: no manifest declares it")
+    live = context.live.get(address)
+    if live is None:
+        raise HfopsError(f"{address}: does not exist; run hfops apply first")
+    return credential_bytes(_delivery(reconciler, context).credential(spec, live))

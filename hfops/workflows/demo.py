@@ -67,7 +67,7 @@ def run_demo(out: Output, *, examples_dir: str | None, credentials_dir: str | No
             info=out.info,
         )
         result = run_apply(reconciler, ApplyRequest(tuple(paths), yes=True, options=options), hooks=hooks)
-        out.data(render_outcomes(result.outcomes))
+        out.data(render_outcomes(result.outcomes, result.credentials))
         if not result.ok:
             out.error("apply did not complete; see above")
             return 1
@@ -84,10 +84,6 @@ def run_demo(out: Output, *, examples_dir: str | None, credentials_dir: str | No
             data = json.loads(path.read_text())
             data["api_key"] = "(sensitive value)"
             out.data(f"{path}: {json.dumps(data)}")
-        out.info(
-            "\nPaste a credential file's JSON into GenStudio as a Hugging Face Inference Endpoint model."
-        )
-        out.info(
-            "Against the real service: export HF_TOKEN=hf_... and run hfops plan/apply on your manifests."
-        )
+        out.info("\nPaste a credential file's JSON into GenStudio as a Hugging Face Inference Endpoint model.")
+        out.info("Against the real service: export HF_TOKEN=hf_... and run hfops plan/apply on your manifests.")
         return 0 if all_ok else 1

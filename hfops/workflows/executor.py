@@ -61,9 +61,7 @@ OnReady = Callable[[Desired, LiveEndpoint], str | None]  # writes the credential
 HealthCheck = Callable[[LiveEndpoint], bool]
 
 
-def update_payload(
-    desired: Desired, changes: tuple[FieldChange, ...], secrets: Mapping[str, str]
-) -> dict[str, Any]:
+def update_payload(desired: Desired, changes: tuple[FieldChange, ...], secrets: Mapping[str, str]) -> dict[str, Any]:
     """The PUT body for `changes` (see `fields.update_body`)."""
     return update_body(desired, {c.path for c in changes}, secrets, list(desired.tags))
 

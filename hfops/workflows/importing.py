@@ -10,9 +10,7 @@ from hfops.core.model import LiveEndpoint
 from hfops.workflows.reconcile import Reconciler, secret_values
 
 
-def import_endpoints(
-    reconciler: Reconciler, addresses: Sequence[str], *, adopt: bool
-) -> tuple[str, list[str]]:
+def import_endpoints(reconciler: Reconciler, addresses: Sequence[str], *, adopt: bool) -> tuple[str, list[str]]:
     """Manifests for existing endpoints (YAML text, addresses adopted); with `adopt`, tag them.
 
     Adoption only sets tags (ownership, applied digest, secrets fingerprint when the secret
@@ -52,4 +50,3 @@ def import_endpoints(
             reconciler.endpoints.update(live.namespace, live.name, {"tags": list(desired.tags)})
             adopted.append(live.address)
     return text, adopted
-

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from hfops.core.errors import HfopsError
 from hfops.core.model import EndpointSpec, LiveEndpoint
 from hfops.workflows.reconcile import Reconciler
-from hfops.workflows.verify import VerifyResult, verify_endpoint
+from hfops.workflows.verify import VerifyResult, parse_credential, verify_endpoint
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,27 @@ def status(reconciler: Reconciler, paths: Sequence[str]) -> list[StatusRow]:
 
 
 def verify(reconciler: Reconciler, paths: Sequence[str], *, scale_up_timeout: int) -> list[VerifyResult]:
-    credentials_dir = reconciler.settings.credentials_dir
-    return [
-        verify_endpoint(spec, live, credentials_dir=credentials_dir, scale_up_timeout=scale_up_timeout)
-        for spec, live in read_declared(reconciler, paths)
-    ]
+    """Each endpoint called with the credential its outputs hold (the first output that can be read)."""
+    from hfops.core.model import CommandOutput
+    from hfops.workflows.outputs import CredentialDelivery
+
+    declared = read_declared(reconciler, paths)
+    sinks = reconciler.output_sinks([spec for spec, _ in declared])
+    delivery = CredentialDelivery(sinks, token=None, owner=reconciler.settings.owner, api_key_for=None, models={})
+    results = []
+    for spec, live in declared:
+        credential, where = None, "its outputs"
+        try:
+            readable = [o for o in delivery.outputs(spec) if not isinstance(o, CommandOutput)]
+            for output in readable:
+                where = output.describe()
+                credential = parse_credential(sinks.sink(output).read().content)
+                if credential is not None:
+                    break
+        except HfopsError as error:
+            results.append(VerifyResult(spec.address, False, error.message, live.state if live else None))
+            continue
+        results.append(
+            verify_endpoint(spec, live, credential=credential, path=where, scale_up_timeout=scale_up_timeout)
+        )
+    return results

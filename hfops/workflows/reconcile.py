@@ -11,15 +11,20 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from hfops.adapters.settings import Settings
+from hfops.core.credentials import CredentialAction
 from hfops.core.diff import Desired, secrets_fingerprint
 from hfops.core.errors import Diagnostic, HfopsError, ManifestError, PlanError, UsageError
 from hfops.core.hardware import EndpointCost
 from hfops.core.manifest import ManifestSet, load_manifests
-from hfops.core.model import Credential, EndpointSpec, LiveEndpoint, ResolvedModel
+from hfops.core.model import EndpointSpec, LiveEndpoint, ResolvedModel
 from hfops.core.plan import Plan, build_plan
 from hfops.core.redact import REDACTOR
+
+if TYPE_CHECKING:
+    from hfops.workflows.outputs import OutputSinks
 
 Warn = Callable[[str], None]
 
@@ -114,6 +119,7 @@ class Reconciler:
         self.models = ModelResolver(settings, retry=self.retry)
         # Namespaces read even when no manifest names them (pruning an emptied namespace).
         self.extra_namespaces: tuple[str, ...] = ()
+        self._sinks: OutputSinks | None = None
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -170,6 +176,7 @@ class Reconciler:
                 spec=spec,
                 revision_sha=models[(spec.repository, spec.revision)].sha if spec.revision else None,
                 secrets_fingerprint=secrets_fingerprint(spec.namespace or "", spec.name, secret_values(spec, self.env)),
+                recorded_window=live[spec.address].recorded_window if spec.address in live else None,
             )
             for spec in specs
         )
@@ -183,6 +190,7 @@ class Reconciler:
         prune: bool = False,
         allow_empty_prune: bool = False,
         for_apply: bool = False,
+        credentials: bool = True,
     ) -> tuple[Context, Plan]:
         if prune and allow_empty_prune and self.settings.namespace:
             self.extra_namespaces = (self.settings.namespace,)
@@ -213,7 +221,41 @@ class Reconciler:
             namespaces=namespaces,
         )
         costs = self.check_hardware(context, plan)
-        return context, replace(plan, costs=tuple(costs))
+        plan = replace(plan, costs=tuple(costs))
+        if credentials:
+            actions, conflicts = self.plan_credentials(context, plan, prune=prune)
+            plan = replace(plan, credentials=actions, credential_conflicts=conflicts)
+        return context, plan
+
+    def output_sinks(self, specs: Sequence[EndpointSpec]) -> OutputSinks:
+        from hfops.workflows.outputs import OutputSinks, secret_env_names
+
+        if self._sinks is None:
+            self._sinks = OutputSinks(self.settings, self.env, secret_env_names(specs))
+        return self._sinks
+
+    def known_api_key(self, spec: EndpointSpec) -> str | None:
+        """The GenStudio key if it can be had without a warning or an error (for planning)."""
+        ref = spec.genstudio.api_key
+        if ref is None:
+            return self.settings.token
+        return read_env_secret(ref.env_var, self.env)
+
+    def plan_credentials(
+        self, context: Context, plan: Plan, *, prune: bool
+    ) -> tuple[tuple[CredentialAction, ...], tuple[str, ...]]:
+        from hfops.workflows.outputs import plan_outputs
+
+        return plan_outputs(
+            plan,
+            context.specs,
+            context.live,
+            context.models,
+            self.output_sinks(context.specs),
+            api_key_for=self.known_api_key,
+            prune=prune,
+            owner=self.settings.owner,
+        )
 
     def check_hardware(self, context: Context, plan: Plan) -> list[EndpointCost]:
         """Hardware checks and costs for the endpoints this plan creates or changes.
@@ -278,29 +320,3 @@ class Reconciler:
         )
         assert self.settings.token is not None
         return self.settings.token
-
-    def credential(self, spec: EndpointSpec, live: LiveEndpoint, model: ResolvedModel | None) -> Credential:
-        from hfops.adapters import tgi
-        from hfops.adapters.credential_files import choose_context_window
-
-        if not live.url:
-            raise HfopsError(f"{spec.address}: the endpoint has no URL yet (state {live.state})")
-        served = None
-        if live.state == "running":
-            # Asked with the deploy token: /info tells what TGI really serves. A scaled-to-zero
-            # endpoint is not woken up for this (that would cost a cold start).
-            answer = tgi.info(live.url, token=self.settings.token)
-            served = tgi.served_context(answer.body) if answer.ok else None
-        window = choose_context_window(spec, served=served, model_context=model.context_length if model else None)
-        return Credential(
-            api_key=self.api_key_for(spec),
-            endpoint=live.url,
-            model_name=spec.repository,
-            context_window=window.value,
-        )
-
-    def write_credential(self, spec: EndpointSpec, live: LiveEndpoint, model: ResolvedModel | None) -> str:
-        from hfops.adapters.credential_files import write_credential
-
-        credential = self.credential(spec, live, model)
-        return str(write_credential(self.settings.credentials_dir, spec, credential))

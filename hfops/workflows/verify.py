@@ -10,8 +10,6 @@ import json
 from dataclasses import dataclass
 
 from hfops.adapters import tgi
-from hfops.adapters.credential_files import credential_path
-from hfops.core.errors import CredentialsError
 from hfops.core.model import EndpointSpec, LiveEndpoint
 from hfops.core.redact import REDACTOR
 
@@ -27,30 +25,34 @@ class VerifyResult:
         return {"address": self.address, "ok": self.ok, "detail": self.detail, "state": self.state}
 
 
-def _read_credential(path: str) -> dict[str, object] | None:
+def parse_credential(content: bytes | None) -> dict[str, object] | None:
+    if content is None:
+        return None
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError):
+        data = json.loads(content)
+    except ValueError:
         return None
     return data if isinstance(data, dict) else None
 
 
 def verify_endpoint(
-    spec: EndpointSpec, live: LiveEndpoint | None, *, credentials_dir: str, scale_up_timeout: int
+    spec: EndpointSpec,
+    live: LiveEndpoint | None,
+    *,
+    credential: dict[str, object] | None,
+    path: str,
+    scale_up_timeout: int,
 ) -> VerifyResult:
+    """`credential` is what the output at `path` (its description) holds, or None if nothing readable."""
     address = spec.address
     if live is None:
         return VerifyResult(address, False, "endpoint does not exist")
-    try:
-        path = credential_path(credentials_dir, spec)
-    except CredentialsError as error:
-        return VerifyResult(address, False, error.message, live.state)
-    credential = _read_credential(str(path))
-    if credential is None:
+    if live.state == "paused":
         return VerifyResult(
-            address, False, f"no readable credential at {path}; run hfops credentials", live.state
+            address, False, "the endpoint is paused; resume it (remove paused: true and run hfops apply)", live.state
         )
+    if credential is None:
+        return VerifyResult(address, False, f"no readable credential at {path}; run hfops credentials", live.state)
     key, url, window = credential.get("api_key"), credential.get("endpoint"), credential.get("context_window")
     if not isinstance(key, str) or not isinstance(url, str) or not isinstance(window, int):
         return VerifyResult(address, False, f"credential {path} is malformed", live.state)
@@ -63,13 +65,9 @@ def verify_endpoint(
         return VerifyResult(address, False, "credential model_name does not match the manifest", live.state)
     info = tgi.info(url, token=key, scale_up_timeout=scale_up_timeout)
     if info.status == 401:
-        return VerifyResult(
-            address, False, "401 Unauthorized: the credential's api_key is not accepted", live.state
-        )
+        return VerifyResult(address, False, "401 Unauthorized: the credential's api_key is not accepted", live.state)
     if info.status == 503:
-        return VerifyResult(
-            address, False, f"cold start did not finish within {scale_up_timeout}s (503)", live.state
-        )
+        return VerifyResult(address, False, f"cold start did not finish within {scale_up_timeout}s (503)", live.state)
     if not info.ok:
         return VerifyResult(address, False, f"/info answered {info.status or info.error}", live.state)
     served = tgi.served_context(info.body)

@@ -356,7 +356,10 @@ def test_second_signal_while_credentials_are_written_leaves_no_temporary_file(be
                 path.unlink()
         # Endpoints created by an earlier attempt stay; only the credential phase matters here.
         run = bench.start(parallelism=64)
-        bench.until(lambda: bench.creds.exists() and any(bench.creds.glob("*.json")), "the first credential file")
+        bench.until(
+            lambda: bench.creds.exists() and any(not p.name.startswith(".") for p in bench.creds.glob("*.json")),
+            "the first credential file",
+        )
         run.signal(signal.SIGINT)
         time.sleep(0.003)
         run.signal(signal.SIGTERM)

@@ -145,15 +145,22 @@ def run_apply(
     interrupted = stop is not None and stop.is_set()
     handled = {o.address for o in outcomes if o.credential_path is not None}
     failed = {o.address for o in outcomes if not o.ok}
-    credentials = (
-        []
-        if interrupted
-        else carry_out_credentials(
+    def deliver_rest() -> list[CredentialOutcome]:
+        if interrupted:
+            return []
+        done = carry_out_credentials(
             the_plan, delivery, specs, context.live, handled=handled, failed=failed, wait=request.options.wait
         )
-    )
-    if files_untracked and not interrupted and request.options.wait:
-        credentials += write_untracked_files(the_plan, delivery, specs, context.live, handled | failed)
+        if files_untracked and request.options.wait:
+            done += write_untracked_files(the_plan, delivery, specs, context.live, handled | failed)
+        return done
+
+    # In a worker thread, like every other write: the main thread must stay free for the signal
+    # handler, which must never find the temporary-file registry locked by the thread it interrupted.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfops-credentials") as pool:
+        credentials = pool.submit(deliver_rest).result()
     return ApplyResult(
         plan=the_plan,
         outcomes=tuple(outcomes),

@@ -407,3 +407,32 @@ def test_an_existing_directory_others_can_read_is_warned_about_not_changed(tmp_p
     [warning] = prepare_root(str(root))
     assert "can be read by others" in warning and "750" in warning
     assert mode(root) == 0o750
+
+
+@pytest.mark.parametrize("unnamed", [True, False], ids=["O_TMPFILE", "named temporary"])
+def test_both_ways_of_writing_create_update_and_keep_a_file_that_appeared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unnamed: bool
+) -> None:
+    """O_TMPFILE where the filesystem has it (no name exists until the final one); a named one elsewhere."""
+    from hfops.adapters.sinks import files
+
+    if not unnamed:
+        monkeypatch.setattr(files, "open_unnamed", lambda *_a, **_k: None)
+    root = tmp_path / "creds"
+    output = sink(root, "team/x.json")
+    output.write(CREDENTIAL, TARGET)
+    output.write(CREDENTIAL.replace(b"4096", b"1024"), TARGET)
+    assert b"1024" in (root / "team/x.json").read_bytes() and mode(root / "team/x.json") == 0o600
+
+    late = sink(root, "late.json")
+    seen = late._inspect()
+    (root / "late.json").write_text("the user's, written meanwhile")
+    with pytest.raises(CredentialsError, match="appeared while hfops was writing it"):
+        dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if not late._write_unnamed(CREDENTIAL, "late.json", dir_fd, seen):
+                late._write_named(CREDENTIAL, "late.json", dir_fd, seen)
+        finally:
+            os.close(dir_fd)
+    assert (root / "late.json").read_text() == "the user's, written meanwhile"
+    assert not [p for p in root.rglob("*") if atomic.is_temporary_name(p.name)]

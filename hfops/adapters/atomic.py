@@ -11,6 +11,7 @@ that an immediate exit (a second interrupt) can remove it.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
@@ -76,6 +77,55 @@ def release_temporary(name: str, *, dir_fd: int | None, directory: str = "", unl
             pass
     with _IN_FLIGHT_LOCK:
         _IN_FLIGHT.discard(key)
+
+
+def open_unnamed(dir_fd: int, *, mode: int = 0o600) -> int | None:
+    """An unnamed file in the directory (Linux O_TMPFILE), or None where unsupported.
+
+    It has no name until `link_unnamed` gives it one, so no crash, kill or interrupt can leave it
+    behind: the kernel frees it with the last descriptor.
+    """
+    flag = getattr(os, "O_TMPFILE", 0)
+    if not flag:
+        return None
+    try:
+        fd = os.open(".", flag | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), mode, dir_fd=dir_fd)
+    except OSError as error:
+        if error.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
+            return None  # the filesystem (or kernel) has no O_TMPFILE
+        raise
+    try:
+        os.fchmod(fd, mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def link_unnamed(fd: int, name: str, *, dir_fd: int) -> bool:
+    """Give the unnamed file `fd` the name `name` (never replacing one: FileExistsError); False if unsupported."""
+    try:
+        os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd, follow_symlinks=True)
+    except OSError as error:
+        if error.errno in (errno.ENOENT, errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EACCES):
+            return False  # no /proc, or linking not allowed here
+        raise
+    return True
+
+
+def link_unnamed_temporary(fd: int, final_name: str, *, dir_fd: int) -> str | None:
+    """Give the unnamed file `fd` a registered temporary name (see `create_temporary`); None if unsupported."""
+    for _attempt in range(16):
+        name = temporary_name(final_name)
+        with _IN_FLIGHT_LOCK:
+            try:
+                if not link_unnamed(fd, name, dir_fd=dir_fd):
+                    return None
+            except FileExistsError:
+                continue
+            _IN_FLIGHT.add((dir_fd, name))
+        return name
+    raise FileExistsError(f"could not create a temporary file for {final_name}")
 
 
 def remove_in_flight() -> None:

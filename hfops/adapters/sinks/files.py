@@ -32,6 +32,9 @@ from pathlib import Path
 from hfops.adapters.atomic import (
     TEMPORARY_OVERHEAD,
     create_temporary,
+    link_unnamed,
+    link_unnamed_temporary,
+    open_unnamed,
     release_temporary,
     remove_stale_temporaries,
     temporary_name,
@@ -144,6 +147,18 @@ def _git_warnings(path: Path, names: Iterable[str]) -> list[str]:
 def remove_own_temporaries(root: Path | str) -> list[Path]:
     """Remove hfops' own temporary files (`.hfops-tmp-XXXXXXXX.NAME`) a killed run left below `root`."""
     return remove_stale_temporaries(Path(root))
+
+
+def _write_all(fd: int, content: bytes) -> None:
+    view = memoryview(content)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.fsync(fd)
+
+
+def _fsync(dir_fd: int) -> bool:
+    os.fsync(dir_fd)
+    return True
 
 
 @dataclass(frozen=True)
@@ -405,54 +420,86 @@ class FileSink:
         assert dir_fd is not None
         name = self.parts[-1]
         try:
-            try:
-                fd, temporary = create_temporary(name, dir_fd=dir_fd, mode=0o600)
-            except OSError as error:
-                raise CredentialsError(f"cannot write {self.path}: {_reason(error)}") from None
-            try:
-                try:
-                    view = memoryview(content)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                self._put_in_place(temporary, name, dir_fd, seen)
-                os.fsync(dir_fd)
-            except BaseException as error:
-                release_temporary(temporary, dir_fd=dir_fd, unlink=True)
-                if isinstance(error, OSError):
-                    raise CredentialsError(f"cannot write {self.path}: {_reason(error)}") from None
-                raise
-            release_temporary(temporary, dir_fd=dir_fd, unlink=False)
+            if not self._write_unnamed(content, name, dir_fd, seen):
+                self._write_named(content, name, dir_fd, seen)
+        except OSError as error:
+            raise CredentialsError(f"cannot write {self.path}: {_reason(error)}") from None
         finally:
             os.close(dir_fd)
         self.ledger.record(self.output_id, target.address, target.owner)
 
-    def _put_in_place(self, temporary: str, name: str, dir_fd: int, seen: _Seen) -> None:
-        """Rename the temporary file over `name`, unless `name` changed since it was read."""
-        if seen.held.state == "absent":
-            # link() never replaces: a file that appeared meanwhile (not ours) is kept.
-            try:
-                os.link(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
-            except FileExistsError:
-                raise CredentialsError(
-                    f"{self.path} appeared while hfops was writing it (not written by hfops); not overwritten"
-                ) from None
-            except OSError as error:
-                if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV):
-                    raise
-            else:
-                os.unlink(temporary, dir_fd=dir_fd)
-                return
+    def _write_unnamed(self, content: bytes, name: str, dir_fd: int, seen: _Seen) -> bool:
+        """Write an unnamed file (O_TMPFILE) and link it into place; False where unsupported.
+
+        A new file gets its final name directly (link never replaces), so not even a temporary
+        name exists at any moment; a replacement gets a temporary name only for the instant
+        between link and rename.
+        """
+        fd = open_unnamed(dir_fd, mode=0o600)
+        if fd is None:
+            return False
         try:
-            info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            now: tuple[int, int] | None = (info.st_dev, info.st_ino)
-        except FileNotFoundError:
-            now = None
-        if now != seen.inode:
-            raise CredentialsError(f"{self.path} was replaced while hfops was writing it; not overwritten")
-        os.rename(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            _write_all(fd, content)
+            if seen.held.state == "absent":
+                try:
+                    return link_unnamed(fd, name, dir_fd=dir_fd) and _fsync(dir_fd)
+                except FileExistsError:
+                    raise CredentialsError(self._appeared()) from None
+            temporary = link_unnamed_temporary(fd, name, dir_fd=dir_fd)
+            if temporary is None:
+                return False
+        finally:
+            os.close(fd)
+        self._rename_in_place(temporary, name, dir_fd, seen)
+        return True
+
+    def _write_named(self, content: bytes, name: str, dir_fd: int, seen: _Seen) -> None:
+        fd, temporary = create_temporary(name, dir_fd=dir_fd, mode=0o600)
+        try:
+            try:
+                _write_all(fd, content)
+            finally:
+                os.close(fd)
+            if seen.held.state == "absent" and self._link_new(temporary, name, dir_fd):
+                release_temporary(temporary, dir_fd=dir_fd, unlink=True)
+                _fsync(dir_fd)
+                return
+        except BaseException:
+            release_temporary(temporary, dir_fd=dir_fd, unlink=True)
+            raise
+        self._rename_in_place(temporary, name, dir_fd, seen)
+
+    def _appeared(self) -> str:
+        return f"{self.path} appeared while hfops was writing it (not written by hfops); not overwritten"
+
+    def _link_new(self, temporary: str, name: str, dir_fd: int) -> bool:
+        """Link the temporary file to the new name (never replacing); False where links are unsupported."""
+        try:
+            os.link(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+        except FileExistsError:
+            raise CredentialsError(self._appeared()) from None
+        except OSError as error:
+            if error.errno in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV):
+                return False
+            raise
+        return True
+
+    def _rename_in_place(self, temporary: str, name: str, dir_fd: int, seen: _Seen) -> None:
+        """Rename the registered temporary file over `name`, unless `name` changed since it was read."""
+        try:
+            try:
+                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                now: tuple[int, int] | None = (info.st_dev, info.st_ino)
+            except FileNotFoundError:
+                now = None
+            if now != seen.inode:
+                raise CredentialsError(f"{self.path} was replaced while hfops was writing it; not overwritten")
+            os.rename(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            _fsync(dir_fd)
+        except BaseException:
+            release_temporary(temporary, dir_fd=dir_fd, unlink=True)
+            raise
+        release_temporary(temporary, dir_fd=dir_fd, unlink=False)
 
     def remove(self, target: Target) -> None:
         entry = self.ledger.get(self.output_id)

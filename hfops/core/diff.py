@@ -20,7 +20,6 @@ from hfops.core.model import (
     BOOKKEEPING_PREFIXES,
     OWNERSHIP_TAG,
     SECRETS_TAG_PREFIX,
-    WINDOW_TAG_PREFIX,
     EndpointSpec,
     LiveEndpoint,
 )
@@ -57,8 +56,6 @@ class Desired:
     # in which case the endpoint follows the repository's default branch and the field is not owned.
     revision_sha: str | None
     secrets_fingerprint: str | None
-    # The served window recorded on the endpoint (kept on every update, which replaces the tags).
-    recorded_window: int | None = None
 
     @property
     def visible_tags(self) -> tuple[str, ...]:
@@ -74,8 +71,6 @@ class Desired:
         }
         if self.secrets_fingerprint:
             tags.add(SECRETS_TAG_PREFIX + self.secrets_fingerprint)
-        if self.recorded_window is not None:
-            tags.add(f"{WINDOW_TAG_PREFIX}{self.recorded_window}")
         return tuple(sorted(tags))
 
 

@@ -35,10 +35,7 @@ SECRETS_TAG_PREFIX = "hfops-secrets-"
 # A digest of the owned fields as last applied (like kubectl's last-applied annotation): it tells a
 # manifest change from a change made outside hfops ("drift") without storing any field value.
 APPLIED_TAG_PREFIX = "hfops-applied-"
-# The context window the endpoint served when hfops last read its /info: the credential keeps
-# that window while the endpoint sleeps (scaled to zero, /info cannot be read without waking it).
-WINDOW_TAG_PREFIX = "hfops-window-"
-BOOKKEEPING_PREFIXES = (SECRETS_TAG_PREFIX, APPLIED_TAG_PREFIX, WINDOW_TAG_PREFIX)
+BOOKKEEPING_PREFIXES = (SECRETS_TAG_PREFIX, APPLIED_TAG_PREFIX)
 __all__ = ["DEFAULT_SCALE_TO_ZERO_MINUTES", "DEFAULT_TGI_IMAGE", "DEFAULT_TYPE", "FRAMEWORK", "HEALTH_ROUTE", "TASK"]
 
 
@@ -303,13 +300,6 @@ class LiveEndpoint:
         for tag in self.tags:
             if tag.startswith(APPLIED_TAG_PREFIX):
                 return tag[len(APPLIED_TAG_PREFIX) :]
-        return None
-
-    @property
-    def recorded_window(self) -> int | None:
-        for tag in self.tags:
-            if tag.startswith(WINDOW_TAG_PREFIX) and tag[len(WINDOW_TAG_PREFIX) :].isdigit():
-                return int(tag[len(WINDOW_TAG_PREFIX) :])
         return None
 
     @property

@@ -82,7 +82,7 @@ def run_destroy(
         if outcome.result == "deleted":
             on_deleted(outcome.address)
     delivery = CredentialDelivery(
-        reconciler._sinks or reconciler.output_sinks(()),
+        reconciler.output_sinks(()),  # the run's sinks, made when the destroy was planned
         token=None,
         owner=reconciler.settings.owner,
         api_key_for=None,

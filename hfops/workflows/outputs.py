@@ -155,19 +155,22 @@ def remembered_window(held: Iterable[Held], url: str | None) -> int | None:
 
 def window_for(
     spec: EndpointSpec,
-    live: LiveEndpoint | None,
     model: ResolvedModel | None,
     *,
     served: int | None = None,
     remembered: int | None = None,
 ) -> ContextWindow:
-    recorded = live.recorded_window if live is not None else None
     return choose_context_window(
-        spec,
-        served=served,
-        recorded=recorded if recorded is not None else remembered,
-        model_context=model.context_length if model else None,
+        spec, served=served, recorded=remembered, model_context=model.context_length if model else None
     )
+
+
+def resolve_outputs(spec: EndpointSpec, sinks: OutputSinks, *, files: bool = True) -> list[CredentialOutput]:
+    """The endpoint's outputs, a Secret without a namespace given the kubeconfig context's."""
+    default = None
+    if any(isinstance(o, SecretOutput) and o.namespace is None for o in spec.genstudio.outputs):
+        default = sinks.kube().namespace
+    return [_namespaced(o, default) for o in spec.genstudio.outputs if files or not isinstance(o, FileOutput)]
 
 
 def read_held(sinks: OutputSinks, outputs: Iterable[CredentialOutput]) -> dict[str, Held]:
@@ -196,19 +199,12 @@ def plan_outputs(
     conflicted = {a.address for a in plan.actions if isinstance(a, Conflict)}
     specs = [s for s in specs if s.address not in conflicted]  # not ours: no credential either
     pruned = {a.address for a in plan.actions if isinstance(a, Delete)}
-    uses_kube = any(isinstance(o, SecretOutput) for s in specs for o in s.genstudio.outputs)
-    kube_default = sinks.kube().namespace if uses_kube else None
     # A credentials directory that does not exist here (a fresh CI runner) tracks nothing: file
     # outputs are then not planned, and apply writes them all, as it always has.
     from pathlib import Path
 
     files_tracked = Path(sinks.settings.credentials_dir).is_dir()
-    resolved = {
-        s.address: [
-            _namespaced(o, kube_default) for o in s.genstudio.outputs if files_tracked or not isinstance(o, FileOutput)
-        ]
-        for s in specs
-    }
+    resolved = {s.address: resolve_outputs(s, sinks, files=files_tracked) for s in specs}
     held = read_held(sinks, (o for outputs in resolved.values() for o in outputs))
     wanted: list[WantedCredential] = []
     declared: set[str] = set()
@@ -224,9 +220,7 @@ def plan_outputs(
         known = current is not None and spec.address not in remade and current.url is not None
         try:
             remembered = remembered_window((held[o.output_id] for o in outputs), current.url if current else None)
-            window: ContextWindow | None = window_for(
-                spec, current if known else None, model, remembered=remembered if known else None
-            )
+            window: ContextWindow | None = window_for(spec, model, remembered=remembered if known else None)
         except CredentialsError:
             window = None  # told at apply, when the endpoint serves
         key = api_key_for(spec)
@@ -283,13 +277,6 @@ def deliver(
     return written
 
 
-def remove(sinks: OutputSinks, action: CredentialAction, owner: str) -> str:
-    namespace, _, name = action.address.partition("/")
-    sink = sinks.sink(action.output)
-    sink.remove(Target(namespace, name, owner))
-    return sink.describe()
-
-
 class CredentialDelivery:
     """Builds an endpoint's credential from what it serves now and writes it to each of its outputs."""
 
@@ -309,10 +296,7 @@ class CredentialDelivery:
         self.models = models
 
     def outputs(self, spec: EndpointSpec) -> list[CredentialOutput]:
-        default = None
-        if any(isinstance(o, SecretOutput) and o.namespace is None for o in spec.genstudio.outputs):
-            default = self.sinks.kube().namespace
-        return [_namespaced(o, default) for o in spec.genstudio.outputs]
+        return resolve_outputs(spec, self.sinks)
 
     def credential(self, spec: EndpointSpec, live: LiveEndpoint) -> Credential:
         from hfops.adapters import tgi
@@ -326,7 +310,7 @@ class CredentialDelivery:
             answer = tgi.info(live.url, token=self.token)
             served = tgi.served_context(answer.body) if answer.ok else None
         remembered = remembered_window(read_held(self.sinks, self.outputs(spec)).values(), live.url)
-        window = window_for(spec, live, self.models.get(spec.model_key), served=served, remembered=remembered)
+        window = window_for(spec, self.models.get(spec.model_key), served=served, remembered=remembered)
         return Credential(
             api_key=self.api_key_for(spec),
             endpoint=live.url,
@@ -344,4 +328,7 @@ class CredentialDelivery:
         return ", ".join(w.removeprefix("file ") for w in written)
 
     def remove(self, action: CredentialAction) -> str:
-        return remove(self.sinks, action, self.owner)
+        namespace, _, name = action.address.partition("/")
+        sink = self.sinks.sink(action.output)
+        sink.remove(Target(namespace, name, self.owner))
+        return sink.describe()

@@ -176,7 +176,6 @@ class Reconciler:
                 spec=spec,
                 revision_sha=models[(spec.repository, spec.revision)].sha if spec.revision else None,
                 secrets_fingerprint=secrets_fingerprint(spec.namespace or "", spec.name, secret_values(spec, self.env)),
-                recorded_window=live[spec.address].recorded_window if spec.address in live else None,
             )
             for spec in specs
         )

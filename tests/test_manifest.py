@@ -13,13 +13,9 @@ from pathlib import Path
 import pytest
 
 from hfops.core.errors import Diagnostic, Location, ManifestError
-from hfops.core.manifest import (
-    check_fleet,
-    credential_file_problem,
-    load_manifests,
-    parse_manifest_text,
-)
+from hfops.core.manifest import load_manifests, parse_manifest_text
 from hfops.core.model import DEFAULT_TGI_IMAGE, EndpointSpec, FileOutput, FromEnv, GenStudioSpec, ImageSpec
+from hfops.core.spec_checks import check_fleet, credential_file_problem
 
 CANARY = "hf_CANARYSECRET123"
 

@@ -3,7 +3,7 @@
 Each entry says where the field is written in a manifest (below `spec`), which `EndpointSpec`
 attribute holds it, where the Inference Endpoints API keeps it, whether a change is made in place
 or re-creates the endpoint, and whether its value is sensitive. Everything else is derived from
-this table: reading a manifest (`manifest._to_spec`), the live essence of an API object
+this table: reading a manifest (`spec_builder._to_spec`), the live essence of an API object
 (`live_from_raw`), the diff (`desired_fields` / `live_fields`), the create and update bodies
 (`create_body` / `update_body`) and `hfops import` (`manifest_spec_for`).
 

@@ -1,0 +1,284 @@
+"""Manifest documents -> EndpointSpec: `kind: Defaults` merged per field, schema, conversion.
+
+Pure. Each value keeps where it was written (`Located`), so an error in a merged field points at
+the Defaults file line that supplied it, not at the endpoint that inherited it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hfops.core import fields as catalogue
+from hfops.core.errors import Diagnostic, Location
+from hfops.core.model import (
+    API_VERSION,
+    CommandOutput,
+    CredentialOutput,
+    EndpointSpec,
+    FileOutput,
+    FromEnv,
+    GenStudioSpec,
+    ImageSpec,
+    SecretOutput,
+)
+from hfops.core.schema import dotted, validate_defaults_document, validate_document
+from hfops.core.spec_checks import check_spec
+from hfops.core.yaml_source import YamlDocument
+
+DEFAULTS_KIND = "Defaults"
+KINDS = ("Endpoint", DEFAULTS_KIND)
+
+
+@dataclass(frozen=True)
+class SourceDocument:
+    """One YAML document and the file it came from."""
+
+    file: str
+    document: YamlDocument
+
+    @property
+    def kind(self) -> object:
+        data = self.document.data
+        return data.get("kind") if isinstance(data, dict) else None
+
+
+class Located:
+    """A (possibly merged) manifest document that can say where each of its values was written.
+
+    `layers` are in precedence order: the endpoint's own document first, then the Defaults
+    documents that supplied values to it, most specific first.
+    """
+
+    def __init__(self, data: dict[str, Any], layers: list[SourceDocument]) -> None:
+        self.data = data
+        self.layers = layers
+
+    def location(self, path: tuple[str | int, ...]) -> Location:
+        probe = tuple(path)
+        while True:
+            for layer in self.layers:
+                if probe in layer.document.lines:
+                    return Location(layer.file, layer.document.lines[probe], dotted(path))
+            if not probe:
+                own = self.layers[0]
+                return Location(own.file, own.document.start_line, dotted(path))
+            probe = probe[:-1]
+
+    def plain_text(self, path: tuple[str | int, ...]) -> str | None:
+        for layer in self.layers:
+            if path in layer.document.lines:
+                return layer.document.plain_text.get(path)
+        return None
+
+    def recorded_locations(self) -> tuple[tuple[str, Location], ...]:
+        table: dict[str, Location] = {}
+        for layer in reversed(self.layers):  # the endpoint's own lines win
+            for path, line in layer.document.lines.items():
+                if path and all(isinstance(p, str) for p in path):
+                    table[dotted(path)] = Location(layer.file, line, dotted(path))
+        return tuple(table.items())
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Per-field merge: mappings merge key by key, anything else (lists, scalars) is replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def build_specs(
+    sources: Sequence[SourceDocument], *, default_namespace: str | None
+) -> tuple[list[EndpointSpec], list[Diagnostic]]:
+    """Validate every document; merge Defaults into endpoints; convert endpoints to specs."""
+    problems: list[Diagnostic] = []
+    defaults: list[SourceDocument] = []
+    endpoints: list[SourceDocument] = []
+    for source in sources:
+        data = source.document.data
+        located = Located(data if isinstance(data, dict) else {}, [source])
+        if not isinstance(data, dict):
+            problems.append(
+                Diagnostic(Location(source.file, source.document.start_line), "a manifest document must be a mapping")
+            )
+            continue
+        kind = data.get("kind")
+        if kind == DEFAULTS_KIND:
+            issues = validate_defaults_document(data)
+            problems.extend(
+                Diagnostic(located.location(i.path), i.message, i.hint or _hint_for(i.path)) for i in issues
+            )
+            # Used even when invalid: its endpoints then report the same located errors (deduplicated)
+            # instead of confusing "missing field" errors about values the defaults meant to supply.
+            defaults.append(source)
+        elif isinstance(kind, str) and kind not in KINDS and data.get("apiVersion") == API_VERSION:
+            import difflib
+
+            close = difflib.get_close_matches(kind, KINDS, n=1)
+            problems.append(
+                Diagnostic(
+                    located.location(("kind",)),
+                    f"unknown kind {kind!r}; supported: {', '.join(KINDS)}",
+                    f"did you mean '{close[0]}'?" if close else None,
+                )
+            )
+        else:
+            endpoints.append(source)
+    specs: list[EndpointSpec] = []
+    for source in endpoints:
+        located = _with_defaults(source, defaults, default_namespace=default_namespace)
+        spec, spec_problems = _parse_located(located, default_namespace=default_namespace)
+        problems.extend(spec_problems)
+        if spec is not None:
+            specs.append(spec)
+    return specs, problems
+
+
+def _with_defaults(
+    source: SourceDocument, defaults: Sequence[SourceDocument], *, default_namespace: str | None
+) -> Located:
+    data: dict[str, Any] = source.document.data
+    metadata = _mapping(data.get("metadata"))
+    namespace = metadata.get("namespace") or default_namespace
+    # Global defaults first, then the namespace's own; the endpoint's own values last.
+    chosen = [d for d in defaults if not _mapping(d.document.data.get("metadata")).get("namespace")]
+    chosen += [
+        d for d in defaults if namespace and _mapping(d.document.data.get("metadata")).get("namespace") == namespace
+    ]
+    if not chosen:
+        return Located(data, [source])
+    spec: dict[str, Any] = {}
+    tags: list[str] = []
+    for layer in chosen:
+        spec = _merge(spec, _mapping(layer.document.data.get("spec")))
+        layer_tags = _mapping(layer.document.data.get("metadata")).get("tags")
+        tags += [t for t in (layer_tags if isinstance(layer_tags, list) else []) if t not in tags]
+    merged = dict(data)
+    own_spec = data.get("spec")
+    merged["spec"] = (
+        _merge(spec, own_spec) if isinstance(own_spec, dict) else (own_spec if own_spec is not None else spec)
+    )
+    own_tags = metadata.get("tags")
+    if tags and isinstance(data.get("metadata"), dict) and (own_tags is None or isinstance(own_tags, list)):
+        merged["metadata"] = dict(metadata)
+        merged["metadata"]["tags"] = tags + [t for t in (own_tags or []) if t not in tags]
+    return Located(merged, [source, *reversed(chosen)])
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _parse_located(located: Located, *, default_namespace: str | None) -> tuple[EndpointSpec | None, list[Diagnostic]]:
+    data = located.data
+    issues = validate_document(data)
+    problems = [Diagnostic(located.location(i.path), i.message, i.hint or _hint_for(i.path)) for i in issues]
+    if problems and not all(i.message.startswith("unknown field") for i in issues):
+        return None, problems
+    if problems:
+        # Only unknown keys: the rest is well-formed, so its semantic errors are reported in the
+        # same run (with the unknown keys ignored) instead of one round trip later.
+        known = Located(_without_unknown(data, [i.path for i in issues]), located.layers)
+        spec = _to_spec(known, default_namespace=default_namespace)
+        return None, problems + check_spec(spec)
+    spec = _to_spec(located, default_namespace=default_namespace)
+    return spec, check_spec(spec)
+
+
+def _without_unknown(data: dict[str, Any], paths: list[tuple[str | int, ...]]) -> dict[str, Any]:
+    import copy
+
+    pruned = copy.deepcopy(data)
+    for path in paths:
+        node: Any = pruned
+        for part in path[:-1]:
+            node = node[part]
+        node.pop(path[-1], None)
+    return pruned
+
+
+def _hint_for(path: tuple[str | int, ...]) -> str | None:
+    if path[:2] == ("spec", "secrets") or path[:3] == ("spec", "genstudio", "apiKey"):
+        return "write {fromEnv: ENV_VAR_NAME}; secret values never go in a manifest"
+    return None
+
+
+def _env_value(value: Any, written: str | None) -> str:
+    if written is not None and not isinstance(value, str):
+        return written  # `1.10` stays "1.10", `010` stays "010", `yes` stays "yes"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _to_spec(located: Located, *, default_namespace: str | None) -> EndpointSpec:
+    data = located.data
+    metadata = data["metadata"]
+    spec = data["spec"]
+    values = catalogue.read_manifest_values(spec)
+    image = {k.partition(".")[2]: values.pop(k) for k in list(values) if k.startswith("image.")}
+    genstudio = spec.get("genstudio", {})
+    api_key = genstudio.get("apiKey")
+    env_path = ("spec", *catalogue.ENV.path.split("."))
+    return EndpointSpec(
+        name=metadata["name"],
+        namespace=metadata.get("namespace") or default_namespace,
+        source=located.location(("metadata", "name")),
+        **values,
+        paused=bool(spec.get("paused", False)),
+        image=ImageSpec(**image),
+        env=tuple(
+            sorted(
+                (k, _env_value(v, located.plain_text((*env_path, k))))
+                for k, v in spec.get(catalogue.ENV.path, {}).items()
+            )
+        ),
+        secrets=tuple(sorted((k, FromEnv(v["fromEnv"])) for k, v in spec.get(catalogue.SECRETS.path, {}).items())),
+        tags=tuple(metadata.get("tags", ())),
+        genstudio=GenStudioSpec(
+            api_key=FromEnv(api_key["fromEnv"]) if api_key else None,
+            context_window=genstudio.get("contextWindow"),
+            file=genstudio.get("file"),
+            outputs=credential_outputs(
+                genstudio, namespace=metadata.get("namespace") or default_namespace or "", name=metadata["name"]
+            ),
+        ),
+        locations=located.recorded_locations(),
+    )
+
+
+def expand(text: str, *, namespace: str, name: str) -> str:
+    """`{namespace}` and `{name}` in an output string, so Defaults can set outputs for a fleet."""
+    return text.replace("{namespace}", namespace).replace("{name}", name)
+
+
+def credential_outputs(genstudio: dict[str, Any], *, namespace: str, name: str) -> tuple[CredentialOutput, ...]:
+    """The outputs a `genstudio` mapping declares; `file: NAME` is the shorthand, `<name>.json` the default."""
+
+    def x(text: str) -> str:
+        return expand(text, namespace=namespace, name=name)
+
+    items = genstudio.get("outputs")
+    if items is None:
+        return (FileOutput(x(genstudio.get("file") or f"{name}.json")),)
+    outputs: list[CredentialOutput] = []
+    for item in items:
+        if "file" in item:
+            outputs.append(FileOutput(x(item["file"])))
+        elif "kubernetesSecret" in item:
+            secret = item["kubernetesSecret"]
+            outputs.append(
+                SecretOutput(
+                    name=x(str(secret.get("name", ""))),
+                    namespace=x(secret["namespace"]) if secret.get("namespace") else None,
+                    key=x(secret.get("key") or "credential.json"),
+                )
+            )
+        else:
+            outputs.append(CommandOutput(tuple(x(arg) for arg in item["command"])))
+    return tuple(outputs)

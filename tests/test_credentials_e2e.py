@@ -14,21 +14,15 @@ import sys
 import textwrap
 from pathlib import Path
 
+from tests.factories import GENSTUDIO_KEY_FROM_ENV, endpoint_manifest
+
 TOKEN = "hf_test_deploy_token_0123456789"
 KEY = "hf_genstudio_key_aaaaaaaaaaaaaaaa"
 ROTATED = "hf_genstudio_key_bbbbbbbbbbbbbbbb"
 
 
 def manifest(name: str, *, extra_genstudio: str = "", env: str = "", scaling: str = "") -> str:
-    return f"""apiVersion: hfops/v1
-kind: Endpoint
-metadata: {{name: {name}, namespace: acme}}
-spec:
-  model: {{repository: gpt2}}
-  compute: {{vendor: aws, region: us-east-1, accelerator: cpu, instanceType: intel-icl, instanceSize: x1}}
-{scaling}{env}  genstudio:
-    apiKey: {{fromEnv: GENSTUDIO_API_KEY}}
-{extra_genstudio}"""
+    return endpoint_manifest(name, extra=scaling + env + GENSTUDIO_KEY_FROM_ENV + extra_genstudio)
 
 
 def setup(tmp_path: Path, monkeypatch, *docs: tuple[str, str]) -> tuple[Path, Path]:

@@ -8,21 +8,13 @@ from pathlib import Path
 import pytest
 from huggingface_hub import HfApi, constants
 
+from tests.factories import endpoint_manifest
+
 TOKEN = "hf_test_deploy_token_0123456789"  # what the hf_env fixture exports as HF_TOKEN
 
 
 def manifest(name: str, *, namespace: str = "acme", extra: str = "", repository: str = "gpt2") -> str:
-    return f"""apiVersion: hfops/v1
-kind: Endpoint
-metadata:
-  name: {name}
-  namespace: {namespace}
-spec:
-  model:
-    repository: {repository}
-  compute: {{vendor: aws, region: us-east-1, accelerator: cpu, instanceType: intel-icl, instanceSize: x1}}
-  env: {{LOG_LEVEL: info}}
-{extra}"""
+    return endpoint_manifest(name, namespace, repository=repository, extra="  env: {LOG_LEVEL: info}\n" + extra)
 
 
 @pytest.fixture

@@ -63,6 +63,16 @@ def hf_env(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
 
 
 @pytest.fixture
+def api(emulator: Emulator, hf_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> object:
+    """The real client (HfApi), as someone changing endpoints outside hfops would use it."""
+    import huggingface_hub
+    from huggingface_hub import HfApi
+
+    monkeypatch.setattr(huggingface_hub.constants, "INFERENCE_ENDPOINTS_ENDPOINT", emulator.url + "/v2")
+    return HfApi(endpoint=emulator.url, token=TOKEN)
+
+
+@pytest.fixture
 def run(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     """Run `hfops ARGS...` in-process through the real entry point; returns code/stdout/stderr."""
     from hfops.cli import main

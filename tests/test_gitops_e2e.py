@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from huggingface_hub import HfApi, constants
 
 from tests.factories import endpoint_manifest
 
@@ -15,13 +14,6 @@ TOKEN = "hf_test_deploy_token_0123456789"  # what the hf_env fixture exports as 
 
 def manifest(name: str, *, namespace: str = "acme", extra: str = "", repository: str = "gpt2") -> str:
     return endpoint_manifest(name, namespace, repository=repository, extra="  env: {LOG_LEVEL: info}\n" + extra)
-
-
-@pytest.fixture
-def api(emulator, hf_env, monkeypatch) -> HfApi:
-    """The real client, as someone changing endpoints outside hfops would use it."""
-    monkeypatch.setattr(constants, "INFERENCE_ENDPOINTS_ENDPOINT", emulator.url + "/v2")
-    return HfApi(endpoint=emulator.url, token=TOKEN)
 
 
 def write(directory: Path, name: str, text: str) -> Path:

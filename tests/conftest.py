@@ -44,7 +44,13 @@ class Result:
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
     """A fresh emulator per test: fast provisioning, real HTTP on 127.0.0.1."""
-    with Emulator(EmulatorConfig(provision_seconds=0.3, retry_after_seconds=0.0)) as server:
+    import os as _os
+
+    if _os.environ.get("HFOPS_TEST_VARIANTS") == "pessimistic":
+        config = EmulatorConfig.pessimistic(provision_seconds=0.3, retry_after_seconds=0.0)
+    else:
+        config = EmulatorConfig(provision_seconds=0.3, retry_after_seconds=0.0)
+    with Emulator(config) as server:
         yield server
 
 

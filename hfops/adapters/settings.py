@@ -26,6 +26,7 @@ class Settings:
     poll_interval: float = 2.0
     parallelism: int = 8
     http_timeout: float = 20.0  # seconds without an answer before an API call is retried
+    rollout_grace: float = 60.0  # HFOPS_ROLLOUT_GRACE: seconds an update may show no rollout (U2)
 
     def __repr__(self) -> str:
         token = "(set)" if self.token else "(unset)"
@@ -49,6 +50,12 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
     if http_timeout:
         try:
             values["http_timeout"] = max(1.0, float(http_timeout))
+        except ValueError:
+            pass
+    grace = env.get("HFOPS_ROLLOUT_GRACE")
+    if grace:
+        try:
+            values["rollout_grace"] = max(0.0, float(grace))
         except ValueError:
             pass
     poll = env.get("HFOPS_POLL_INTERVAL")

@@ -137,3 +137,31 @@ def api_for(monkeypatch: pytest.MonkeyPatch) -> Callable[[Emulator], Any]:
         return HfApi(endpoint=emulator.url, token=TOKEN)
 
     return _api
+
+
+def gpu(instance_type: str, region: str = "us-east-1", vendor: str = "aws") -> str:
+    return f"{{vendor: {vendor}, region: {region}, accelerator: gpu, instanceType: {instance_type}, instanceSize: x1}}"
+
+
+def test_realistic_quotas_a_listed_zero_quota_and_a_fleet_over_quota_are_refused_at_plan(start, run, tmp_path):
+    emulator = start(quotas="realistic")
+    folder = write(tmp_path, endpoint_manifest("on-gcp", compute=gpu("nvidia-l4", "us-east4", "gcp")), "gcp")
+    planned = run("plan", str(folder))
+    assert planned.code == 1, planned.output
+    assert "nvidia-l4 in gcp us-east4 is listed for acme, but its quota there is 0 accelerators" in planned.stderr
+    assert f"{folder / 'gcp.yaml'}:" in planned.stderr
+
+    (folder / "gcp.yaml").unlink()
+    for name in ("a", "b", "c"):  # 3 x 1 accelerator against a quota of 2
+        write(tmp_path, endpoint_manifest(name, compute=gpu("nvidia-a10g")), name)
+    planned = run("plan", str(folder))
+    assert planned.code == 1, planned.output
+    assert (
+        "acme would use 3 nvidia-a10g accelerators, over its quota of 2 in aws us-east-1 "
+        "(0 in use; at max replicas: acme/a, acme/b, acme/c)" in planned.stderr
+    )
+    assert run("apply", str(folder), "--yes").code == 1
+    assert [r for r in emulator.requests() if r["method"] == "POST"] == []
+
+    (folder / "c.yaml").unlink()
+    assert run("plan", str(folder)).code == 0  # 2 of 2: within the quota

@@ -165,3 +165,14 @@ def test_realistic_quotas_a_listed_zero_quota_and_a_fleet_over_quota_are_refused
 
     (folder / "c.yaml").unlink()
     assert run("plan", str(folder)).code == 0  # 2 of 2: within the quota
+
+
+@pytest.mark.parametrize("private", ["lenient", "strict"])
+def test_a_private_endpoint_is_refused_before_anything_is_created(start, run, tmp_path, private):
+    emulator = start(private_endpoints=private)
+    folder = write(tmp_path, endpoint_manifest("svc", extra="  type: private\n"))
+    for command in (("validate",), ("plan",), ("apply", "--yes")):
+        result = run(*command, str(folder))
+        assert result.code == 1, result.output
+        assert f"{folder / 'svc.yaml'}:10: spec.type: type private needs AWS PrivateLink settings" in result.stderr
+    assert [r for r in emulator.requests() if r["method"] == "POST"] == []

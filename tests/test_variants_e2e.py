@@ -176,3 +176,14 @@ def test_a_private_endpoint_is_refused_before_anything_is_created(start, run, tm
         assert result.code == 1, result.output
         assert f"{folder / 'svc.yaml'}:10: spec.type: type private needs AWS PrivateLink settings" in result.stderr
     assert [r for r in emulator.requests() if r["method"] == "POST"] == []
+
+
+def test_a_namespace_the_token_cannot_use_is_one_clear_error(start, run, tmp_path):
+    emulator = start(namespaces="restricted", token_namespaces=((TOKEN, "alice", ("acme",)),))
+    folder = write(tmp_path, endpoint_manifest("svc", "acme"))
+    write(tmp_path, endpoint_manifest("other", "not-mine"), "other")
+    planned = run("plan", str(folder))
+    assert planned.code == 1, planned.output
+    assert "list endpoints in not-mine" in planned.stderr and "HTTP 401" in planned.stderr
+    assert "check HF_TOKEN: it must be a valid token with access to this namespace" in planned.stderr
+    assert [r for r in emulator.requests() if r["method"] == "POST"] == []

@@ -187,3 +187,48 @@ def test_a_namespace_the_token_cannot_use_is_one_clear_error(start, run, tmp_pat
     assert "list endpoints in not-mine" in planned.stderr and "HTTP 401" in planned.stderr
     assert "check HF_TOKEN: it must be a valid token with access to this namespace" in planned.stderr
     assert [r for r in emulator.requests() if r["method"] == "POST"] == []
+
+
+ALWAYS_ON = "  scaling: {minReplica: 1, maxReplica: 1}\n"
+
+
+@pytest.mark.parametrize("nulls", ["clear", "keep", "reject"])
+def test_going_always_on_clears_the_timeout_or_says_how(start, run, tmp_path, nulls):
+    emulator = start(null_on_put=nulls)
+    folder = write(tmp_path, endpoint_manifest("svc"))
+    creds = str(tmp_path / "creds")
+    assert run("apply", str(folder), "--yes", "--credentials-dir", creds).code == 0
+    write(tmp_path, endpoint_manifest("svc", extra=ALWAYS_ON))
+    planned = run("plan", str(folder), "--credentials-dir", creds)
+    assert "- scaling.scaleToZeroTimeout: 15" in planned.stdout, planned.output
+    applied = run("apply", str(folder), "--yes", "--credentials-dir", creds)
+    scaling = emulator.endpoint_raw("acme", "svc")["compute"]["scaling"]
+    if nulls == "clear":
+        assert applied.code == 0, applied.output
+        assert scaling["minReplica"] == 1 and scaling.get("scaleToZeroTimeout") is None
+        assert run("plan", str(folder), "--detailed-exitcode", "--credentials-dir", creds).code == 0
+    else:
+        assert applied.code == 1, applied.output
+        assert "the update clears scaling.scaleToZeroTimeout" in applied.output
+        assert "hfops apply --replace acme/svc" in applied.output
+        assert scaling["minReplica"] == 0 and scaling["scaleToZeroTimeout"] == 15  # left as it was
+        assert "Apply complete" not in applied.stdout or "1 failed" in applied.stdout
+
+
+@pytest.mark.parametrize("type_on_put", ["applied", "ignored"])
+def test_a_type_change_is_applied_or_reported_never_claimed(start, run, tmp_path, type_on_put):
+    emulator = start(type_on_put=type_on_put)
+    folder = write(tmp_path, endpoint_manifest("svc"))
+    creds = str(tmp_path / "creds")
+    assert run("apply", str(folder), "--yes", "--credentials-dir", creds).code == 0
+    write(tmp_path, endpoint_manifest("svc", extra="  type: public\n"))
+    applied = run("apply", str(folder), "--yes", "--credentials-dir", creds)
+    if type_on_put == "applied":
+        assert applied.code == 0, applied.output
+        assert emulator.endpoint_raw("acme", "svc")["type"] == "public"
+        assert run("plan", str(folder), "--detailed-exitcode", "--credentials-dir", creds).code == 0
+    else:
+        assert applied.code == 1, applied.output
+        assert "the service accepted the update but kept type" in applied.output
+        assert "hfops apply --replace acme/svc" in applied.output
+        assert emulator.endpoint_raw("acme", "svc")["type"] == "authenticated"

@@ -152,10 +152,25 @@ class HubEndpoints:
         except HfHubHTTPError as error:
             if error.response is not None and error.response.status_code == 409:
                 # A create whose response was lost may have succeeded: read back, and carry on
-                # only if the endpoint that exists is the one we asked for.
+                # only if the endpoint that exists is the one we asked for: same owner, and the
+                # same applied digest (every owned field and the secrets fingerprint). Another
+                # apply that created it at the same moment with another config is not a success.
                 existing = self.get(namespace, spec.name)
-                if existing is not None and existing.owned and existing.repository == spec.repository:
+                if (
+                    existing is not None
+                    and existing.owned_by(desired.owner)
+                    and existing.applied_digest == desired.applied_digest
+                ):
                     return existing
+                if existing is not None:
+                    by = f"hfops owner {existing.owner!r}" if existing.owned else "someone outside hfops"
+                    raise RemoteError(
+                        f"create {spec.address}: conflict: it was created meanwhile by {by} with another "
+                        "configuration (another apply at the same time?); this apply did not change it",
+                        status=409,
+                        request_id=error.request_id,
+                        hint="run one apply per target at a time (see examples/ci), then plan again",
+                    ) from None
             raise remote_error(error, f"create {spec.address}") from None
         except TRANSPORT_ERRORS as error:
             raise transport_error(error, f"create {spec.address}", self._settings.api_url) from None

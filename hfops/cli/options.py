@@ -64,7 +64,7 @@ owner_option = click.option(
     "--owner",
     metavar="ID",
     help="The manifest set's owner identity (else HFOPS_OWNER, else 'default'); recorded on the "
-    "credential outputs hfops writes, which it removes only for the same owner.",
+    "endpoints and credential outputs hfops creates; prune and destroy touch only the same owner's.",
 )
 
 

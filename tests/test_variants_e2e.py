@@ -206,13 +206,26 @@ def test_going_always_on_clears_the_timeout_or_says_how(start, run, tmp_path, nu
     if nulls == "clear":
         assert applied.code == 0, applied.output
         assert scaling["minReplica"] == 1 and scaling.get("scaleToZeroTimeout") is None
-        assert run("plan", str(folder), "--detailed-exitcode", "--credentials-dir", creds).code == 0
     else:
         assert applied.code == 1, applied.output
         assert "the update clears scaling.scaleToZeroTimeout" in applied.output
         assert "hfops apply --replace acme/svc" in applied.output
         assert scaling["minReplica"] == 0 and scaling["scaleToZeroTimeout"] == 15  # left as it was
         assert "Apply complete" not in applied.stdout or "1 failed" in applied.stdout
+        # The remedy it names works whatever null means: planned, saved, applied from the saved plan.
+        saved = tmp_path / "replace.plan"
+        planned = run("plan", str(folder), "--replace", "acme/svc", "--out", str(saved), "--credentials-dir", creds)
+        assert planned.code == 0, planned.output
+        assert "-/+ acme/svc must be replaced (deleted, then created)  # replacement requested (--replace)" in (
+            planned.stdout
+        )
+        replaced = run("apply", str(saved), "--credentials-dir", creds)
+        assert replaced.code == 0, replaced.output
+        scaling = emulator.endpoint_raw("acme", "svc")["compute"]["scaling"]
+        assert scaling["minReplica"] == 1 and scaling.get("scaleToZeroTimeout") is None
+        credential = json.loads((tmp_path / "creds" / "svc.json").read_text())
+        assert credential["endpoint"] == emulator.endpoint_raw("acme", "svc")["status"]["url"]
+    assert run("plan", str(folder), "--detailed-exitcode", "--credentials-dir", creds).code == 0
 
 
 @pytest.mark.parametrize("type_on_put", ["applied", "ignored"])
@@ -232,3 +245,16 @@ def test_a_type_change_is_applied_or_reported_never_claimed(start, run, tmp_path
         assert "the service accepted the update but kept type" in applied.output
         assert "hfops apply --replace acme/svc" in applied.output
         assert emulator.endpoint_raw("acme", "svc")["type"] == "authenticated"
+        replaced = run("apply", str(folder), "--yes", "--replace", "acme/svc", "--credentials-dir", creds)
+        assert replaced.code == 0, replaced.output
+        assert emulator.endpoint_raw("acme", "svc")["type"] == "public"
+        assert run("plan", str(folder), "--detailed-exitcode", "--credentials-dir", creds).code == 0
+
+
+def test_replace_names_only_declared_existing_endpoints(start, run, tmp_path):
+    start()
+    folder = write(tmp_path, endpoint_manifest("svc"))
+    undeclared = run("plan", str(folder), "--replace", "acme/other")
+    assert undeclared.code == 1 and "--replace names endpoints no manifest declares: acme/other" in undeclared.stderr
+    missing = run("plan", str(folder), "--replace", "acme/svc")
+    assert missing.code == 1 and "--replace names endpoints that do not exist yet: acme/svc" in missing.stderr

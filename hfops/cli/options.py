@@ -77,6 +77,17 @@ def adopt_option(fn: Any) -> Any:
     )(fn)
 
 
+def replace_option(fn: Any) -> Any:
+    return click.option(
+        "--replace",
+        "replace_addresses",
+        multiple=True,
+        metavar="NAMESPACE/NAME",
+        help="Re-create this endpoint (delete, then create: a new URL) even if it could be updated in place; "
+        "for changes the service will not take in place (repeatable).",
+    )(fn)
+
+
 def prune_options(fn: Any) -> Any:
     fn = click.option(
         "--allow-empty-prune",

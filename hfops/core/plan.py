@@ -267,11 +267,14 @@ def build_plan(
     namespaces: Iterable[str] = (),
     costs: Iterable[EndpointCost] = (),
     owner: str = DEFAULT_OWNER,
+    replace: frozenset[str] = frozenset(),
 ) -> Plan:
     """Decide, for every desired endpoint, what apply must do; `live` is keyed by address.
 
     `owner` is the manifest set's identity: an endpoint another owner manages is a conflict like
-    an unmanaged one (never updated, never deleted) until `adopt` names it.
+    an unmanaged one (never updated, never deleted) until `adopt` names it. `replace` names
+    endpoints to re-create even if nothing forces it (Terraform's `-replace`): the remedy when the
+    service will not take a change in place.
     """
     desired = tuple(desired)
     actions: list[Action] = []
@@ -294,7 +297,9 @@ def build_plan(
             cause = "upgrade"
         else:
             cause = change_cause(item, current) if changes and ours else "unknown"
-        if any(c.forces_replacement for c in changes):
+        if address in replace:
+            actions.append(Replace(address, item, current, changes, cause="requested"))
+        elif any(c.forces_replacement for c in changes):
             actions.append(Replace(address, item, current, changes, cause=cause))
         elif ours and current.state == "failed":
             # Like a tainted resource in Terraform: a failed deployment is not fixed by waiting or

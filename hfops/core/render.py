@@ -51,6 +51,7 @@ _CAUSES = {
     "manifest": "  # the manifest changed",
     "manifest+drift": "  # the manifest changed, and the endpoint was changed outside hfops",
     "failed": "  # it failed to deploy",
+    "requested": "  # replacement requested (--replace)",
     "upgrade": "  # hfops' bookkeeping tags only; nothing redeploys",
 }
 

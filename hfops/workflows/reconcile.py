@@ -219,6 +219,7 @@ class Reconciler:
         allow_empty_prune: bool = False,
         for_apply: bool = False,
         credentials: bool = True,
+        replace_addresses: Sequence[str] = (),
     ) -> tuple[Context, Plan]:
         if prune and allow_empty_prune and self.settings.namespace:
             self.extra_namespaces = (self.settings.namespace,)
@@ -234,6 +235,12 @@ class Reconciler:
         unknown = [a for a in adopt if a not in {d.spec.address for d in context.desired}]
         if unknown:
             raise UsageError(f"--adopt names endpoints no manifest declares: {', '.join(unknown)}")
+        undeclared = [a for a in replace_addresses if a not in {d.spec.address for d in context.desired}]
+        if undeclared:
+            raise UsageError(f"--replace names endpoints no manifest declares: {', '.join(undeclared)}")
+        missing = [a for a in replace_addresses if a not in context.live]
+        if missing:
+            raise UsageError(f"--replace names endpoints that do not exist yet: {', '.join(missing)}")
         namespaces = sorted({s.namespace for s in context.specs if s.namespace} | set(self.extra_namespaces))
         named = {d.spec.address for d in context.desired}
         # Only this owner's endpoints: another manifest set sharing the namespace keeps its own.
@@ -249,6 +256,7 @@ class Reconciler:
             prune=sorted(doomed, key=lambda e: e.address),
             namespaces=namespaces,
             owner=self.settings.owner,
+            replace=frozenset(replace_addresses),
         )
         costs = self.check_hardware(context, plan)
         plan = replace(plan, costs=tuple(costs))

@@ -99,11 +99,14 @@ def plan(
 ) -> int:
     """Read the live state and show what apply would do; changes nothing."""
     from hfops.adapters.plan_file import PlanInputs, save_plan
+    from hfops.cli.signals import SignalGuard
     from hfops.core.render import render_plan
 
     out = Output(fmt=fmt)
     reconciler = o.reconciler(out, o.settings(namespace=namespace, owner=owner, credentials_dir=credentials_dir))
-    _context, the_plan = reconciler.plan(paths, adopt=adopt, prune=prune, allow_empty_prune=allow_empty_prune)
+    # SIGINT/SIGTERM wake retry waits (a 429 storm): the plan stops at once with `Interrupted`.
+    with SignalGuard(reconciler.retry.stop):
+        _context, the_plan = reconciler.plan(paths, adopt=adopt, prune=prune, allow_empty_prune=allow_empty_prune)
     if out_file:
         inputs = PlanInputs(
             paths=tuple(paths),
@@ -179,7 +182,7 @@ def apply(
             wait=not no_wait, timeout=timeout, poll_interval=settings.poll_interval, parallelism=parallelism
         ),
     )
-    with SignalGuard() as guard:
+    with SignalGuard(reconciler.retry.stop) as guard:
         return apply_and_report(out, reconciler, request, stop=guard.stop)
 
 

@@ -73,7 +73,8 @@ def live_list(raws: Any, *, namespace: str) -> list[LiveEndpoint]:
 
 def remote_error(error: HfHubHTTPError, operation: str) -> RemoteError:
     status = error.response.status_code if error.response is not None else None
-    server = (error.server_message or "").strip().splitlines()
+    # Terminal control out first: a carriage return would otherwise end the first line early.
+    server = strip_control(error.server_message or "").strip().splitlines()
     # Scrubbed before it is shortened: a cut could leave part of an echoed secret unrecognisable.
     detail = REDACTOR.scrub(server[0]) if server else "no message"
     if len(detail) > 300:  # a server may echo the whole request back; the gist is at the start

@@ -165,6 +165,19 @@ def test_a_cross_origin_307_on_update_is_not_followed(
     assert "unexpected" not in result.output
 
 
+def test_a_cross_origin_redirect_on_a_read_is_not_followed(
+    hostile: Callable[..., Emulator], listener: Listener, run: Any, tmp_path: Path
+) -> None:
+    emulator = hostile()
+    emulator.inject_fault("redirect", method="GET", path="/v2/endpoint/acme", location=listener.url, times=10)
+    result = run("plan", str(manifest(tmp_path / "m", "chat")))
+
+    assert result.code == 1, result.output
+    assert listener.connections == 0, "the list (with the token's answer trusted) was read from another host"
+    assert "list endpoints in acme" in result.output and "redirects to another origin" in result.output
+    assert "unexpected" not in result.output
+
+
 def test_an_http_endpoint_url_on_another_host_gets_no_token_and_no_credential(
     hostile: Callable[..., Emulator], listener: Listener, run: Any, tmp_path: Path
 ) -> None:
@@ -338,6 +351,7 @@ def test_a_malformed_answer_is_a_located_remote_error(
 
     assert result.code == 1, result.output
     assert "list endpoints in acme: the answer is not what the API returns" in result.output
+    assert f"the endpoints API at {emulator.url}/v2 did not answer with its JSON" in result.output
     assert "unexpected" not in result.output and "Traceback" not in result.output
     lists = [r for r in emulator.requests() if r["path"] == "/v2/endpoint/acme"]
     assert len(lists) == 6, "a read is retried (6 attempts in all) before giving up"

@@ -21,7 +21,7 @@ import httpx2
 from huggingface_hub import HfApi, constants, get_session, hf_raise_for_status
 from huggingface_hub.errors import HfHubHTTPError
 
-from hfops.adapters.http import InsecureUrl, install_session, is_secure_url
+from hfops.adapters.http import InsecureUrl, MalformedAnswer, install_session, is_secure_url
 from hfops.adapters.retry import RetryPolicy, call_with_retries
 from hfops.adapters.settings import Settings
 from hfops.core import fields as catalogue
@@ -90,11 +90,16 @@ def remote_error(error: HfHubHTTPError, operation: str) -> RemoteError:
     return RemoteError(f"{operation}: {detail}", status=status, request_id=request_id, hint=hint)
 
 
-def located(error: RemoteError, operation: str) -> RemoteError:
-    """A session-level refusal (redirect, size, plain http) named by the operation it stopped."""
-    if error.message.startswith(f"{operation}:"):
+def located(error: RemoteError, operation: str, api_url: str | None = None) -> RemoteError:
+    """A session-level refusal (redirect, size, plain http) or an unreadable answer, named by the
+    operation it stopped (and, for an unreadable answer, the API that gave it)."""
+    hint = error.hint
+    if isinstance(error, MalformedAnswer) and hint is None and api_url:
+        hint = f"the endpoints API at {api_url} did not answer with its JSON; rerunning is safe"
+    message = error.message if error.message.startswith(f"{operation}:") else f"{operation}: {error.message}"
+    if message == error.message and hint == error.hint:
         return error
-    located_error = type(error)(f"{operation}: {error.message}", hint=error.hint)
+    located_error = type(error)(message, hint=hint)
     located_error.status, located_error.request_id = error.status, error.request_id
     return located_error
 
@@ -140,7 +145,7 @@ class HubEndpoints:
         except TRANSPORT_ERRORS as error:
             raise transport_error(error, operation, self._settings.api_url) from None
         except RemoteError as error:
-            raise located(error, operation) from None
+            raise located(error, operation, self._settings.api_url) from None
 
     def list(self, namespace: str) -> builtins.list[LiveEndpoint]:
         # Read inside the retried call: a garbled list is retried like a lost one.
@@ -170,7 +175,7 @@ class HubEndpoints:
         except TRANSPORT_ERRORS as error:
             raise transport_error(error, operation, self._settings.api_url) from None
         except RemoteError as error:
-            raise located(error, operation) from None
+            raise located(error, operation, self._settings.api_url) from None
 
     def create(self, desired: Desired, secrets: Mapping[str, str]) -> LiveEndpoint:
         spec = desired.spec
@@ -199,7 +204,7 @@ class HubEndpoints:
         except TRANSPORT_ERRORS as error:
             raise transport_error(error, f"create {spec.address}", self._settings.api_url) from None
         except RemoteError as error:
-            raise located(error, f"create {spec.address}") from None
+            raise located(error, f"create {spec.address}", self._settings.api_url) from None
         return self._read_answer(f"create {spec.address}", endpoint, namespace)
 
     def _read_answer(self, operation: str, endpoint: Any, namespace: str) -> LiveEndpoint:
@@ -207,7 +212,7 @@ class HubEndpoints:
         try:
             return live_from_raw(endpoint.raw, namespace=namespace)
         except RemoteError as error:
-            raise located(error, operation) from None
+            raise located(error, operation, self._settings.api_url) from None
         except (KeyError, TypeError, AttributeError, ValueError) as error:
             raise RemoteError(
                 f"{operation}: the answer is not what the API returns ({type(error).__name__}); "
@@ -263,7 +268,7 @@ class HubEndpoints:
         except TRANSPORT_ERRORS as error:
             raise transport_error(error, operation, self._settings.api_url) from None
         except RemoteError as error:
-            raise located(error, operation) from None
+            raise located(error, operation, self._settings.api_url) from None
 
     def resume(self, namespace: str, name: str) -> LiveEndpoint:
         return self._call(

@@ -25,7 +25,7 @@ from huggingface_hub.errors import (
 
 from hfops.adapters.retry import RetryPolicy, call_with_retries
 from hfops.adapters.settings import Settings
-from hfops.core.errors import PlanError
+from hfops.core.errors import PlanError, RemoteError
 from hfops.core.model import TASK, ResolvedModel
 
 # Keys under which model configs state their context length, most common first.
@@ -55,7 +55,9 @@ class ModelResolver:
         token = self._settings.token
         try:
             info = call_with_retries(
-                lambda: self._api.model_info(repository, revision=revision, token=token), policy=self._retry
+                lambda: self._api.model_info(repository, revision=revision, token=token),
+                policy=self._retry,
+                operation=f"read model {repository} from the Hub",
             )
         except GatedRepoError:
             raise PlanError(
@@ -77,6 +79,8 @@ class ModelResolver:
                 f"no answer ({type(error).__name__})",
                 hint="check HF_ENDPOINT and the network",
             ) from None
+        except RemoteError as error:  # refused by the session (redirect, size, plain http) or unreadable
+            raise PlanError(error.message, hint=error.hint) from None
         pipeline_tag = getattr(info, "pipeline_tag", None)
         if pipeline_tag != TASK:
             raise PlanError(
@@ -110,6 +114,7 @@ class ModelResolver:
                         endpoint=self._settings.hub_url,
                     ),
                     policy=self._retry,
+                    operation=f"read config.json of model {repository}",
                 )
             except GatedRepoError:
                 raise PlanError(
@@ -126,6 +131,8 @@ class ModelResolver:
                     f"cannot read config.json of model {repository} from {self._settings.hub_url}: "
                     f"no answer ({type(error).__name__})"
                 ) from None
+            except RemoteError as error:
+                raise PlanError(error.message, hint=error.hint) from None
             with open(path, encoding="utf-8") as handle:
                 try:
                     loaded = json.load(handle)

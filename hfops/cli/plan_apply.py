@@ -101,13 +101,16 @@ def plan(
 ) -> int:
     """Read the live state and show what apply would do; changes nothing."""
     from hfops.adapters.plan_file import PlanInputs, save_plan
+    from hfops.cli.signals import SignalGuard
     from hfops.core.render import render_plan
 
     out = Output(fmt=fmt)
     reconciler = o.reconciler(out, o.settings(namespace=namespace, owner=owner, credentials_dir=credentials_dir))
-    _context, the_plan = reconciler.plan(
-        paths, adopt=adopt, prune=prune, allow_empty_prune=allow_empty_prune, replace_addresses=replace_addresses
-    )
+    # SIGINT/SIGTERM wake retry waits (a 429 storm): the plan stops at once with `Interrupted`.
+    with SignalGuard(reconciler.retry.stop):
+        _context, the_plan = reconciler.plan(
+            paths, adopt=adopt, prune=prune, allow_empty_prune=allow_empty_prune, replace_addresses=replace_addresses
+        )
     if out_file:
         inputs = PlanInputs(
             paths=tuple(paths),
@@ -191,7 +194,7 @@ def apply(
             rollout_grace=settings.rollout_grace,
         ),
     )
-    with SignalGuard() as guard:
+    with SignalGuard(reconciler.retry.stop) as guard:
         return apply_and_report(out, reconciler, request, stop=guard.stop)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from huggingface_hub import get_session
 
 from hfops.emulator import Emulator, EmulatorConfig
 from tests.factories import GENSTUDIO_KEY_FROM_ENV, endpoint_manifest
@@ -258,3 +259,22 @@ def test_replace_names_only_declared_existing_endpoints(start, run, tmp_path):
     assert undeclared.code == 1 and "--replace names endpoints no manifest declares: acme/other" in undeclared.stderr
     missing = run("plan", str(folder), "--replace", "acme/svc")
     assert missing.code == 1 and "--replace names endpoints that do not exist yet: acme/svc" in missing.stderr
+
+
+def test_an_endpoint_reporting_protected_is_authenticated_for_plan_and_import(start, run, tmp_path, api_for):
+    """U11: `protected` is the old name of `authenticated`; older endpoints may still report it."""
+    emulator = start(protected_type="accepted", type_on_put="applied")
+    folder = write(tmp_path, endpoint_manifest("svc"))
+    creds = str(tmp_path / "creds")
+    assert run("apply", str(folder), "--yes", "--credentials-dir", creds).code == 0
+    api = api_for(emulator)  # huggingface_hub cannot send `type` on update: through its own session
+    answer = get_session().put(
+        f"{emulator.url}/v2/endpoint/acme/svc", json={"type": "protected"}, headers=api._build_hf_headers()
+    )
+    assert answer.status_code == 200
+    assert emulator.endpoint_raw("acme", "svc")["type"] == "protected"
+    planned = run("plan", str(folder), "--detailed-exitcode", "--credentials-dir", creds)
+    assert planned.code == 0, planned.output
+    imported = run("import", "acme/svc", "--no-adopt")
+    assert imported.code == 0, imported.output
+    assert "type: authenticated" in imported.stdout and "protected" not in imported.stdout

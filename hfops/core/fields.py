@@ -30,6 +30,9 @@ DEFAULT_TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.6"
 DEFAULT_SCALE_TO_ZERO_MINUTES = 15
 DEFAULT_TYPE = "authenticated"
 SENSITIVE = "(sensitive value)"
+# The API's old name for `authenticated` (a Hugging Face token needed): older endpoints may still
+# report it (reference §9 U11); hfops reads it as `authenticated`, so it is neither drift nor imported.
+LEGACY_AUTHENTICATED = "protected"
 # Held at a `secret-keys` field's path when the API answer shows no secret keys (no mapping, or an
 # empty one): the service may not echo them on GET (reference §9 U5), so "none" and "not shown"
 # cannot be told apart; the secrets fingerprint tag then says what hfops last sent.
@@ -267,6 +270,8 @@ def read_live_fields(raw: Mapping[str, Any]) -> dict[str, object]:
             elif isinstance(mapping, Mapping):
                 for key, item in mapping.items():
                     fields[f"{field.path}.{key}"] = SENSITIVE if field.kind == "secret-keys" else str(item)
+    if fields.get(TYPE.path) == LEGACY_AUTHENTICATED:
+        fields[TYPE.path] = "authenticated"  # the same access under its old name (U11): not a change
     return fields
 
 

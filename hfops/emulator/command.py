@@ -19,6 +19,7 @@ from .variants import (
     EMPTY_PUT,
     NAMESPACES,
     NULL_ON_PUT,
+    OPTIMISTIC,
     PESSIMISTIC,
     PRIVATE_ENDPOINTS,
     PROTECTED_TYPE,
@@ -234,7 +235,14 @@ def _finite(value: float, name: str) -> float:
 @click.option(
     "--pessimistic",
     is_flag=True,
-    help="Every uncertain point (U1-U11) at its likely-real variant, except --namespaces and --quotas.",
+    help="Every uncertain point (U1-U11) at its likely-real variant, except --namespaces and --quotas "
+    "(the defaults already are).",
+)
+@click.option(
+    "--optimistic",
+    is_flag=True,
+    help="Every uncertain point at the emulator's historical, kinder variant (null clears, immediate "
+    "rollouts, secret keys echoed, ...).",
 )
 @_variant_options
 @click.option(
@@ -282,6 +290,7 @@ def emulator(
     oversized_mb: float,
     escape_errors: bool,
     pessimistic: bool,
+    optimistic: bool,
     update_lag_seconds: float | None,
     token_namespaces: tuple[str, ...],
     rate_limit: str | None,
@@ -321,7 +330,9 @@ def emulator(
             raise click.BadParameter(
                 f"cannot write {request_log}: {exc.strerror}", param_hint="--request-log"
             ) from exc
-    chosen: dict[str, str] = dict(PESSIMISTIC) if pessimistic else {}
+    if pessimistic and optimistic:
+        raise click.UsageError("--pessimistic and --optimistic contradict each other")
+    chosen: dict[str, str] = dict(PESSIMISTIC) if pessimistic else dict(OPTIMISTIC) if optimistic else {}
     chosen.update({name: value for name, value in variants.items() if value is not None})
     rps, burst = _rate_limit(rate_limit) if rate_limit is not None else (0.0, None)
     if update_lag_seconds is not None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .catalog import ModelEntry
-from .variants import PESSIMISTIC, VARIANTS
+from .variants import OPTIMISTIC, PESSIMISTIC, VARIANTS
 
 
 @dataclass(frozen=True)
@@ -38,22 +38,30 @@ class EmulatorConfig:
     malformed_kind: str = "json"  # json (truncated) | html | shape (JSON, wrong shape)
     oversized_mb: float = 0.0  # pad 2xx answers with this many MB of whitespace, sent chunked
     escape_errors: bool = False  # error messages carry terminal escape sequences
-    # Uncertain-point variants (variants.py; reference §9). Defaults: the historical behaviour.
-    null_on_put: str = "clear"  # U1: clear | keep | reject
-    update_rollout: str = "immediate"  # U2: immediate | lagged
+    # Uncertain-point variants (variants.py; reference §9). Defaults: the likely variant, except
+    # quotas and namespaces (contract §5); `optimistic()` is the historical, kinder emulator.
+    null_on_put: str = "keep"  # U1: clear | keep | reject
+    update_rollout: str = "lagged"  # U2: immediate | lagged
     update_lag_seconds: float | None = None  # U2 lagged: PUT -> `updating` after this (None: provision/2)
     quotas: str = "generous"  # U3: generous (1,000) | realistic
-    private_endpoints: str = "lenient"  # U4: lenient | strict
-    secrets_readback: str = "null-values"  # U5: null-values | omitted
-    type_on_put: str = "applied"  # U6: applied | ignored
-    empty_put: str = "redeploys"  # U7: redeploys | no-redeploy
+    private_endpoints: str = "strict"  # U4: lenient | strict
+    secrets_readback: str = "omitted"  # U5: null-values | omitted
+    type_on_put: str = "ignored"  # U6: applied | ignored
+    empty_put: str = "no-redeploy"  # U7: redeploys | no-redeploy
     namespaces: str = "any"  # U8: any | restricted
     # U8: token -> (user, orgs) for whoami and restricted namespaces; never shown (holds tokens).
     token_namespaces: tuple[tuple[str, str, tuple[str, ...]], ...] = field(default=(), repr=False)
     rate_limit: float = 0.0  # U9: requests per second per token on /v2 and Hub routes (0: off)
     rate_burst: int | None = None  # U9: bucket size (None: max(1, ceil(rate_limit)))
-    served_window: str = "context"  # U10: context | kv-cache
-    protected_type: str = "rejected"  # U11: rejected | accepted
+    served_window: str = "kv-cache"  # U10: context | kv-cache
+    protected_type: str = "accepted"  # U11: rejected | accepted
+
+    @classmethod
+    def optimistic(cls, **overrides: Any) -> EmulatorConfig:
+        """Every uncertain point at the emulator's historical, kinder variant (null clears, ...)."""
+        settings: dict[str, Any] = dict(OPTIMISTIC)
+        settings.update(overrides)
+        return cls(**settings)
 
     @classmethod
     def pessimistic(cls, **overrides: Any) -> EmulatorConfig:

@@ -1,10 +1,11 @@
 """Uncertain points (reference §9, U1-U13): each one an `EmulatorConfig` field and an `hfops emulator` flag.
 
-Defaults keep the emulator's historical behaviour (the optimistic variant); `--pessimistic` /
-`EmulatorConfig.pessimistic()` switches every point to the variant the public evidence makes likely,
+Defaults are the variant the public evidence makes likely (the service most likely behaves so),
 except namespaces (U8) and quotas (U3), whose permissive defaults the contract fixes (§5).
+`--optimistic` / `EmulatorConfig.optimistic()` plays the emulator's historical, kinder behaviour;
+`--pessimistic` / `EmulatorConfig.pessimistic()` the likely one (the defaults).
 
-Per point: field / flag, default (today's behaviour) -> the variant the evidence makes likely:
+Per point: field / flag, optimistic (historical) -> the likely variant (the default):
 
 - U1 `null_on_put` / --null-on-put: clear -> keep. Null reads as "unchanged" (HH PR #2476), and a
   merged config with minReplica > 0 and a timeout is a 400 (trending-deploy PR #8).
@@ -48,7 +49,7 @@ NAMESPACES = ("any", "restricted")
 SERVED_WINDOW = ("context", "kv-cache")
 PROTECTED_TYPE = ("rejected", "accepted")
 
-# field name -> (choices, default, pessimistic/likely variant)
+# field name -> (choices, optimistic/historical variant, likely variant); the default is DEFAULTS[name]
 VARIANTS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "null_on_put": (NULL_ON_PUT, "clear", "keep"),
     "update_rollout": (UPDATE_ROLLOUT, "immediate", "lagged"),
@@ -63,3 +64,5 @@ VARIANTS: dict[str, tuple[tuple[str, ...], str, str]] = {
 }
 
 PESSIMISTIC: dict[str, str] = {name: likely for name, (_, _, likely) in VARIANTS.items()}
+OPTIMISTIC: dict[str, str] = {name: kind for name, (_, kind, _) in VARIANTS.items()}
+DEFAULTS: dict[str, str] = PESSIMISTIC  # quotas and namespaces are permissive in both (contract §5)

@@ -19,10 +19,15 @@ NS = "acme"
 
 
 def start_emulator(monkeypatch: pytest.MonkeyPatch, **overrides: Any) -> Emulator:
-    """Start an emulator and point huggingface_hub's endpoints API at it (the caller stops it)."""
+    """Start an emulator and point huggingface_hub's endpoints API at it (the caller stops it).
+
+    The emulator's own tests start from its optimistic variants (the documented routes' baseline) and
+    name the uncertain-point variant they test; its defaults (the likely variants) are tested in
+    test_variants.py and by the whole hfops suite, which runs on them.
+    """
     settings: dict[str, Any] = {"provision_seconds": 0.2, "seed": 7, "retry_after_seconds": 0}
     settings.update(overrides)
-    emulator = Emulator(EmulatorConfig(**settings))
+    emulator = Emulator(EmulatorConfig.optimistic(**settings))
     base = emulator.start()
     monkeypatch.setattr(huggingface_hub.constants, "INFERENCE_ENDPOINTS_ENDPOINT", base + "/v2")
     return emulator

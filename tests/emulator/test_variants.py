@@ -15,7 +15,7 @@ from huggingface_hub import HfApi, InferenceClient, InferenceEndpoint
 from huggingface_hub.errors import BadRequestError, HfHubHTTPError, InferenceEndpointTimeoutError
 
 from hfops.emulator import Emulator, EmulatorConfig
-from hfops.emulator.variants import PESSIMISTIC, VARIANTS
+from hfops.emulator.variants import DEFAULTS, PESSIMISTIC, VARIANTS
 
 from ._kit import NS, TOKEN, create_tgi, http, start_emulator, wait_running
 
@@ -308,8 +308,8 @@ def test_u10_kv_cache_window_depends_on_the_gpu(make: Any) -> None:
     assert pinned["max_total_tokens"] == 2048
 
 
-def test_u10_context_window_by_default(make: Any) -> None:
-    _emu, api = make()
+def test_u10_context_window_when_optimistic(make: Any) -> None:
+    _emu, api = make(served_window="context")
     on_t4 = _served(api, "mistral-t4", "mistralai/Mistral-7B-Instruct-v0.2", "nvidia-t4")
     assert on_t4["max_total_tokens"] == 32768
 
@@ -365,13 +365,15 @@ def test_u11_rejected_protected_by_default(make: Any) -> None:
 # ------------------------------------------------------------------------------------------ presets
 
 
-def test_pessimistic_preset_keeps_namespaces_and_quotas() -> None:
+def test_the_defaults_are_the_likely_variants_but_namespaces_and_quotas() -> None:
     config = EmulatorConfig.pessimistic(provision_seconds=0.1)
     assert config.namespaces == "any" and config.quotas == "generous"
+    assert EmulatorConfig().namespaces == "any" and EmulatorConfig().quotas == "generous"
     assert config.provision_seconds == 0.1
-    for name, (_choices, default, likely) in VARIANTS.items():
-        assert getattr(config, name) == likely == PESSIMISTIC[name]
-        assert getattr(EmulatorConfig(), name) == default
+    for name, (_choices, optimistic, likely) in VARIANTS.items():
+        assert getattr(config, name) == likely == PESSIMISTIC[name] == DEFAULTS[name]
+        assert getattr(EmulatorConfig(), name) == likely  # the defaults
+        assert getattr(EmulatorConfig.optimistic(), name) == optimistic
     assert EmulatorConfig.pessimistic(null_on_put="reject").null_on_put == "reject"
     with pytest.raises(ValueError, match="null_on_put must be one of"):
         EmulatorConfig(null_on_put="sometimes")

@@ -109,6 +109,23 @@ CORPUS: dict[str, Expected] = {
     ),
     "reserved_tag.yaml": Expected(7, "metadata.tags", "tag 'hfops-managed' is reserved for hfops' own bookkeeping"),
     "env_key_also_secret.yaml": Expected(19, "spec.secrets.API_KEY", "API_KEY is both in env and in secrets"),
+    # Integers are integers: JSON Schema calls 15.0 one, the API refuses it at create.
+    "scale_to_zero_decimal.yaml": Expected(
+        18,
+        "spec.scaling.scaleToZeroTimeout",
+        "must be an integer, not the decimal number 15.0",
+        "write 15, without the decimal point",
+    ),
+    "context_window_decimal.yaml": Expected(
+        17, "spec.genstudio.contextWindow", "must be an integer, not the decimal number 512.0", "write 512"
+    ),
+    # Credentials: the redaction placeholder is never a value; a token is never a plain env value.
+    "env_redacted_placeholder.yaml": Expected(
+        18, "spec.env.HF_TOKEN", "'(sensitive value)' is the placeholder hfops prints", "spec.secrets"
+    ),
+    "env_token_value.yaml": Expected(
+        18, "spec.env.GATED_READ", "GATED_READ holds what looks like a token", "secrets: {GATED_READ: {fromEnv:"
+    ),
 }
 
 

@@ -44,7 +44,7 @@ def strict_validator(schema: dict[str, Any]) -> Draft202012Validator:
     checker = Draft202012Validator.TYPE_CHECKER.redefine(
         "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
     )
-    strict = validators.extend(Draft202012Validator, type_checker=checker)
+    strict = validators.extend(Draft202012Validator, type_checker=checker)  # type: ignore[no-untyped-call]  # untyped in jsonschema
     # The schema itself is checked against the metaschema by the test suite, not on every run.
     validator: Draft202012Validator = strict(schema)
     return validator

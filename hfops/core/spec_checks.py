@@ -15,6 +15,7 @@ from hfops.core import fields as catalogue
 from hfops.core.errors import Diagnostic
 from hfops.core.model import BOOKKEEPING_PREFIXES, OWNERSHIP_TAG, EndpointSpec, FileOutput, SecretOutput
 from hfops.core.sensitive import looks_like_token
+from hfops.core.tgi_launcher import spec_refusal
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -94,6 +95,12 @@ def check_spec(spec: EndpointSpec) -> list[Diagnostic]:
                     f"({image.max_total_tokens}); TGI refuses to start otherwise",
                 )
             )
+    if not problems or problems[-1].location.field != "spec.image.maxInputTokens":
+        # The rest of TGI's launcher rules that the manifest alone decides (image and env together);
+        # those needing the model's context are checked at plan time.
+        refusal = spec_refusal(spec, model_known=False, model_context=None)
+        if refusal is not None:
+            problems.append(refusal)
     window = spec.genstudio.context_window
     if window is not None and image.max_total_tokens is not None and window > image.max_total_tokens:
         problems.append(

@@ -44,7 +44,7 @@ credentials_option = click.option(
     type=click.Path(file_okay=False),
     help="Where credential files are written.",
 )
-class Seconds(click.ParamType):
+class Seconds(click.ParamType[float, Any]):
     """A finite number of seconds, at least 0: `nan` and `inf` are usage errors, not a wait limit."""
 
     name = "seconds"

@@ -44,7 +44,13 @@ class Result:
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
     """A fresh emulator per test: fast provisioning, real HTTP on 127.0.0.1."""
-    with Emulator(EmulatorConfig(provision_seconds=0.3, retry_after_seconds=0.0)) as server:
+    import os as _os
+
+    if _os.environ.get("HFOPS_TEST_VARIANTS") == "pessimistic":
+        config = EmulatorConfig.pessimistic(provision_seconds=0.3, retry_after_seconds=0.0)
+    else:
+        config = EmulatorConfig(provision_seconds=0.3, retry_after_seconds=0.0)
+    with Emulator(config) as server:
         yield server
 
 
@@ -60,6 +66,16 @@ def hf_env(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     return values
+
+
+@pytest.fixture
+def api(emulator: Emulator, hf_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> object:
+    """The real client (HfApi), as someone changing endpoints outside hfops would use it."""
+    import huggingface_hub
+    from huggingface_hub import HfApi
+
+    monkeypatch.setattr(huggingface_hub.constants, "INFERENCE_ENDPOINTS_ENDPOINT", emulator.url + "/v2")
+    return HfApi(endpoint=emulator.url, token=TOKEN)
 
 
 @pytest.fixture

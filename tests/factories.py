@@ -1,4 +1,8 @@
-"""Test factories, in one place: live endpoints as the API would describe them.
+"""Test factories, in one place: manifests as users write them, live endpoints as the API describes them.
+
+`endpoint_manifest(name, namespace, ...)` is the one text of a small CPU endpoint manifest that
+the suites vary (extra spec lines, another repository or compute); test files name their own
+variant of it (`GENSTUDIO_KEY_FROM_ENV`, a secret, ...) in a line.
 
 `live_endpoint(desired, **changes)` builds the API object that a fully applied `desired` endpoint
 would have (the create body the catalogue derives, plus status), parses it with the same code that
@@ -22,6 +26,28 @@ class LiveImage(NamedTuple):
     url: str | None
     max_input_tokens: int | None
     max_total_tokens: int | None
+
+
+CPU_COMPUTE = "{vendor: aws, region: us-east-1, accelerator: cpu, instanceType: intel-icl, instanceSize: x1}"
+# Spec lines giving an endpoint the GenStudio key from the environment.
+GENSTUDIO_KEY_FROM_ENV = "  genstudio:\n    apiKey: {fromEnv: GENSTUDIO_API_KEY}\n"
+
+
+def endpoint_manifest(
+    name: str,
+    namespace: str | None = "acme",
+    *,
+    repository: str = "gpt2",
+    compute: str = CPU_COMPUTE,
+    extra: str = "",
+) -> str:
+    """One `kind: Endpoint` document; `extra` is appended to `spec` (indented two spaces)."""
+    namespace_line = f"  namespace: {namespace}\n" if namespace else ""
+    return (
+        "apiVersion: hfops/v1\nkind: Endpoint\nmetadata:\n"
+        f"  name: {name}\n{namespace_line}"
+        f"spec:\n  model:\n    repository: {repository}\n  compute: {compute}\n{extra}"
+    )
 
 
 # hfops' own files in a credentials directory, beside the credentials.

@@ -13,19 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import endpoint_manifest
+
 MODELS = ("gpt2", "meta-llama/Llama-2-7b-chat-hf", "mistralai/Mistral-7B-Instruct-v0.2")
 
 
 def endpoint_doc(name: str, namespace: str | None, repository: str = "gpt2") -> str:
-    meta = f"{{name: {name}, namespace: {namespace}}}" if namespace else f"{{name: {name}}}"
-    return (
-        "apiVersion: hfops/v1\n"
-        "kind: Endpoint\n"
-        f"metadata: {meta}\n"
-        "spec:\n"
-        f"  model: {{repository: {repository}}}\n"
-        "  compute: {vendor: aws, region: us-east-1, accelerator: cpu, instanceType: intel-icl, instanceSize: x1}\n"
-    )
+    return endpoint_manifest(name, namespace, repository=repository)
 
 
 def write_fleet(directory: Path, per_namespace: dict[str | None, list[tuple[str, str]]]) -> Path:

@@ -22,22 +22,13 @@ from typing import Any
 import pytest
 
 from hfops.emulator import Emulator
+from tests.factories import CPU_COMPUTE, endpoint_manifest
 
 BAD_CORPUS = Path(__file__).parent / "data" / "bad"
 
 
-def endpoint_doc(name: str = "svc", *, repository: str = "gpt2", compute: str | None = None, extra: str = "") -> str:
-    compute = compute or "{vendor: aws, region: us-east-1, accelerator: cpu, instanceType: intel-icl, instanceSize: x1}"
-    return f"""apiVersion: hfops/v1
-kind: Endpoint
-metadata:
-  name: {name}
-  namespace: acme
-spec:
-  model:
-    repository: {repository}
-  compute: {compute}
-{extra}"""
+def endpoint_doc(name: str = "svc", *, repository: str = "gpt2", compute: str = CPU_COMPUTE, extra: str = "") -> str:
+    return endpoint_manifest(name, repository=repository, compute=compute, extra=extra)
 
 
 def free_port() -> int:

@@ -22,7 +22,7 @@ import click
 import pytest
 import yaml
 from click.testing import CliRunner
-from huggingface_hub import HfApi, constants
+from huggingface_hub import HfApi
 
 from hfops.cli import cli
 from hfops.core.manifest import load_manifests
@@ -275,13 +275,6 @@ def workspace(tmp_path: Path, hf_env: dict[str, str], monkeypatch: pytest.Monkey
     shutil.copytree(EXAMPLES, repo / "manifests", ignore=shutil.ignore_patterns("ci"))
     monkeypatch.chdir(repo)
     return repo
-
-
-@pytest.fixture
-def api(emulator: Any, hf_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> HfApi:
-    """The real client, as someone changing endpoints outside hfops would use it."""
-    monkeypatch.setattr(constants, "INFERENCE_ENDPOINTS_ENDPOINT", emulator.url + "/v2")
-    return HfApi(endpoint=emulator.url, token=TOKEN)
 
 
 def shell_env(workspace: Path, **extra: str) -> dict[str, str]:

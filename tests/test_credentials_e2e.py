@@ -14,21 +14,15 @@ import sys
 import textwrap
 from pathlib import Path
 
+from tests.factories import GENSTUDIO_KEY_FROM_ENV, endpoint_manifest
+
 TOKEN = "hf_test_deploy_token_0123456789"
 KEY = "hf_genstudio_key_aaaaaaaaaaaaaaaa"
 ROTATED = "hf_genstudio_key_bbbbbbbbbbbbbbbb"
 
 
 def manifest(name: str, *, extra_genstudio: str = "", env: str = "", scaling: str = "") -> str:
-    return f"""apiVersion: hfops/v1
-kind: Endpoint
-metadata: {{name: {name}, namespace: acme}}
-spec:
-  model: {{repository: gpt2}}
-  compute: {{vendor: aws, region: us-east-1, accelerator: cpu, instanceType: intel-icl, instanceSize: x1}}
-{scaling}{env}  genstudio:
-    apiKey: {{fromEnv: GENSTUDIO_API_KEY}}
-{extra_genstudio}"""
+    return endpoint_manifest(name, extra=scaling + env + GENSTUDIO_KEY_FROM_ENV + extra_genstudio)
 
 
 def setup(tmp_path: Path, monkeypatch, *docs: tuple[str, str]) -> tuple[Path, Path]:
@@ -203,3 +197,48 @@ def test_command_output_gets_json_on_stdin_and_nothing_secret(emulator, hf_env, 
     last = json.loads(record.read_text().splitlines()[-1])
     assert last["env"]["HFOPS_CREDENTIAL_ACTION"] == "delete" and last["stdin"] == ""
     assert os.environ.get("FAIL_STORE") is None
+
+
+def test_the_window_is_what_a_memory_limited_gpu_serves_not_the_models_context(run, tmp_path, monkeypatch):
+    """TGI >= 2.4 caps its default window at the KV-cache a T4's memory holds: Mistral's 32768-token
+    context is not what the endpoint serves, and GenStudio must be told what it does serve."""
+    from hfops.emulator import Emulator, EmulatorConfig
+
+    t4 = "{vendor: aws, region: us-east-1, accelerator: gpu, instanceType: nvidia-t4, instanceSize: x1}"
+    doc = endpoint_manifest(
+        "mistral", repository="mistralai/Mistral-7B-Instruct-v0.2", compute=t4, extra=GENSTUDIO_KEY_FROM_ENV
+    )
+    folder, creds = setup(tmp_path, monkeypatch, ("mistral", doc))
+    config = EmulatorConfig(provision_seconds=0.3, retry_after_seconds=0.0, served_window="kv-cache")
+    with Emulator(config) as emulator:
+        for key, value in {
+            "HF_TOKEN": TOKEN,
+            "HF_ENDPOINT": emulator.url,
+            "HFOPS_API_URL": emulator.url + "/v2",
+            "HFOPS_POLL_INTERVAL": "0.1",
+        }.items():
+            monkeypatch.setenv(key, value)
+        applied = run("apply", str(folder), "--yes", "--credentials-dir", str(creds))
+        assert applied.code == 0, applied.output
+        url = emulator.endpoint_raw("acme", "mistral")["status"]["url"]
+        served = tgi_info(url)["max_total_tokens"]
+        assert 1024 < served < 32768  # the GPU, not the model, sets it
+        file = creds / "mistral.json"
+        assert json.loads(file.read_text())["context_window"] == served
+
+        emulator.advance(16 * 60)  # scaled to zero: /info cannot be read, the remembered window stays
+        assert emulator.endpoint_raw("acme", "mistral")["status"]["state"] == "scaledToZero"
+        again = run("credentials", str(folder), "--credentials-dir", str(creds))
+        assert again.code == 0, again.output
+        assert json.loads(file.read_text())["context_window"] == served
+        assert run("plan", str(folder), "--detailed-exitcode", "--credentials-dir", str(creds)).code == 0
+        verified = run("verify", str(folder), "--credentials-dir", str(creds))
+        assert verified.code == 0, verified.output
+
+
+def tgi_info(url: str) -> dict[str, int]:
+    import urllib.request
+
+    request = urllib.request.Request(url + "/info", headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())

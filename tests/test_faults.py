@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from hfops.emulator import Emulator, EmulatorConfig
-from tests.factories import BOOKKEEPING
+from tests.factories import BOOKKEEPING, GENSTUDIO_KEY_FROM_ENV, endpoint_manifest
 
 TOKEN = "hf_faults_deploy_token_0123456789"
 GENSTUDIO_KEY = "hf_faults_genstudio_key_9876543210"
@@ -35,21 +35,11 @@ HFOPS = str(Path(sys.executable).with_name("hfops"))
 SERVER_FAULTS = {429, 500, 502, 503, 504}
 
 
+FLEET_SECRET = "  secrets:\n    FLEET_SECRET: {fromEnv: FLEET_SECRET}\n"
+
+
 def endpoint_doc(name: str, namespace: str, *, repository: str = "gpt2") -> str:
-    return f"""apiVersion: hfops/v1
-kind: Endpoint
-metadata:
-  name: {name}
-  namespace: {namespace}
-spec:
-  model:
-    repository: {repository}
-  compute: {{vendor: aws, region: us-east-1, accelerator: cpu, instanceType: intel-icl, instanceSize: x1}}
-  secrets:
-    FLEET_SECRET: {{fromEnv: FLEET_SECRET}}
-  genstudio:
-    apiKey: {{fromEnv: GENSTUDIO_API_KEY}}
-"""
+    return endpoint_manifest(name, namespace, repository=repository, extra=FLEET_SECRET + GENSTUDIO_KEY_FROM_ENV)
 
 
 def write_fleet(directory: Path, count: int, namespaces: tuple[str, ...] = NAMESPACES) -> dict[str, list[str]]:

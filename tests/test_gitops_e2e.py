@@ -7,30 +7,14 @@ import time
 from pathlib import Path
 
 import pytest
-from huggingface_hub import HfApi, constants
+
+from tests.factories import endpoint_manifest
 
 TOKEN = "hf_test_deploy_token_0123456789"  # what the hf_env fixture exports as HF_TOKEN
 
 
 def manifest(name: str, *, namespace: str = "acme", extra: str = "", repository: str = "gpt2") -> str:
-    return f"""apiVersion: hfops/v1
-kind: Endpoint
-metadata:
-  name: {name}
-  namespace: {namespace}
-spec:
-  model:
-    repository: {repository}
-  compute: {{vendor: aws, region: us-east-1, accelerator: cpu, instanceType: intel-icl, instanceSize: x1}}
-  env: {{LOG_LEVEL: info}}
-{extra}"""
-
-
-@pytest.fixture
-def api(emulator, hf_env, monkeypatch) -> HfApi:
-    """The real client, as someone changing endpoints outside hfops would use it."""
-    monkeypatch.setattr(constants, "INFERENCE_ENDPOINTS_ENDPOINT", emulator.url + "/v2")
-    return HfApi(endpoint=emulator.url, token=TOKEN)
+    return endpoint_manifest(name, namespace, repository=repository, extra="  env: {LOG_LEVEL: info}\n" + extra)
 
 
 def write(directory: Path, name: str, text: str) -> Path:

@@ -25,7 +25,7 @@ from typing import IO, Any
 import pytest
 
 from hfops.emulator import Emulator, EmulatorConfig
-from tests.factories import BOOKKEEPING
+from tests.factories import BOOKKEEPING, GENSTUDIO_KEY_FROM_ENV, endpoint_manifest
 
 TOKEN = "hf_interrupts_deploy_token_0123456789"
 GENSTUDIO_KEY = "hf_interrupts_genstudio_key_987654"
@@ -33,18 +33,7 @@ HFOPS = str(Path(sys.executable).with_name("hfops"))
 
 
 def endpoint_doc(name: str, namespace: str = "acme") -> str:
-    return f"""apiVersion: hfops/v1
-kind: Endpoint
-metadata:
-  name: {name}
-  namespace: {namespace}
-spec:
-  model:
-    repository: gpt2
-  compute: {{vendor: aws, region: us-east-1, accelerator: cpu, instanceType: intel-icl, instanceSize: x1}}
-  genstudio:
-    apiKey: {{fromEnv: GENSTUDIO_API_KEY}}
-"""
+    return endpoint_manifest(name, namespace, extra=GENSTUDIO_KEY_FROM_ENV)
 
 
 class Run:

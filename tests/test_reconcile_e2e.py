@@ -10,22 +10,15 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from tests.factories import endpoint_manifest
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 TOKEN = "hf_test_deploy_token_0123456789"  # what the hf_env fixture exports as HF_TOKEN
 
 
 def manifest(name: str, *, repository: str = "gpt2", namespace: str = "acme", extra: str = "") -> str:
-    return f"""apiVersion: hfops/v1
-kind: Endpoint
-metadata:
-  name: {name}
-  namespace: {namespace}
-spec:
-  model:
-    repository: {repository}
-  compute: {{vendor: aws, region: us-east-1, accelerator: cpu, instanceType: intel-icl, instanceSize: x1}}
-{extra}"""
+    return endpoint_manifest(name, namespace, repository=repository, extra=extra)
 
 
 def api_requests(emulator, method: str | None = None) -> list[dict]:

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from hfops.adapters import atomic
-from hfops.adapters.sinks.files import FileSink, prepare_root, remove_own_temporaries
+from hfops.adapters.sinks.credentials_dir import prepare_root, remove_own_temporaries
+from hfops.adapters.sinks.files import FileSink
 from hfops.adapters.sinks.ledger import LEDGER_NAME, Ledger, content_fingerprint
 from hfops.core.credentials import Target
 from hfops.core.errors import CredentialsError

@@ -26,6 +26,7 @@ class Settings:
     poll_interval: float = 2.0
     parallelism: int = 8
     http_timeout: float = 20.0  # seconds without an answer before an API call is retried
+    rollout_grace: float = 60.0  # HFOPS_ROLLOUT_GRACE: seconds an update may show no rollout (U2)
 
     def __repr__(self) -> str:
         token = "(set)" if self.token else "(unset)"
@@ -34,8 +35,9 @@ class Settings:
         )
 
 
-def _positive_seconds(env: Mapping[str, str], name: str) -> float | None:
-    """A positive, finite number of seconds from `name`, None when unset; anything else is a usage error.
+def _positive_seconds(env: Mapping[str, str], name: str, *, zero: bool = False) -> float | None:
+    """A positive (with `zero`: or 0), finite number of seconds from `name`, None when unset;
+    anything else is a usage error.
 
     `inf` would overflow the waits (Event.wait), `nan` compares false with everything (a deadline
     never reached, or always), and 0 or a negative interval would poll without pause.
@@ -49,10 +51,11 @@ def _positive_seconds(env: Mapping[str, str], name: str) -> float | None:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not math.isfinite(value) or value <= 0:
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
         from hfops.core.errors import UsageError
 
-        raise UsageError(f"{name}={text!r} is not a positive, finite number of seconds", hint=f"e.g. {name}=2")
+        what = "0 or a positive" if zero else "a positive"
+        raise UsageError(f"{name}={text!r} is not {what}, finite number of seconds", hint=f"e.g. {name}=2")
     return value
 
 
@@ -70,6 +73,9 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
     http_timeout = _positive_seconds(env, "HFOPS_HTTP_TIMEOUT")
     if http_timeout is not None:
         values["http_timeout"] = max(1.0, http_timeout)
+    grace = _positive_seconds(env, "HFOPS_ROLLOUT_GRACE", zero=True)
+    if grace is not None:
+        values["rollout_grace"] = grace
     poll = _positive_seconds(env, "HFOPS_POLL_INTERVAL")
     if poll is not None:
         values["poll_interval"] = max(0.05, poll)

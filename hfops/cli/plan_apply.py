@@ -176,7 +176,11 @@ def apply(
         allow_empty_prune=allow_empty_prune,
         yes=yes,
         options=ApplyOptions(
-            wait=not no_wait, timeout=timeout, poll_interval=settings.poll_interval, parallelism=parallelism
+            wait=not no_wait,
+            timeout=timeout,
+            poll_interval=settings.poll_interval,
+            parallelism=parallelism,
+            rollout_grace=settings.rollout_grace,
         ),
     )
     with SignalGuard() as guard:

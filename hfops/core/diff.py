@@ -117,6 +117,11 @@ def diff_fields(old: Mapping[str, object], new: Mapping[str, object]) -> Iterato
 
 def _comparable_live(desired: Desired, live: LiveEndpoint) -> dict[str, object]:
     current = live_fields(live)
+    if not live.secrets_echoed:
+        # The service does not show secret keys: take the manifest's as what is there, and let the
+        # secrets fingerprint tag (what hfops last sent) tell a change, instead of a perpetual diff.
+        current.pop(catalogue.SECRETS.path, None)
+        current.update({f"{catalogue.SECRETS.path}.{key}": catalogue.SENSITIVE for key, _ in desired.spec.secrets})
     if catalogue.REVISION.desired_value(desired) is catalogue.UNOWNED:
         current.pop(catalogue.REVISION.path, None)  # not owned by this manifest
     return current
@@ -126,7 +131,7 @@ def diff_endpoint(desired: Desired, live: LiveEndpoint) -> tuple[FieldChange, ..
     """The changes that would bring `live` to `desired` (empty: nothing to do)."""
     changes = list(diff_fields(_comparable_live(desired, live), desired_fields(desired)))
     # Same secret keys on both sides but different values: only the fingerprint tells.
-    same_keys = {k for k, _ in desired.spec.secrets} == set(live.secret_keys)
+    same_keys = not live.secrets_echoed or {k for k, _ in desired.spec.secrets} == set(live.secret_keys)
     if desired.spec.secrets and same_keys and desired.secrets_fingerprint != live.secrets_fingerprint:
         changes.append(FieldChange(catalogue.SECRETS.path, SENSITIVE, SENSITIVE, sensitive=True))
     return tuple(changes)

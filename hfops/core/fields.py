@@ -30,6 +30,10 @@ DEFAULT_TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.6"
 DEFAULT_SCALE_TO_ZERO_MINUTES = 15
 DEFAULT_TYPE = "authenticated"
 SENSITIVE = "(sensitive value)"
+# Held at a `secret-keys` field's path when the API answer shows no secret keys (no mapping, or an
+# empty one): the service may not echo them on GET (reference §9 U5), so "none" and "not shown"
+# cannot be told apart; the secrets fingerprint tag then says what hfops last sent.
+NOT_ECHOED = "(not echoed by the API)"
 FRAMEWORK = "pytorch"
 TASK = "text-generation"
 HEALTH_ROUTE = "/health"
@@ -258,7 +262,9 @@ def read_live_fields(raw: Mapping[str, Any]) -> dict[str, object]:
             fields[field.path] = field.live_value(raw)
         else:
             mapping = field.live_value(raw)
-            if isinstance(mapping, Mapping):
+            if not mapping and field.kind == "secret-keys":
+                fields[field.path] = NOT_ECHOED
+            elif isinstance(mapping, Mapping):
                 for key, item in mapping.items():
                     fields[f"{field.path}.{key}"] = SENSITIVE if field.kind == "secret-keys" else str(item)
     return fields

@@ -281,6 +281,11 @@ class LiveEndpoint:
         return tuple(k for k, _ in catalogue.map_items(self.field_values, catalogue.SECRETS))
 
     @property
+    def secrets_echoed(self) -> bool:
+        """False when the API answer did not show secret keys at all (U5): they are unknown, not absent."""
+        return self.field_values.get(catalogue.SECRETS.path) != catalogue.NOT_ECHOED
+
+    @property
     def address(self) -> str:
         return f"{self.namespace}/{self.name}"
 

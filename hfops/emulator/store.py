@@ -17,6 +17,10 @@ fields on PUT (U1), the lagged rollout (U2: `running` for update_lag_seconds, th
 replica serving TGI throughout), quotas (U3), strict private endpoints (U4), secrets read back (U5),
 `type` on PUT (U6), tags-only/empty PUTs (U7), the KV-cache window (U10) and `protected` (U11).
 Called by the HTTP server and by `Emulator` (endpoint_raw, advance).
+
+Why one module of ~430 lines: the state machine, the operations and the rendering all read and
+write the same records under the same lock; split, each part would reach into the others' state.
+Validation texts are `semantics`/`validation`, the hardware catalogue is `catalog`.
 """
 
 from __future__ import annotations

@@ -246,7 +246,7 @@ def check_credential_outputs(
     reconciler: Reconciler, specs: Sequence[EndpointSpec], sinks: OutputSinks, hooks: ApplyHooks
 ) -> None:
     """Everything that can be known about the credential outputs, before anything is created."""
-    from hfops.adapters.sinks.files import prepare_root, remove_own_temporaries
+    from hfops.adapters.sinks.credentials_dir import prepare_root, remove_own_temporaries
 
     root = reconciler.settings.credentials_dir
     if any(isinstance(o, FileOutput) for s in specs for o in s.genstudio.outputs):

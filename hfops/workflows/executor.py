@@ -19,7 +19,7 @@ from hfops.adapters import tgi
 from hfops.adapters.endpoints import EndpointWriter
 from hfops.core.diff import Desired, FieldChange
 from hfops.core.errors import HfopsError
-from hfops.core.fields import update_body
+from hfops.core.fields import TAGS_PATH, update_body
 from hfops.core.model import LiveEndpoint
 from hfops.core.outcome import Outcome, Result
 from hfops.core.plan import Action, Conflict, Create, Delete, NoOp, Pause, Plan, Replace, Resume, Update
@@ -53,6 +53,10 @@ class ApplyOptions:
     timeout: float = 1800.0
     poll_interval: float = 2.0
     parallelism: int = 8
+    # After an update, how long a `running` endpoint that never showed a rollout is waited on before
+    # it is taken as updated (the service may change state later than its PUT answer, U2, or not
+    # redeploy at all for some changes).
+    rollout_grace: float = 60.0
 
 
 Event = Callable[[str, str, str], None]  # (address, state, message)
@@ -231,7 +235,7 @@ class Executor:
                 return Outcome(action.address, "deleted", step=step)
             desired = action.desired
             live: LiveEndpoint
-            before: str | None = None
+            rollout = False
             if isinstance(action, Create):
                 self._event(action.address, "creating")
                 live = self._writer.create(desired, self._secrets_for(desired))
@@ -239,7 +243,8 @@ class Executor:
             elif isinstance(action, Update):
                 self._event(action.address, "updating", ", ".join(c.path for c in action.changes))
                 payload = update_payload(desired, action.changes, self._secrets_for(desired))
-                before = action.live.updated_at
+                # Only a tags-only PUT may legitimately not redeploy (U7); anything else must be seen rolling out.
+                rollout = any(change.path != TAGS_PATH for change in action.changes)
                 live = self._writer.update(action.live.namespace, action.live.name, payload)
                 result = "updated"
             elif isinstance(action, Replace):
@@ -280,7 +285,7 @@ class Executor:
             if not self._options.wait:
                 return Outcome(action.address, result, live=live, desired=desired, step=step)
             step = "wait"
-            waited = self._wait_ready(action.address, live, updated_before=before)
+            waited = self._wait_ready(action.address, live, rollout=rollout)
             if isinstance(waited, Outcome):
                 return waited
             credential = None
@@ -316,18 +321,18 @@ class Executor:
                 raise HfopsError("the old endpoint was not deleted in time")
             self._clock.sleep(self._options.poll_interval)
 
-    def _wait_ready(self, address: str, live: LiveEndpoint, *, updated_before: str | None) -> LiveEndpoint | Outcome:
+    def _wait_ready(self, address: str, live: LiveEndpoint, *, rollout: bool) -> LiveEndpoint | Outcome:
         """Poll until running and healthy (or scaled to zero after deploying), failed, or timed out.
 
-        After an update, a `running` state is trusted only once the API shows the update was
-        taken (a new `updatedAt` or a non-running state seen since): the first read after a PUT
-        can still describe the old deployment.
+        After an update (`rollout`), `running` is trusted only once the endpoint was seen leaving it
+        (updating, initializing, ...): the PUT answer and the reads after it can still describe the
+        old deployment while the old replica serves (U2), and a new `updatedAt` proves nothing about
+        the replica. A service that shows no rollout at all is waited on for `rollout_grace`, then
+        taken at its word.
         """
         written_at = self._clock.monotonic()
         deadline = written_at + self._options.timeout
-        seen_transition = (
-            updated_before is None or live.updated_at != updated_before or (live.state not in READY_STATES)
-        )
+        seen_transition = not rollout or live.state not in READY_STATES
         last_state = ""
         current: LiveEndpoint | None = live
         while True:
@@ -336,8 +341,12 @@ class Executor:
             if current.state != last_state:
                 last_state = current.state
                 self._event(address, current.state, current.message or "")
-            if current.state not in READY_STATES or current.updated_at != updated_before:
+            if current.state not in READY_STATES:
                 seen_transition = True
+            elif not seen_transition and self._clock.monotonic() - written_at >= self._options.rollout_grace:
+                seen_transition = True
+                grace = self._options.rollout_grace
+                self._event(address, current.state, f"no rollout seen in {grace:g}s; taken as updated")
             if current.state in FAILED_STATES:
                 reason = current.message or current.state
                 return Outcome(address, "failed", live=current, message=f"{current.state}: {reason}", step="wait")

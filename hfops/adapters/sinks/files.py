@@ -13,6 +13,11 @@ created (when they become empty), and cleans up only its own temporary files.
 Which files are hfops' own: those in the ledger (`.hfops-ledger`) that still hold a
 credential, and a file not in the ledger that holds exactly the four credential keys (written by an
 hfops from before the ledger: adopted). Anything else is foreign, never overwritten or removed.
+
+Why one module of ~475 lines: it is one class with one job, a file output's life (check, read,
+write, remove), and every step shares the same descriptor walk and the same "is this still the
+file we saw" rule; split, those would be private helpers reached across modules. The directory
+as a whole (creation, Git warnings, stale temporaries) is `credentials_dir`.
 """
 
 from __future__ import annotations
@@ -21,11 +26,7 @@ import errno
 import json
 import os
 import posixpath
-import shlex
-import shutil
 import stat
-import subprocess
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,6 @@ from hfops.adapters.atomic import (
     link_unnamed_temporary,
     open_unnamed,
     release_temporary,
-    remove_stale_temporaries,
     temporary_name,
 )
 from hfops.adapters.sinks.ledger import Ledger, make_private_directory
@@ -47,7 +47,6 @@ CREDENTIAL_KEYS = frozenset({"api_key", "endpoint", "model_name", "context_windo
 MIN_FREE_BYTES = 64 * 1024
 MAX_READ = 1024 * 1024  # a credential is a few hundred bytes; a bigger file is not one
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_GIT_TIMEOUT = 5.0
 
 
 def _reason(error: OSError) -> str:
@@ -78,75 +77,6 @@ def _explain(path: Path, error: OSError) -> CredentialsError:
         if mode and not stat.S_ISDIR(mode):
             return _NotADirectory(f"{path} exists and is not a directory ({os.strerror(errno.ENOTDIR)})")
     return CredentialsError(f"{path}: {_reason(error)}")
-
-
-def prepare_root(root: str, names: Iterable[str] = ()) -> list[str]:
-    """Create the credentials directory if missing (0700, `.gitignore` of `*`); returns warnings.
-
-    An existing directory is left exactly as it is. Warns when the directory is inside a Git work
-    tree and Git would track credential files there (`names`: the relative output paths; by
-    default a probe name). Git missing or slow: no warning.
-    """
-    path = Path(root)
-    warnings: list[str] = []
-    try:
-        created = make_private_directory(path)
-    except OSError as error:
-        raise CredentialsError(f"cannot create credentials directory {path}: {_reason(error)}") from None
-    if not created:
-        try:
-            bits = stat.S_IMODE(os.stat(path).st_mode)
-        except OSError:
-            bits = 0
-        if bits & 0o077:  # the files are 0600 anyway; their names (endpoints) are visible
-            warnings.append(
-                f"credentials directory {path} can be read by others (mode {bits:o}); hfops leaves its mode "
-                f"as it is (chmod 700 {shlex.quote(str(path))} to make it private)"
-            )
-    return warnings + _git_warnings(path, names)
-
-
-def _git_warnings(path: Path, names: Iterable[str]) -> list[str]:
-    git = shutil.which("git")
-    if git is None:
-        return []
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
-    try:
-        top = subprocess.run(
-            [git, "-C", str(path), "rev-parse", "--show-toplevel"],
-            capture_output=True,
-            env=env,
-            timeout=_GIT_TIMEOUT,
-            check=False,
-        )
-        if top.returncode != 0:
-            return []
-        tracked = []
-        for name in list(names) or ["hfops-credential.json"]:
-            answer = subprocess.run(
-                [git, "-C", str(path), "check-ignore", "-q", "--", posixpath.normpath(name)],
-                capture_output=True,
-                env=env,
-                timeout=_GIT_TIMEOUT,
-                check=False,
-            )
-            if answer.returncode == 1:  # 0: ignored; 128: git could not tell
-                tracked.append(name)
-    except (OSError, subprocess.SubprocessError):
-        return []
-    if not tracked:
-        return []
-    which = ", ".join(str(path / n) for n in tracked[:3]) + (" ..." if len(tracked) > 3 else "")
-    return [
-        f"credentials directory {path} is inside the Git work tree {top.stdout.decode(errors='replace').strip()} "
-        f"and Git would track the credential files ({which}); add them to .gitignore or use a directory "
-        "outside the repository"
-    ]
-
-
-def remove_own_temporaries(root: Path | str) -> list[Path]:
-    """Remove hfops' own temporary files (`.hfops-tmp-XXXXXXXX.NAME`) a killed run left below `root`."""
-    return remove_stale_temporaries(Path(root))
 
 
 def _write_all(fd: int, content: bytes) -> None:

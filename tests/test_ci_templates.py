@@ -203,6 +203,36 @@ def test_gitlab_pipeline_structure() -> None:
             assert not re.search(r"\b(cat|echo|printf)\b[^\n]*(credentials/|HF_TOKEN|GENSTUDIO_API_KEY)", line)
 
 
+# Expressions that differ per run, commit, branch or PR: a group or resource group built from them
+# would not serialise two applies to the same target.
+PER_RUN = re.compile(r"github\.(run_|sha|ref|head_ref|event\.)|\$\{?CI_(PIPELINE|JOB|COMMIT|MERGE_REQUEST)_")
+
+
+def test_applies_are_serialised_per_target_and_the_owner_is_set_once() -> None:
+    """Issue 12 item 4: two applies to one target must never run at once (GitHub `concurrency`,
+    GitLab `resource_group`); item 3: every job runs as the same owner (one pipeline-wide value)."""
+    workflow = load(GITHUB)
+    applying = [job for job, texts in github_scripts().items() if any("hfops apply" in t for t in texts)]
+    assert applying == ["apply"]
+    for job in applying:
+        concurrency = workflow["jobs"][job]["concurrency"]
+        assert concurrency["cancel-in-progress"] is False, job  # queued, never interrupted
+        assert concurrency["group"] and not PER_RUN.search(concurrency["group"]), concurrency
+    assert workflow["env"]["HFOPS_OWNER"] == "default"
+    pipeline = load(GITLAB)
+    applying = [job for job, texts in gitlab_scripts().items() if any("hfops apply" in t for t in texts)]
+    assert applying == ["hfops-apply"]
+    for job in applying:
+        group = pipeline[job]["resource_group"]
+        assert isinstance(group, str) and group and not PER_RUN.search(group), group
+        assert pipeline[job]["interruptible"] is False
+    assert pipeline["variables"]["HFOPS_OWNER"] == "default"
+    for spec in (*workflow["jobs"].values(), *(pipeline[j] for j in GITLAB_JOBS)):
+        assert "HFOPS_OWNER" not in (spec.get("env") or spec.get("variables") or {})  # no job overrides it
+    # The check would catch a per-run group.
+    assert PER_RUN.search("hfops-${{ github.run_id }}") and PER_RUN.search("apply-$CI_PIPELINE_ID")
+
+
 @pytest.mark.parametrize("path", [GITHUB, GITLAB], ids=["github", "gitlab"])
 def test_every_job_is_commented(path: Path) -> None:
     lines = path.read_text().splitlines()

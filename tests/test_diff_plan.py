@@ -264,8 +264,9 @@ def test_secrets_fingerprint_is_deterministic_salted_and_order_insensitive() -> 
     fingerprint = secrets_fingerprint("acme", "llama", values)
 
     assert fingerprint == secrets_fingerprint("acme", "llama", {"B": "two", "A": "one"})
-    assert fingerprint is not None and len(fingerprint) == 16
-    assert all(c in "0123456789abcdef" for c in fingerprint)
+    # v2 (issue 12 item 8): the version, then 16 hex
+    assert fingerprint is not None and fingerprint.startswith("v2-") and len(fingerprint) == 19
+    assert all(c in "0123456789abcdef" for c in fingerprint[3:])
     assert secrets_fingerprint("acme", "mistral", values) != fingerprint  # other name
     assert secrets_fingerprint("beta", "llama", values) != fingerprint  # other namespace
     assert secrets_fingerprint("acme", "llama", {"A": "one", "B": "three"}) != fingerprint
@@ -278,12 +279,25 @@ def test_desired_tags_carry_ownership_fingerprint_and_applied_digest_sorted() ->
     desired = desired_of()
     applied = [t for t in desired.tags if t.startswith("hfops-applied-")]
     assert len(applied) == 1 and len(applied[0]) == len("hfops-applied-") + 16
+    # The owner tag (issue 12 item 3) is bookkeeping like the other two: never shown in a plan.
     assert desired.tags == tuple(
-        sorted((OWNERSHIP_TAG, "team-ml", SECRETS_TAG_PREFIX + desired.secrets_fingerprint, applied[0]))
+        sorted(
+            (
+                OWNERSHIP_TAG,
+                "team-ml",
+                SECRETS_TAG_PREFIX + desired.secrets_fingerprint,
+                applied[0],
+                "hfops-owner-default",
+            )
+        )
     )
     assert desired.visible_tags == (OWNERSHIP_TAG, "team-ml")
     no_secrets = desired_of(spec_of(secrets=()))
-    assert [t for t in no_secrets.tags if not t.startswith("hfops-applied-")] == [OWNERSHIP_TAG, "team-ml"]
+    assert [t for t in no_secrets.tags if not t.startswith("hfops-applied-")] == [
+        OWNERSHIP_TAG,
+        "hfops-owner-default",
+        "team-ml",
+    ]
 
 
 # --- replace, create, conflict, adopt, resume, delete --------------------------------------------

@@ -137,3 +137,124 @@ def api_for(monkeypatch: pytest.MonkeyPatch) -> Callable[[Emulator], Any]:
         return HfApi(endpoint=emulator.url, token=TOKEN)
 
     return _api
+
+
+def gpu(instance_type: str, region: str = "us-east-1", vendor: str = "aws") -> str:
+    return f"{{vendor: {vendor}, region: {region}, accelerator: gpu, instanceType: {instance_type}, instanceSize: x1}}"
+
+
+def test_realistic_quotas_a_listed_zero_quota_and_a_fleet_over_quota_are_refused_at_plan(start, run, tmp_path):
+    emulator = start(quotas="realistic")
+    folder = write(tmp_path, endpoint_manifest("on-gcp", compute=gpu("nvidia-l4", "us-east4", "gcp")), "gcp")
+    planned = run("plan", str(folder))
+    assert planned.code == 1, planned.output
+    assert "nvidia-l4 in gcp us-east4 is listed for acme, but its quota there is 0 accelerators" in planned.stderr
+    assert f"{folder / 'gcp.yaml'}:" in planned.stderr
+
+    (folder / "gcp.yaml").unlink()
+    for name in ("a", "b", "c"):  # 3 x 1 accelerator against a quota of 2
+        write(tmp_path, endpoint_manifest(name, compute=gpu("nvidia-a10g")), name)
+    planned = run("plan", str(folder))
+    assert planned.code == 1, planned.output
+    assert (
+        "acme would use 3 nvidia-a10g accelerators, over its quota of 2 in aws us-east-1 "
+        "(0 in use; at max replicas: acme/a, acme/b, acme/c)" in planned.stderr
+    )
+    assert run("apply", str(folder), "--yes").code == 1
+    assert [r for r in emulator.requests() if r["method"] == "POST"] == []
+
+    (folder / "c.yaml").unlink()
+    assert run("plan", str(folder)).code == 0  # 2 of 2: within the quota
+
+
+@pytest.mark.parametrize("private", ["lenient", "strict"])
+def test_a_private_endpoint_is_refused_before_anything_is_created(start, run, tmp_path, private):
+    emulator = start(private_endpoints=private)
+    folder = write(tmp_path, endpoint_manifest("svc", extra="  type: private\n"))
+    for command in (("validate",), ("plan",), ("apply", "--yes")):
+        result = run(*command, str(folder))
+        assert result.code == 1, result.output
+        assert f"{folder / 'svc.yaml'}:10: spec.type: type private needs AWS PrivateLink settings" in result.stderr
+    assert [r for r in emulator.requests() if r["method"] == "POST"] == []
+
+
+def test_a_namespace_the_token_cannot_use_is_one_clear_error(start, run, tmp_path):
+    emulator = start(namespaces="restricted", token_namespaces=((TOKEN, "alice", ("acme",)),))
+    folder = write(tmp_path, endpoint_manifest("svc", "acme"))
+    write(tmp_path, endpoint_manifest("other", "not-mine"), "other")
+    planned = run("plan", str(folder))
+    assert planned.code == 1, planned.output
+    assert "list endpoints in not-mine" in planned.stderr and "HTTP 401" in planned.stderr
+    assert "check HF_TOKEN: it must be a valid token with access to this namespace" in planned.stderr
+    assert [r for r in emulator.requests() if r["method"] == "POST"] == []
+
+
+ALWAYS_ON = "  scaling: {minReplica: 1, maxReplica: 1}\n"
+
+
+@pytest.mark.parametrize("nulls", ["clear", "keep", "reject"])
+def test_going_always_on_clears_the_timeout_or_says_how(start, run, tmp_path, nulls):
+    emulator = start(null_on_put=nulls)
+    folder = write(tmp_path, endpoint_manifest("svc"))
+    creds = str(tmp_path / "creds")
+    assert run("apply", str(folder), "--yes", "--credentials-dir", creds).code == 0
+    write(tmp_path, endpoint_manifest("svc", extra=ALWAYS_ON))
+    planned = run("plan", str(folder), "--credentials-dir", creds)
+    assert "- scaling.scaleToZeroTimeout: 15" in planned.stdout, planned.output
+    applied = run("apply", str(folder), "--yes", "--credentials-dir", creds)
+    scaling = emulator.endpoint_raw("acme", "svc")["compute"]["scaling"]
+    if nulls == "clear":
+        assert applied.code == 0, applied.output
+        assert scaling["minReplica"] == 1 and scaling.get("scaleToZeroTimeout") is None
+    else:
+        assert applied.code == 1, applied.output
+        assert "the update clears scaling.scaleToZeroTimeout" in applied.output
+        assert "hfops apply --replace acme/svc" in applied.output
+        assert scaling["minReplica"] == 0 and scaling["scaleToZeroTimeout"] == 15  # left as it was
+        assert "Apply complete" not in applied.stdout or "1 failed" in applied.stdout
+        # The remedy it names works whatever null means: planned, saved, applied from the saved plan.
+        saved = tmp_path / "replace.plan"
+        planned = run("plan", str(folder), "--replace", "acme/svc", "--out", str(saved), "--credentials-dir", creds)
+        assert planned.code == 0, planned.output
+        assert "-/+ acme/svc must be replaced (deleted, then created)  # replacement requested (--replace)" in (
+            planned.stdout
+        )
+        replaced = run("apply", str(saved), "--credentials-dir", creds)
+        assert replaced.code == 0, replaced.output
+        scaling = emulator.endpoint_raw("acme", "svc")["compute"]["scaling"]
+        assert scaling["minReplica"] == 1 and scaling.get("scaleToZeroTimeout") is None
+        credential = json.loads((tmp_path / "creds" / "svc.json").read_text())
+        assert credential["endpoint"] == emulator.endpoint_raw("acme", "svc")["status"]["url"]
+    assert run("plan", str(folder), "--detailed-exitcode", "--credentials-dir", creds).code == 0
+
+
+@pytest.mark.parametrize("type_on_put", ["applied", "ignored"])
+def test_a_type_change_is_applied_or_reported_never_claimed(start, run, tmp_path, type_on_put):
+    emulator = start(type_on_put=type_on_put)
+    folder = write(tmp_path, endpoint_manifest("svc"))
+    creds = str(tmp_path / "creds")
+    assert run("apply", str(folder), "--yes", "--credentials-dir", creds).code == 0
+    write(tmp_path, endpoint_manifest("svc", extra="  type: public\n"))
+    applied = run("apply", str(folder), "--yes", "--credentials-dir", creds)
+    if type_on_put == "applied":
+        assert applied.code == 0, applied.output
+        assert emulator.endpoint_raw("acme", "svc")["type"] == "public"
+        assert run("plan", str(folder), "--detailed-exitcode", "--credentials-dir", creds).code == 0
+    else:
+        assert applied.code == 1, applied.output
+        assert "the service accepted the update but kept type" in applied.output
+        assert "hfops apply --replace acme/svc" in applied.output
+        assert emulator.endpoint_raw("acme", "svc")["type"] == "authenticated"
+        replaced = run("apply", str(folder), "--yes", "--replace", "acme/svc", "--credentials-dir", creds)
+        assert replaced.code == 0, replaced.output
+        assert emulator.endpoint_raw("acme", "svc")["type"] == "public"
+        assert run("plan", str(folder), "--detailed-exitcode", "--credentials-dir", creds).code == 0
+
+
+def test_replace_names_only_declared_existing_endpoints(start, run, tmp_path):
+    start()
+    folder = write(tmp_path, endpoint_manifest("svc"))
+    undeclared = run("plan", str(folder), "--replace", "acme/other")
+    assert undeclared.code == 1 and "--replace names endpoints no manifest declares: acme/other" in undeclared.stderr
+    missing = run("plan", str(folder), "--replace", "acme/svc")
+    assert missing.code == 1 and "--replace names endpoints that do not exist yet: acme/svc" in missing.stderr

@@ -4,6 +4,11 @@ The only module that calls the endpoints API. It converts `InferenceEndpoint.raw
 `LiveEndpoint` essences and `huggingface_hub` errors into `RemoteError` (404 into None). Every
 call passes `namespace=` and `token=` explicitly: without a namespace the client calls whoami on
 every request, and endpoints it returns otherwise fall back to the ambient token.
+
+What the API answers is not trusted further than it must be: an answer that is not what the API
+returns becomes a located `RemoteError` (retried like a lost answer), and an endpoint URL that is
+neither https nor loopback is refused before any token or credential goes near it (http.py has
+the session's own rules: redirects, sizes, plain http).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import httpx2
 from huggingface_hub import HfApi, constants, get_session, hf_raise_for_status
 from huggingface_hub.errors import HfHubHTTPError
 
+from hfops.adapters.http import InsecureUrl, MalformedAnswer, install_session, is_secure_url
 from hfops.adapters.retry import RetryPolicy, call_with_retries
 from hfops.adapters.settings import Settings
 from hfops.core import fields as catalogue
@@ -23,7 +29,7 @@ from hfops.core.diff import Desired
 from hfops.core.errors import RemoteError
 from hfops.core.hardware import Hardware
 from hfops.core.model import LiveEndpoint
-from hfops.core.redact import REDACTOR
+from hfops.core.redact import REDACTOR, strip_control
 
 T = TypeVar("T")
 
@@ -42,12 +48,33 @@ class EndpointWriter(EndpointReader, Protocol):
 
 
 def live_from_raw(raw: Mapping[str, Any], *, namespace: str) -> LiveEndpoint:
-    return LiveEndpoint.from_api(raw, namespace=namespace)
+    """The essence of one endpoint the API returned; raises on a shape or URL hfops cannot use.
+
+    A wrong shape raises what reading it raises (KeyError, TypeError, ...), which the retry wrapper
+    turns into a located `MalformedAnswer`. A URL that is not https (loopback excepted: the
+    emulator) raises `InsecureUrl`: hfops would send the deploy token there for health and /info,
+    write it into the credential, and verify would send the GenStudio key to it.
+    """
+    if not isinstance(raw, Mapping):
+        raise TypeError(f"an endpoint is a {type(raw).__name__}, not an object")
+    live = LiveEndpoint.from_api(raw, namespace=namespace)
+    if live.url is not None and not is_secure_url(live.url):
+        raise InsecureUrl(
+            f"{namespace}/{live.name}: the API reports the endpoint URL {strip_control(live.url)[:200]!r}, which is "
+            "not https; hfops sends no token to it and writes no credential for it",
+            hint="HFOPS_API_URL must be the real endpoints API (only 127.0.0.1, localhost and ::1 may use http)",
+        )
+    return live
+
+
+def live_list(raws: Any, *, namespace: str) -> list[LiveEndpoint]:
+    return [live_from_raw(raw, namespace=namespace) for raw in raws]
 
 
 def remote_error(error: HfHubHTTPError, operation: str) -> RemoteError:
     status = error.response.status_code if error.response is not None else None
-    server = (error.server_message or "").strip().splitlines()
+    # Terminal control out first: a carriage return would otherwise end the first line early.
+    server = strip_control(error.server_message or "").strip().splitlines()
     # Scrubbed before it is shortened: a cut could leave part of an echoed secret unrecognisable.
     detail = REDACTOR.scrub(server[0]) if server else "no message"
     if len(detail) > 300:  # a server may echo the whole request back; the gist is at the start
@@ -59,25 +86,31 @@ def remote_error(error: HfHubHTTPError, operation: str) -> RemoteError:
         hint = "the token lacks permission for this namespace"
     elif status == 429:
         hint = "rate limited; retry later"
-    return RemoteError(f"{operation}: {detail}", status=status, request_id=error.request_id, hint=hint)
+    request_id = strip_control(error.request_id)[:100] if error.request_id else None
+    return RemoteError(f"{operation}: {detail}", status=status, request_id=request_id, hint=hint)
+
+
+def located(error: RemoteError, operation: str, api_url: str | None = None) -> RemoteError:
+    """A session-level refusal (redirect, size, plain http) or an unreadable answer, named by the
+    operation it stopped (and, for an unreadable answer, the API that gave it)."""
+    hint = error.hint
+    if isinstance(error, MalformedAnswer) and hint is None and api_url:
+        hint = f"the endpoints API at {api_url} did not answer with its JSON; rerunning is safe"
+    message = error.message if error.message.startswith(f"{operation}:") else f"{operation}: {error.message}"
+    if message == error.message and hint == error.hint:
+        return error
+    located_error = type(error)(message, hint=hint)
+    located_error.status, located_error.request_id = error.status, error.request_id
+    return located_error
 
 
 def install_http_timeouts(read_seconds: float) -> None:
-    """Give huggingface_hub's HTTP client timeouts (its default client has none).
+    """Give huggingface_hub's HTTP client timeouts, same-origin redirects and capped answers (http.py).
 
-    Without them a service that accepts a request and never answers would hold hfops forever;
-    with them the call fails as a transport error and is retried. Uses the client factory hook
-    huggingface_hub provides for this, with its own request hook kept.
+    Without timeouts a service that accepts a request and never answers would hold hfops forever;
+    with them the call fails as a transport error and is retried.
     """
-    from huggingface_hub import set_client_factory
-    from huggingface_hub.utils._http import hf_request_event_hook
-
-    timeout = httpx2.Timeout(read_seconds, connect=min(10.0, read_seconds))
-    set_client_factory(
-        lambda: httpx2.Client(
-            event_hooks={"request": [hf_request_event_hook]}, follow_redirects=True, timeout=timeout
-        )
-    )
+    install_session(read_seconds)
 
 
 # No HTTP answer at all, after the retries: refused or dropped connections, timeouts.
@@ -106,32 +139,43 @@ class HubEndpoints:
 
     def _call(self, operation: str, fn: Callable[[], T]) -> T:
         try:
-            return call_with_retries(fn, policy=self._retry)
+            return call_with_retries(fn, policy=self._retry, operation=operation)
         except HfHubHTTPError as error:
             raise remote_error(error, operation) from None
         except TRANSPORT_ERRORS as error:
             raise transport_error(error, operation, self._settings.api_url) from None
+        except RemoteError as error:
+            raise located(error, operation, self._settings.api_url) from None
 
     def list(self, namespace: str) -> builtins.list[LiveEndpoint]:
-        endpoints = self._call(
+        # Read inside the retried call: a garbled list is retried like a lost one.
+        return self._call(
             f"list endpoints in {namespace}",
-            lambda: self._api.list_inference_endpoints(namespace=namespace, token=self._token),
+            lambda: live_list(
+                [e.raw for e in self._api.list_inference_endpoints(namespace=namespace, token=self._token)],
+                namespace=namespace,
+            ),
         )
-        return [live_from_raw(e.raw, namespace=namespace) for e in endpoints]
 
     def get(self, namespace: str, name: str) -> LiveEndpoint | None:
+        operation = f"read {namespace}/{name}"
         try:
-            endpoint = call_with_retries(
-                lambda: self._api.get_inference_endpoint(name, namespace=namespace, token=self._token),
+            return call_with_retries(
+                lambda: live_from_raw(
+                    self._api.get_inference_endpoint(name, namespace=namespace, token=self._token).raw,
+                    namespace=namespace,
+                ),
                 policy=self._retry,
+                operation=operation,
             )
         except HfHubHTTPError as error:
             if error.response is not None and error.response.status_code == 404:
                 return None
-            raise remote_error(error, f"read {namespace}/{name}") from None
+            raise remote_error(error, operation) from None
         except TRANSPORT_ERRORS as error:
-            raise transport_error(error, f"read {namespace}/{name}", self._settings.api_url) from None
-        return live_from_raw(endpoint.raw, namespace=namespace)
+            raise transport_error(error, operation, self._settings.api_url) from None
+        except RemoteError as error:
+            raise located(error, operation, self._settings.api_url) from None
 
     def create(self, desired: Desired, secrets: Mapping[str, str]) -> LiveEndpoint:
         spec = desired.spec
@@ -148,18 +192,47 @@ class HubEndpoints:
             return self._api.create_inference_endpoint(name, namespace=namespace, token=self._token, **arguments)
 
         try:
-            endpoint = call_with_retries(create, policy=self._retry)
+            endpoint = call_with_retries(create, policy=self._retry, operation=f"create {spec.address}")
         except HfHubHTTPError as error:
             if error.response is not None and error.response.status_code == 409:
                 # A create whose response was lost may have succeeded: read back, and carry on
-                # only if the endpoint that exists is the one we asked for.
+                # only if the endpoint that exists is the one we asked for: same owner, and the
+                # same applied digest (every owned field and the secrets fingerprint). Another
+                # apply that created it at the same moment with another config is not a success.
                 existing = self.get(namespace, spec.name)
-                if existing is not None and existing.owned and existing.repository == spec.repository:
+                if (
+                    existing is not None
+                    and existing.owned_by(desired.owner)
+                    and existing.applied_digest == desired.applied_digest
+                ):
                     return existing
+                if existing is not None:
+                    by = f"hfops owner {existing.owner!r}" if existing.owned else "someone outside hfops"
+                    raise RemoteError(
+                        f"create {spec.address}: conflict: it was created meanwhile by {by} with another "
+                        "configuration (another apply at the same time?); this apply did not change it",
+                        status=409,
+                        request_id=error.request_id,
+                        hint="run one apply per target at a time (see examples/ci), then plan again",
+                    ) from None
             raise remote_error(error, f"create {spec.address}") from None
         except TRANSPORT_ERRORS as error:
             raise transport_error(error, f"create {spec.address}", self._settings.api_url) from None
-        return live_from_raw(endpoint.raw, namespace=namespace)
+        except RemoteError as error:
+            raise located(error, f"create {spec.address}", self._settings.api_url) from None
+        return self._read_answer(f"create {spec.address}", endpoint, namespace)
+
+    def _read_answer(self, operation: str, endpoint: Any, namespace: str) -> LiveEndpoint:
+        """`live_from_raw` of a write's answer, read after the call (a write is not resent for it)."""
+        try:
+            return live_from_raw(endpoint.raw, namespace=namespace)
+        except RemoteError as error:
+            raise located(error, operation, self._settings.api_url) from None
+        except (KeyError, TypeError, AttributeError, ValueError) as error:
+            raise RemoteError(
+                f"{operation}: the answer is not what the API returns ({type(error).__name__}); "
+                "run plan to see what the API now holds"
+            ) from None
 
     def update(self, namespace: str, name: str, payload: Mapping[str, Any]) -> LiveEndpoint:
         """Send a partial update (the API's PUT: omitted fields are left as they are).
@@ -170,16 +243,19 @@ class HubEndpoints:
         own session and error handling.
         """
         kwargs = hub_call_kwargs(payload, UPDATE_ARGUMENTS)
+        operation = f"update {namespace}/{name}"
         if kwargs is not None:
-            endpoint = self._call(
-                f"update {namespace}/{name}",
-                lambda: self._api.update_inference_endpoint(name, namespace=namespace, token=self._token, **kwargs),
+            return self._call(
+                operation,
+                lambda: live_from_raw(
+                    self._api.update_inference_endpoint(name, namespace=namespace, token=self._token, **kwargs).raw,
+                    namespace=namespace,
+                ),
             )
-            return live_from_raw(endpoint.raw, namespace=namespace)
-        raw = self._call(
-            f"update {namespace}/{name}", lambda: self._send("PUT", f"/endpoint/{namespace}/{name}", payload)
+        return self._call(
+            operation,
+            lambda: live_from_raw(self._send("PUT", f"/endpoint/{namespace}/{name}", payload), namespace=namespace),
         )
-        return live_from_raw(raw, namespace=namespace)
 
     def _send(self, method: str, route: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
         """A request HfApi has no method for, on huggingface_hub's own session, headers and errors."""
@@ -187,46 +263,68 @@ class HubEndpoints:
         url = f"{constants.INFERENCE_ENDPOINTS_ENDPOINT}{route}"
         response = get_session().request(method, url, headers=headers, json=dict(body))
         hf_raise_for_status(response)
-        answer: Mapping[str, Any] = response.json()
+        answer = response.json()
+        if not isinstance(answer, Mapping):
+            raise TypeError(f"the answer is a {type(answer).__name__}, not an object")
         return answer
 
     def delete(self, namespace: str, name: str) -> None:
+        operation = f"delete {namespace}/{name}"
         try:
             call_with_retries(
                 lambda: self._api.delete_inference_endpoint(name, namespace=namespace, token=self._token),
                 policy=self._retry,
+                operation=operation,
             )
         except HfHubHTTPError as error:
             if error.response is not None and error.response.status_code == 404:
                 return  # already gone: the desired outcome
-            raise remote_error(error, f"delete {namespace}/{name}") from None
+            raise remote_error(error, operation) from None
         except TRANSPORT_ERRORS as error:
-            raise transport_error(error, f"delete {namespace}/{name}", self._settings.api_url) from None
+            raise transport_error(error, operation, self._settings.api_url) from None
+        except RemoteError as error:
+            raise located(error, operation, self._settings.api_url) from None
 
     def resume(self, namespace: str, name: str) -> LiveEndpoint:
-        endpoint = self._call(
+        return self._call(
             f"resume {namespace}/{name}",
-            lambda: self._api.resume_inference_endpoint(name, namespace=namespace, token=self._token, running_ok=True),
+            lambda: live_from_raw(
+                self._api.resume_inference_endpoint(
+                    name, namespace=namespace, token=self._token, running_ok=True
+                ).raw,
+                namespace=namespace,
+            ),
         )
-        return live_from_raw(endpoint.raw, namespace=namespace)
 
     def pause(self, namespace: str, name: str) -> LiveEndpoint:
-        endpoint = self._call(
+        return self._call(
             f"pause {namespace}/{name}",
-            lambda: self._api.pause_inference_endpoint(name, namespace=namespace, token=self._token),
+            lambda: live_from_raw(
+                self._api.pause_inference_endpoint(name, namespace=namespace, token=self._token).raw,
+                namespace=namespace,
+            ),
         )
-        return live_from_raw(endpoint.raw, namespace=namespace)
 
     def whoami(self) -> str:
-        info = self._call("whoami", lambda: self._api.whoami(token=self._token))
-        return str(info.get("name") or "")
+        def name() -> str:
+            info = self._api.whoami(token=self._token)
+            if not isinstance(info, Mapping) or not isinstance(info.get("name") or "", str):
+                raise TypeError("whoami is not an object with a name")
+            return str(info.get("name") or "")
+
+        return self._call("whoami", name)
 
     def hardware(self, namespace: str) -> builtins.list[Hardware]:
         """The namespace's hardware catalogue, with prices and accelerator quotas."""
-        items = self._call(
+        return self._call(
             f"read the hardware catalogue of {namespace}",
-            lambda: self._api.list_inference_endpoints_hardware(namespace=namespace, token=self._token),
+            lambda: self._hardware_items(
+                self._api.list_inference_endpoints_hardware(namespace=namespace, token=self._token)
+            ),
         )
+
+    @staticmethod
+    def _hardware_items(items: Any) -> builtins.list[Hardware]:
         return [
             Hardware(
                 vendor=h.vendor,

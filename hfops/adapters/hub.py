@@ -29,7 +29,7 @@ from huggingface_hub.utils import (  # type: ignore[attr-defined]  # lazily expo
 
 from hfops.adapters.retry import RetryPolicy, call_with_retries
 from hfops.adapters.settings import Settings
-from hfops.core.errors import PlanError
+from hfops.core.errors import PlanError, RemoteError
 from hfops.core.model import TASK, ResolvedModel
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024  # a model's config.json is a few KiB
@@ -60,7 +60,9 @@ class ModelResolver:
         token = self._settings.token
         try:
             info = call_with_retries(
-                lambda: self._api.model_info(repository, revision=revision, token=token), policy=self._retry
+                lambda: self._api.model_info(repository, revision=revision, token=token),
+                policy=self._retry,
+                operation=f"read model {repository} from the Hub",
             )
         except GatedRepoError:
             raise PlanError(
@@ -82,6 +84,8 @@ class ModelResolver:
                 f"no answer ({type(error).__name__})",
                 hint="check HF_ENDPOINT and the network",
             ) from None
+        except RemoteError as error:  # refused by the session (redirect, size, plain http) or unreadable
+            raise PlanError(error.message, hint=error.hint) from None
         pipeline_tag = getattr(info, "pipeline_tag", None)
         if pipeline_tag != TASK:
             raise PlanError(
@@ -105,7 +109,11 @@ class ModelResolver:
         # must not depend on, or fill, the user's Hub cache; and a temporary cache directory
         # (/tmp/hfops-hub-*) would be left behind by a killed run.
         try:
-            data = call_with_retries(lambda: self._download(repository, "config.json", sha), policy=self._retry)
+            data = call_with_retries(
+                lambda: self._download(repository, "config.json", sha),
+                policy=self._retry,
+                operation=f"read config.json of model {repository}",
+            )
         except GatedRepoError:
             raise PlanError(
                 f"model {repository} is gated and this token has not been granted access",
@@ -121,6 +129,8 @@ class ModelResolver:
                 f"cannot read config.json of model {repository} from {self._settings.hub_url}: "
                 f"no answer ({type(error).__name__})"
             ) from None
+        except RemoteError as error:
+            raise PlanError(error.message, hint=error.hint) from None
         if data is None:
             return None
         try:

@@ -29,6 +29,7 @@ class PlanInputs:
     adopt: tuple[str, ...] = ()
     prune: bool = False
     allow_empty_prune: bool = False
+    replace: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -37,6 +38,7 @@ class PlanInputs:
             "adopt": list(self.adopt),
             "prune": self.prune,
             "allow_empty_prune": self.allow_empty_prune,
+            "replace": list(self.replace),
         }
 
 
@@ -80,6 +82,7 @@ def load_saved_plan(path: str) -> tuple[dict[str, Any], PlanInputs]:
         adopt=tuple(raw.get("adopt") or ()),
         prune=bool(raw.get("prune")),
         allow_empty_prune=bool(raw.get("allow_empty_prune")),
+        replace=tuple(raw.get("replace") or ()),
     )
     if not inputs.paths:
         raise UsageError(f"{path}: the saved plan names no manifest paths")

@@ -4,6 +4,9 @@ Health and /info go through huggingface_hub's HTTP session (the client has no me
 the chat completion goes through `InferenceClient`, the real client. A scaled-to-zero endpoint
 answers 503 while a replica starts; `X-Scale-Up-Timeout` asks the proxy to hold the request until
 the replica is ready instead.
+
+A token is sent only to an https URL (or loopback: the emulator); what the endpoint answers is
+read capped (http.py) and its error text has terminal control stripped.
 """
 
 from __future__ import annotations
@@ -15,7 +18,19 @@ import httpx2
 from huggingface_hub import InferenceClient, get_session
 from huggingface_hub.errors import HfHubHTTPError
 
+from hfops.adapters.http import is_secure_url
+from hfops.core.errors import RemoteError
 from hfops.core.model import HEALTH_ROUTE
+from hfops.core.redact import strip_control
+
+INSECURE = "refused: the URL is not https, and a token is never sent over plain http"
+
+
+def _server_text(text: str | None) -> str | None:
+    if not text:
+        return None
+    lines = strip_control(text).strip().splitlines()
+    return lines[0][:300] if lines else None
 
 
 @dataclass(frozen=True)
@@ -41,6 +56,8 @@ def _headers(token: str | None, scale_up_timeout: float | None) -> dict[str, str
 def _get(
     url: str, *, token: str | None, timeout: float, scale_up_timeout: float | None = None
 ) -> ProbeResult:
+    if token and not is_secure_url(url):
+        return ProbeResult(None, error=INSECURE)
     try:
         response = get_session().get(
             url,
@@ -49,6 +66,8 @@ def _get(
         )
     except httpx2.HTTPError as error:
         return ProbeResult(None, error=type(error).__name__)
+    except RemoteError as error:  # refused by the session: a redirect elsewhere, an oversized answer
+        return ProbeResult(None, error=error.message)
     body: Any = None
     try:
         body = response.json() if response.content else None
@@ -80,6 +99,8 @@ def chat(
     url: str, *, token: str | None, timeout: float = 30.0, scale_up_timeout: float | None = None
 ) -> ProbeResult:
     """One short chat completion through `InferenceClient`; the reply text is in `body`."""
+    if token and not is_secure_url(url):
+        return ProbeResult(None, error=INSECURE)
     headers = {"X-Scale-Up-Timeout": str(int(scale_up_timeout))} if scale_up_timeout else None
     client = InferenceClient(
         base_url=url.rstrip("/"), api_key=token, headers=headers, timeout=timeout + (scale_up_timeout or 0)
@@ -88,10 +109,15 @@ def chat(
         output = client.chat_completion(messages=[{"role": "user", "content": "Say hello."}], max_tokens=8)
     except HfHubHTTPError as error:
         status = error.response.status_code if error.response is not None else None
-        return ProbeResult(
-            status, error=(error.server_message or "").splitlines()[0] if error.server_message else None
-        )
+        return ProbeResult(status, error=_server_text(error.server_message))
     except httpx2.HTTPError as error:
         return ProbeResult(None, error=type(error).__name__)
-    text = output.choices[0].message.content if output.choices else None
-    return ProbeResult(200, body=text)
+    except RemoteError as error:
+        return ProbeResult(None, error=error.message)
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
+        return ProbeResult(None, error=f"the answer is not a chat completion ({type(error).__name__})")
+    try:
+        text = output.choices[0].message.content if output.choices else None
+    except (KeyError, TypeError, AttributeError, IndexError):
+        return ProbeResult(None, error="the answer is not a chat completion")
+    return ProbeResult(200, body=strip_control(text) if isinstance(text, str) else None)

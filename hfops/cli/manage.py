@@ -47,7 +47,7 @@ def destroy(
     out.data(summary)
     if not yes:
         o.confirm("Destroy these endpoints?")
-    with SignalGuard() as guard:
+    with SignalGuard(reconciler.retry.stop) as guard:
         outcomes, removed = run_destroy(
             reconciler, planned, on_deleted=lambda a: out.info(f"{a}: deleted"), stop=guard.stop
         )

@@ -81,7 +81,7 @@ owner_option = click.option(
     "--owner",
     metavar="ID",
     help="The manifest set's owner identity (else HFOPS_OWNER, else 'default'); recorded on the "
-    "credential outputs hfops writes, which it removes only for the same owner.",
+    "endpoints and credential outputs hfops creates; prune and destroy touch only the same owner's.",
 )
 
 
@@ -91,6 +91,17 @@ def adopt_option(fn: Any) -> Any:
         multiple=True,
         metavar="NAMESPACE/NAME",
         help="Take over an existing endpoint hfops did not create (repeatable).",
+    )(fn)
+
+
+def replace_option(fn: Any) -> Any:
+    return click.option(
+        "--replace",
+        "replace_addresses",
+        multiple=True,
+        metavar="NAMESPACE/NAME",
+        help="Re-create this endpoint (delete, then create: a new URL) even if it could be updated in place; "
+        "for changes the service will not take in place (repeatable).",
     )(fn)
 
 

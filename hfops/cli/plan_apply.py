@@ -76,6 +76,7 @@ def validate(paths: Sequence[str], namespace: str | None, fmt: str) -> int:
 @o.format_option
 @o.credentials_option
 @o.adopt_option
+@o.replace_option
 @o.prune_options
 @o.owner_option
 @click.option(
@@ -91,6 +92,7 @@ def plan(
     fmt: str,
     credentials_dir: str,
     adopt: Sequence[str],
+    replace_addresses: Sequence[str],
     prune: bool,
     allow_empty_prune: bool,
     owner: str | None,
@@ -99,11 +101,16 @@ def plan(
 ) -> int:
     """Read the live state and show what apply would do; changes nothing."""
     from hfops.adapters.plan_file import PlanInputs, save_plan
+    from hfops.cli.signals import SignalGuard
     from hfops.core.render import render_plan
 
     out = Output(fmt=fmt)
     reconciler = o.reconciler(out, o.settings(namespace=namespace, owner=owner, credentials_dir=credentials_dir))
-    _context, the_plan = reconciler.plan(paths, adopt=adopt, prune=prune, allow_empty_prune=allow_empty_prune)
+    # SIGINT/SIGTERM wake retry waits (a 429 storm): the plan stops at once with `Interrupted`.
+    with SignalGuard(reconciler.retry.stop):
+        _context, the_plan = reconciler.plan(
+            paths, adopt=adopt, prune=prune, allow_empty_prune=allow_empty_prune, replace_addresses=replace_addresses
+        )
     if out_file:
         inputs = PlanInputs(
             paths=tuple(paths),
@@ -111,6 +118,7 @@ def plan(
             adopt=tuple(adopt),
             prune=prune,
             allow_empty_prune=allow_empty_prune,
+            replace=tuple(replace_addresses),
         )
         save_plan(out_file, the_plan, inputs)
         out.info(f"Saved the plan to {out_file}; apply exactly it with: hfops apply {out_file}")
@@ -133,6 +141,7 @@ def plan(
 @o.timeout_option
 @o.parallelism_option
 @o.adopt_option
+@o.replace_option
 @o.prune_options
 @o.owner_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
@@ -145,6 +154,7 @@ def apply(
     timeout: float,
     parallelism: int,
     adopt: Sequence[str],
+    replace_addresses: Sequence[str],
     prune: bool,
     allow_empty_prune: bool,
     owner: str | None,
@@ -172,6 +182,7 @@ def apply(
     request = ApplyRequest(
         paths=tuple(paths),
         adopt=tuple(adopt),
+        replace=tuple(replace_addresses),
         prune=prune,
         allow_empty_prune=allow_empty_prune,
         yes=yes,
@@ -183,7 +194,7 @@ def apply(
             rollout_grace=settings.rollout_grace,
         ),
     )
-    with SignalGuard() as guard:
+    with SignalGuard(reconciler.retry.stop) as guard:
         return apply_and_report(out, reconciler, request, stop=guard.stop)
 
 

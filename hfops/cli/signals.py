@@ -19,10 +19,14 @@ def write_fd(fd: int, text: str) -> None:
 
 
 class SignalGuard:
-    """First SIGINT/SIGTERM: stop starting work, let in-flight calls finish. Second: exit now."""
+    """First SIGINT/SIGTERM: stop starting work, let in-flight calls finish. Second: exit now.
 
-    def __init__(self) -> None:
-        self.stop = threading.Event()
+    `stop` is the run's stop event: pass the retry policy's (`Reconciler.retry.stop`) so that
+    retry waits wake on the signal and no retry starts after it, as the executor's waits do.
+    """
+
+    def __init__(self, stop: threading.Event | None = None) -> None:
+        self.stop = stop if stop is not None else threading.Event()
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, _frame: Any) -> None:

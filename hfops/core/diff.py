@@ -8,17 +8,22 @@ compared by key and by fingerprint, never by value.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import hmac
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hfops.core import fields as catalogue
 from hfops.core.fields import SENSITIVE, field_order
 from hfops.core.model import (
     APPLIED_TAG_PREFIX,
     BOOKKEEPING_PREFIXES,
+    DEFAULT_OWNER,
+    OWNER_TAG_PREFIX,
     OWNERSHIP_TAG,
+    SECRETS_FINGERPRINT_VERSION,
     SECRETS_TAG_PREFIX,
     EndpointSpec,
     LiveEndpoint,
@@ -57,6 +62,11 @@ class Desired:
     # in which case the endpoint follows the repository's default branch and the field is not owned.
     revision_sha: str | None
     secrets_fingerprint: str | None
+    # The manifest set's owner identity, recorded in a tag on what hfops creates or adopts.
+    owner: str = DEFAULT_OWNER
+    # The same secret values in the old v1 format, only to recognise an endpoint tagged by an
+    # earlier version (never written): its secrets are unchanged, only the tag format is old.
+    legacy_secrets_fingerprint: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def visible_tags(self) -> tuple[str, ...]:
@@ -64,27 +74,74 @@ class Desired:
         return tuple(sorted({*self.spec.tags, OWNERSHIP_TAG}))
 
     @property
+    def applied_digest(self) -> str:
+        """What the `hfops-applied-` tag records for this desired state (see `change_cause`)."""
+        return fields_digest(desired_fields(self), self.secrets_fingerprint)
+
+    @property
     def tags(self) -> tuple[str, ...]:
         """Every tag hfops sends, bookkeeping included."""
-        tags = {
-            *self.visible_tags,
-            APPLIED_TAG_PREFIX + fields_digest(desired_fields(self), self.secrets_fingerprint),
-        }
+        tags = {*self.visible_tags, APPLIED_TAG_PREFIX + self.applied_digest, OWNER_TAG_PREFIX + self.owner}
         if self.secrets_fingerprint:
             tags.add(SECRETS_TAG_PREFIX + self.secrets_fingerprint)
         return tuple(sorted(tags))
 
 
-def secrets_fingerprint(namespace: str, name: str, values: Mapping[str, str]) -> str | None:
-    """A salted, truncated digest of the secret values: enough to notice a change, useless to guess one.
+# The secrets fingerprint is public (a tag anyone who can list the namespace reads) and secrets can
+# be short (a 6-digit PIN), so a fast hash of them is a lookup table away from the values: v1, one
+# salted SHA-256, gave a 6-digit secret back in seconds. v2 puts every value through scrypt first:
+# N=2**17, r=8, p=1 costs 128 MiB and ~0.37 s of one core per guess on a 2-core CI machine
+# (measured; tests/test_secrets_fingerprint.py times it and asserts that 10**6 guesses on 2 cores
+# take more than a day). The salt is the namespace, so one derivation per distinct value and
+# namespace serves every endpoint there (a fleet sharing a few secrets pays a few derivations per
+# plan, not one per endpoint) while a table built for one namespace is useless in any other. The
+# endpoint's name and the secret keys go into an HMAC keyed by the derived values, so equal
+# secrets on two endpoints still give unrelated tags. Deterministic (no random salt to store):
+# two plans of the same manifests, a retried create and a saved plan all agree on the tag.
+_SECRETS_KDF = {"n": 2**17, "r": 8, "p": 1, "maxmem": 256 * 1024 * 1024, "dklen": 32}
+SECRETS_KDF_COST = dict(_SECRETS_KDF)  # for the tests that time a guess
 
-    The endpoint's address is the salt, so equal secrets on two endpoints have different tags.
+
+def derive_secret_key(namespace: str, value: str) -> bytes:
+    """scrypt of one secret value, salted with the namespace: the expensive step of a guess."""
+    salt = f"hfops-secrets-v2\0{namespace}".encode()
+    return hashlib.scrypt(value.encode(), salt=salt, **_SECRETS_KDF)
+
+
+# One derivation per value and namespace per process (a plan derives each once; the reconciler
+# warms this cache in parallel). Memory only; the values are in the process' environment anyway.
+derived_secret_key = functools.lru_cache(maxsize=4096)(derive_secret_key)
+
+
+def secrets_fingerprint(namespace: str, name: str, values: Mapping[str, str]) -> str | None:
+    """A fingerprint of the secret values: enough to notice a change, infeasible to guess one from.
+
+    `v2-` + 16 hex of HMAC-SHA256(keyed by the scrypt-derived values, over the address and the
+    secret keys). None when there are no secrets.
     """
+    if not values:
+        return None
+    key = b"".join(derived_secret_key(namespace, values[k]) for k in sorted(values))
+    message = json.dumps([namespace, name, sorted(values)], separators=(",", ":")).encode()
+    return SECRETS_FINGERPRINT_VERSION + hmac.new(key, message, hashlib.sha256).hexdigest()[:16]
+
+
+def legacy_secrets_fingerprint(namespace: str, name: str, values: Mapping[str, str]) -> str | None:
+    """The v1 fingerprint (one salted SHA-256), only to recognise tags an earlier version wrote."""
     if not values:
         return None
     canonical = json.dumps(sorted(values.items()), separators=(",", ":"))
     digest = hashlib.sha256(f"hfops-secrets-v1\0{namespace}/{name}\0{canonical}".encode())
     return digest.hexdigest()[:16]
+
+
+def is_legacy_fingerprint(fingerprint: str | None) -> bool:
+    return fingerprint is not None and not fingerprint.startswith(SECRETS_FINGERPRINT_VERSION)
+
+
+# The diff path of a bookkeeping-only change: the secrets tag is rewritten in the v2 format (the
+# values are unchanged). Not a catalogue field, so an update sends only the tags for it.
+FINGERPRINT_FORMAT_PATH = "tags.secretsFingerprint"
 
 
 def fields_digest(fields: Mapping[str, object], secrets_fingerprint: str | None) -> str:
@@ -133,8 +190,19 @@ def diff_endpoint(desired: Desired, live: LiveEndpoint) -> tuple[FieldChange, ..
     # Same secret keys on both sides but different values: only the fingerprint tells.
     same_keys = not live.secrets_echoed or {k for k, _ in desired.spec.secrets} == set(live.secret_keys)
     if desired.spec.secrets and same_keys and desired.secrets_fingerprint != live.secrets_fingerprint:
-        changes.append(FieldChange(catalogue.SECRETS.path, SENSITIVE, SENSITIVE, sensitive=True))
+        if is_legacy_fingerprint(live.secrets_fingerprint) and (
+            live.secrets_fingerprint == desired.legacy_secrets_fingerprint
+        ):
+            # Tagged by an earlier version, same values: shown once, then the tag is v2 and the
+            # endpoint plans as unchanged. The update sends only tags (nothing redeploys).
+            changes.append(FieldChange(FINGERPRINT_FORMAT_PATH, "v1", "v2"))
+        else:
+            changes.append(FieldChange(catalogue.SECRETS.path, SENSITIVE, SENSITIVE, sensitive=True))
     return tuple(changes)
+
+
+def only_format_upgrade(changes: tuple[FieldChange, ...]) -> bool:
+    return bool(changes) and all(c.path == FINGERPRINT_FORMAT_PATH for c in changes)
 
 
 def change_cause(desired: Desired, live: LiveEndpoint) -> str:

@@ -81,8 +81,8 @@ def check_hardware(
     tables: dict[str, dict[tuple[str, ...], Hardware]] = {
         ns: {h.key: h for h in hardware} for ns, hardware in catalogues.items()
     }
-    # Accelerators used after apply, per namespace and instance type.
-    delta: dict[tuple[str, str], int] = defaultdict(int)
+    # Accelerators used after apply, per quota: namespace, vendor, region and instance type.
+    delta: dict[tuple[str, str, str, str], int] = defaultdict(int)
     for item in desired:
         spec = item.spec
         namespace = spec.namespace or ""
@@ -128,8 +128,21 @@ def check_hardware(
                 paused=spec.paused,
             )
         )
+        if hardware.max_accelerators == 0 and not spec.paused:
+            # Listed (even as available) with a 0/0 quota: the namespace may not use it (U3).
+            problems.append(
+                Diagnostic(
+                    spec.location_of("spec.compute.instanceType"),
+                    f"{spec.instance_type} in {spec.vendor} {spec.region} is listed for {namespace}, but its quota "
+                    "there is 0 accelerators, so it cannot be deployed",
+                    "ask Hugging Face for a quota, or choose another instance type or region",
+                )
+            )
+            continue
         if not spec.paused:
-            delta[(namespace, spec.instance_type)] += spec.max_replica * hardware.num_accelerators
+            delta[(namespace, spec.vendor, spec.region, spec.instance_type)] += (
+                spec.max_replica * hardware.num_accelerators
+            )
         current = live.get(spec.address)
         if current is not None and current.state != "paused":
             old = table.get(
@@ -142,15 +155,18 @@ def check_hardware(
                 )
             )
             if old is not None:
-                delta[(namespace, current.instance_type)] -= current.max_replica * old.num_accelerators
-    for (namespace, instance_type), change in sorted(delta.items()):
+                delta[(namespace, current.vendor, current.region, current.instance_type)] -= (
+                    current.max_replica * old.num_accelerators
+                )
+    for (namespace, vendor, region, instance_type), change in sorted(delta.items()):
         if change <= 0:
             continue
         quota = next(
             (
                 h
                 for h in tables.get(namespace, {}).values()
-                if h.instance_type == instance_type and h.max_accelerators
+                if (h.vendor, h.region, h.instance_type) == (vendor, region, instance_type)
+                and h.max_accelerators is not None
             ),
             None,
         )
@@ -158,14 +174,19 @@ def check_hardware(
             continue
         used = quota.used_accelerators or 0
         if used + change > quota.max_accelerators:
-            first = next(
-                d for d in desired if d.spec.namespace == namespace and d.spec.instance_type == instance_type
-            )
+            using = [
+                d.spec
+                for d in desired
+                if (d.spec.namespace, d.spec.vendor, d.spec.region, d.spec.instance_type)
+                == (namespace, vendor, region, instance_type)
+                and not d.spec.paused
+            ]
+            who = ", ".join(s.address for s in using[:5]) + (f" and {len(using) - 5} more" if len(using) > 5 else "")
             problems.append(
                 Diagnostic(
-                    first.spec.location_of("spec.scaling.maxReplica"),
+                    using[0].location_of("spec.scaling.maxReplica"),
                     f"{namespace} would use {used + change} {instance_type} accelerators, over its quota of "
-                    f"{quota.max_accelerators} ({used} in use)",
+                    f"{quota.max_accelerators} in {vendor} {region} ({used} in use; at max replicas: {who})",
                     "lower maxReplica, pause endpoints, or ask for a larger quota",
                 )
             )

@@ -29,13 +29,24 @@ from hfops.core.fields import (
 API_VERSION = "hfops/v1"
 DEFAULT_REVISION = "main"  # what the Hub serves when no revision is named
 OWNERSHIP_TAG = "hfops-managed"
+# Which manifest set manages the endpoint (contract §4, `--owner ID` / HFOPS_OWNER): several
+# pipelines can share a namespace, and each prunes and destroys only its own. An endpoint with the
+# ownership tag but no owner tag was created before owners existed and belongs to DEFAULT_OWNER.
+OWNER_TAG_PREFIX = "hfops-owner-"
+DEFAULT_OWNER = "default"
+# An owner ID becomes part of a tag: letters, digits, '.', '_', '-', starting with a letter or digit,
+# short enough that the tag stays within the 64 characters a user tag may have.
+OWNER_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,47}"
 # Secret values cannot be read back from the API (they come back redacted), so hfops records a
 # salted fingerprint of the values it sent in a tag, and compares fingerprints, never values.
+# The current format is `hfops-secrets-v2-<16 hex>` (memory-hard, see diff.secrets_fingerprint); a
+# fingerprint without the version is the old v1 format (one salted SHA-256, brute-forceable).
 SECRETS_TAG_PREFIX = "hfops-secrets-"
+SECRETS_FINGERPRINT_VERSION = "v2-"
 # A digest of the owned fields as last applied (like kubectl's last-applied annotation): it tells a
 # manifest change from a change made outside hfops ("drift") without storing any field value.
 APPLIED_TAG_PREFIX = "hfops-applied-"
-BOOKKEEPING_PREFIXES = (SECRETS_TAG_PREFIX, APPLIED_TAG_PREFIX)
+BOOKKEEPING_PREFIXES = (SECRETS_TAG_PREFIX, APPLIED_TAG_PREFIX, OWNER_TAG_PREFIX)
 __all__ = ["DEFAULT_SCALE_TO_ZERO_MINUTES", "DEFAULT_TGI_IMAGE", "DEFAULT_TYPE", "FRAMEWORK", "HEALTH_ROUTE", "TASK"]
 
 
@@ -292,6 +303,23 @@ class LiveEndpoint:
     @property
     def owned(self) -> bool:
         return OWNERSHIP_TAG in self.tags
+
+    @property
+    def owner(self) -> str | None:
+        """The owner identity of a managed endpoint (None: not managed by hfops at all).
+
+        An endpoint created before owner tags existed has none and is the default owner's, so an
+        upgrade keeps managing it; the owner tag is written with its next update.
+        """
+        if not self.owned:
+            return None
+        for tag in self.tags:
+            if tag.startswith(OWNER_TAG_PREFIX):
+                return tag[len(OWNER_TAG_PREFIX) :]
+        return DEFAULT_OWNER
+
+    def owned_by(self, owner: str) -> bool:
+        return self.owner == owner
 
     @property
     def secrets_fingerprint(self) -> str | None:

@@ -13,10 +13,18 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from hfops.core.credentials import CredentialAction
-from hfops.core.diff import Desired, FieldChange, change_cause, desired_fields, diff_endpoint, live_fields
+from hfops.core.diff import (
+    Desired,
+    FieldChange,
+    change_cause,
+    desired_fields,
+    diff_endpoint,
+    live_fields,
+    only_format_upgrade,
+)
 from hfops.core.fields import is_sensitive
 from hfops.core.hardware import EndpointCost
-from hfops.core.model import LiveEndpoint
+from hfops.core.model import DEFAULT_OWNER, LiveEndpoint
 from hfops.core.sensitive import is_sensitive_change
 
 FORMAT_VERSION = "1"
@@ -37,8 +45,10 @@ class Update:
     desired: Desired = field(repr=False)
     live: LiveEndpoint = field(repr=False)
     changes: tuple[FieldChange, ...]
-    adopt: bool = False  # the endpoint was not created by hfops and is being taken over on request
-    cause: str = "unknown"  # manifest | drift | manifest+drift | unknown (see diff.change_cause)
+    adopt: bool = False  # not created by hfops (or by another owner) and taken over on request
+    # manifest | drift | manifest+drift | unknown (see diff.change_cause) | upgrade (only hfops'
+    # bookkeeping tags are rewritten in their current format)
+    cause: str = "unknown"
     symbol: Literal["~"] = "~"
     verb: Literal["update"] = "update"
 
@@ -98,14 +108,22 @@ class NoOp:
 
 @dataclass(frozen=True)
 class Conflict:
-    """An endpoint of that name exists but hfops did not create it: never taken over silently."""
+    """An endpoint of that name exists but hfops did not create it, or another owner manages it:
+    never taken over (updated or deleted) silently."""
 
     address: str
     desired: Desired = field(repr=False)
     live: LiveEndpoint = field(repr=False)
     message: str
+    # The owner that would adopt it (this run's): the adopt command must name it to record it.
+    owner: str = DEFAULT_OWNER
     symbol: Literal["!"] = "!"
     verb: Literal["conflict"] = "conflict"
+
+    @property
+    def other_owner(self) -> str | None:
+        """The owner that manages the endpoint, when it is managed by hfops for another manifest set."""
+        return self.live.owner if self.live.owned else None
 
 
 Action = Create | Update | Replace | Delete | Resume | Pause | NoOp | Conflict
@@ -221,6 +239,8 @@ def action_to_json(action: Action) -> dict[str, object]:
         data["reason"] = action.reason
     elif isinstance(action, Conflict):
         data["message"] = action.message
+        if action.other_owner is not None:
+            data["owner"] = action.other_owner
     return data
 
 
@@ -247,8 +267,16 @@ def build_plan(
     prune: Iterable[LiveEndpoint] = (),
     namespaces: Iterable[str] = (),
     costs: Iterable[EndpointCost] = (),
+    owner: str = DEFAULT_OWNER,
+    replace: frozenset[str] = frozenset(),
 ) -> Plan:
-    """Decide, for every desired endpoint, what apply must do; `live` is keyed by address."""
+    """Decide, for every desired endpoint, what apply must do; `live` is keyed by address.
+
+    `owner` is the manifest set's identity: an endpoint another owner manages is a conflict like
+    an unmanaged one (never updated, never deleted) until `adopt` names it. `replace` names
+    endpoints to re-create even if nothing forces it (Terraform's `-replace`): the remedy when the
+    service will not take a change in place.
+    """
     desired = tuple(desired)
     actions: list[Action] = []
     for item in desired:
@@ -257,26 +285,29 @@ def build_plan(
         if current is None:
             actions.append(Create(address, item, tuple(_creation_fields(item))))
             continue
-        if not current.owned and address not in adopt:
-            actions.append(
-                Conflict(
-                    address,
-                    item,
-                    current,
-                    "exists but was not created by hfops",
-                )
-            )
+        ours = current.owned_by(owner)
+        if not ours and address not in adopt:
+            if current.owned:
+                message = f"is managed by another hfops manifest set (owner {current.owner!r}, not {owner!r})"
+            else:
+                message = "exists but was not created by hfops"
+            actions.append(Conflict(address, item, current, message, owner=owner))
             continue
         changes = diff_endpoint(item, current)
-        cause = change_cause(item, current) if changes and current.owned else "unknown"
-        if any(c.forces_replacement for c in changes):
+        if only_format_upgrade(changes):
+            cause = "upgrade"
+        else:
+            cause = change_cause(item, current) if changes and ours else "unknown"
+        if address in replace:
+            actions.append(Replace(address, item, current, changes, cause="requested"))
+        elif any(c.forces_replacement for c in changes):
             actions.append(Replace(address, item, current, changes, cause=cause))
-        elif current.owned and current.state == "failed":
+        elif ours and current.state == "failed":
             # Like a tainted resource in Terraform: a failed deployment is not fixed by waiting or
             # by an update of nothing; it is re-created (with the changes, if any).
             actions.append(Replace(address, item, current, changes, cause="failed"))
-        elif changes or not current.owned:
-            actions.append(Update(address, item, current, changes, adopt=not current.owned, cause=cause))
+        elif changes or not ours:
+            actions.append(Update(address, item, current, changes, adopt=not ours, cause=cause))
         elif current.state == "paused" and not item.spec.paused:
             actions.append(Resume(address, item, current))
         elif current.state != "paused" and item.spec.paused:
@@ -305,8 +336,10 @@ def _creation_fields(item: Desired) -> Iterable[FieldChange]:
             yield FieldChange(path, None, value, sensitive=is_sensitive(path) or is_sensitive_change(path, value))
 
 
-def destroy_plan(addresses: Iterable[str], live: Mapping[str, LiveEndpoint]) -> tuple[list[Delete], list[str]]:
-    """Deletes for the named endpoints hfops owns; returns (deletes, notes about the rest)."""
+def destroy_plan(
+    addresses: Iterable[str], live: Mapping[str, LiveEndpoint], *, owner: str = DEFAULT_OWNER
+) -> tuple[list[Delete], list[str]]:
+    """Deletes for the named endpoints this owner manages; returns (deletes, notes about the rest)."""
     deletes: list[Delete] = []
     notes: list[str] = []
     for address in addresses:
@@ -315,6 +348,8 @@ def destroy_plan(addresses: Iterable[str], live: Mapping[str, LiveEndpoint]) -> 
             notes.append(f"{address}: does not exist; nothing to delete")
         elif not current.owned:
             notes.append(f"{address}: not created by hfops; left alone")
+        elif not current.owned_by(owner):
+            notes.append(f"{address}: managed by hfops owner {current.owner!r}, not {owner!r}; left alone")
         else:
             deletes.append(Delete(address, current))
     return deletes, notes

@@ -10,8 +10,9 @@ import json
 import shlex
 from collections.abc import Sequence
 
-from hfops.core.diff import FieldChange
+from hfops.core.diff import FINGERPRINT_FORMAT_PATH, FieldChange
 from hfops.core.fields import SENSITIVE
+from hfops.core.model import DEFAULT_OWNER
 from hfops.core.plan import Conflict, Create, Delete, NoOp, Pause, Plan, Replace, Resume, Update
 
 NO_CHANGES = "No changes. Your endpoints match the manifests."
@@ -30,6 +31,11 @@ def show_value(value: object, *, sensitive: bool = False) -> str:
 
 
 def _change_line(change: FieldChange) -> str:
+    if change.path == FINGERPRINT_FORMAT_PATH:
+        return (
+            "~ secrets: fingerprint tag rewritten in the v2 format (values unchanged; "
+            "the v1 format could be brute-forced)"
+        )
     if change.old is None:
         return f"+ {change.path}: {show_value(change.new, sensitive=change.sensitive)}"
     if change.new is None:
@@ -45,6 +51,8 @@ _CAUSES = {
     "manifest": "  # the manifest changed",
     "manifest+drift": "  # the manifest changed, and the endpoint was changed outside hfops",
     "failed": "  # it failed to deploy",
+    "requested": "  # replacement requested (--replace)",
+    "upgrade": "  # hfops' bookkeeping tags only; nothing redeploys",
 }
 
 
@@ -88,6 +96,8 @@ def render_plan(plan: Plan, *, paths: Sequence[str] = (), show_unchanged: bool =
             lines.append(f"  - {action.address} will be destroyed{why}")
         elif isinstance(action, Conflict):
             command = "hfops apply --adopt " + shlex.quote(action.address)
+            if action.owner != DEFAULT_OWNER:
+                command += " --owner " + shlex.quote(action.owner)
             if paths:
                 command += " " + " ".join(shlex.quote(p) for p in paths)
             lines.append(f"  ! {action.address}: {action.message}")
@@ -123,9 +133,14 @@ def render_plan(plan: Plan, *, paths: Sequence[str] = (), show_unchanged: bool =
     if plan.costs and plan.has_changes:
         lines.append("")
         lines.extend(render_costs(plan))
-    if plan.conflicts:
+    unmanaged = [c for c in plan.conflicts if c.other_owner is None]
+    if unmanaged:
+        lines.append(f"This plan cannot be applied: {len(unmanaged)} endpoint(s) exist but are not managed by hfops.")
+    foreign = [c for c in plan.conflicts if c.other_owner is not None]
+    if foreign:
         lines.append(
-            f"This plan cannot be applied: {len(plan.conflicts)} endpoint(s) exist but are not managed by hfops."
+            f"This plan cannot be applied: {len(foreign)} endpoint(s) are managed by another hfops owner "
+            f"({', '.join(sorted({str(c.other_owner) for c in foreign}))})."
         )
     if plan.credential_conflicts:
         lines.append(

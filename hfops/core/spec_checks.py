@@ -110,6 +110,18 @@ def check_spec(spec: EndpointSpec) -> list[Diagnostic]:
                 " which is what the endpoint will serve",
             )
         )
+    if spec.type == "private":
+        # A private endpoint needs AWS PrivateLink settings (an account id allowed in) the API refuses
+        # a create without, and its URL answers only inside that VPC: neither hfops (health, /info)
+        # nor GenStudio could reach it (reference §9 U4).
+        problems.append(
+            Diagnostic(
+                at("spec.type"),
+                "type private needs AWS PrivateLink settings hfops does not manage, and a private endpoint "
+                "answers only inside its VPC, where neither hfops nor GenStudio can reach it",
+                "use type: authenticated (callers need a Hugging Face token) for a GenStudio endpoint",
+            )
+        )
     problems.extend(check_outputs(spec))
     env_keys = {k for k, _ in spec.env}
     for key, value in spec.env:

@@ -192,6 +192,46 @@ def _finite(value: float, name: str) -> float:
     help="Error answers echo the request's headers and body (to test that clients redact them).",
 )
 @click.option(
+    "--redirect-writes-to",
+    metavar="URL",
+    default=None,
+    help="Hostile server: answer every /v2 write (POST/PUT/DELETE/PATCH) with a 307 to URL + the same "
+    "path, another origin (nothing done).",
+)
+@click.option(
+    "--endpoint-url-base",
+    metavar="URL",
+    default=None,
+    help="Hostile server: report each endpoint's status.url under URL (e.g. http://other-host:9) "
+    "instead of this emulator's own base.",
+)
+@click.option(
+    "--malformed-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Broken server: share of /v2 2xx answers whose body is replaced (the request carried out).",
+)
+@click.option(
+    "--malformed-kind",
+    type=click.Choice(("json", "html", "shape")),
+    default="json",
+    show_default=True,
+    help="What --malformed-rate answers: truncated JSON, an HTML page, or JSON of the wrong shape.",
+)
+@click.option(
+    "--oversized-mb",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Hostile server: pad every /v2 2xx answer with this many MB of whitespace, sent chunked.",
+)
+@click.option(
+    "--escape-errors",
+    is_flag=True,
+    help="Hostile server: error messages carry terminal escape sequences (OSC title, CSI, C1).",
+)
+@click.option(
     "--pessimistic",
     is_flag=True,
     help="Every uncertain point (U1-U11) at its likely-real variant, except --namespaces and --quotas.",
@@ -235,6 +275,12 @@ def emulator(
     stall_ms: float,
     slow_body_ms: float,
     echo_errors: bool,
+    redirect_writes_to: str | None,
+    endpoint_url_base: str | None,
+    malformed_rate: float,
+    malformed_kind: str,
+    oversized_mb: float,
+    escape_errors: bool,
     pessimistic: bool,
     update_lag_seconds: float | None,
     token_namespaces: tuple[str, ...],
@@ -253,8 +299,12 @@ def emulator(
         (retry_after, "--retry-after"),
         (stall_ms, "--stall-ms"),
         (slow_body_ms, "--slow-body-ms"),
+        (oversized_mb, "--oversized-mb"),
     ):
         _finite(value, name)
+    for url, name in ((redirect_writes_to, "--redirect-writes-to"), (endpoint_url_base, "--endpoint-url-base")):
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise click.BadParameter("expected an http(s) URL", param_hint=name)
     if any(not token.strip() for token in tokens):
         raise click.BadParameter("a token must not be empty", param_hint="--token")
     models: tuple[ModelEntry, ...] = ()
@@ -298,6 +348,12 @@ def emulator(
         stall_ms=stall_ms,
         slow_body_ms=slow_body_ms,
         echo_errors=echo_errors,
+        redirect_writes_to=redirect_writes_to,
+        endpoint_url_base=endpoint_url_base,
+        malformed_rate=malformed_rate,
+        malformed_kind=malformed_kind,
+        oversized_mb=oversized_mb,
+        escape_errors=escape_errors,
     )
     try:
         return serve_forever(config)

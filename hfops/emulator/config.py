@@ -31,6 +31,13 @@ class EmulatorConfig:
     stall_ms: float = 0.0  # a dropped or lost response holds the connection this long before closing it
     slow_body_ms: float = 0.0  # /v2 and Hub response bodies are trickled out over this many ms
     echo_errors: bool = False  # error answers echo the request's headers and body (a leaky server)
+    # A hostile or broken server (extensions, /v2 only; faults.py):
+    redirect_writes_to: str | None = None  # writes answered 307 to this other base URL, nothing done
+    endpoint_url_base: str | None = None  # status.url given under this base instead of the emulator's
+    malformed_rate: float = 0.0  # share of 2xx answers whose body is replaced (request carried out)
+    malformed_kind: str = "json"  # json (truncated) | html | shape (JSON, wrong shape)
+    oversized_mb: float = 0.0  # pad 2xx answers with this many MB of whitespace, sent chunked
+    escape_errors: bool = False  # error messages carry terminal escape sequences
     # Uncertain-point variants (variants.py; reference §9). Defaults: the historical behaviour.
     null_on_put: str = "clear"  # U1: clear | keep | reject
     update_rollout: str = "immediate"  # U2: immediate | lagged
@@ -71,6 +78,16 @@ class EmulatorConfig:
         for name in ("drop_rate", "lost_response_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
+        for name in ("redirect_writes_to", "endpoint_url_base"):
+            value = getattr(self, name)
+            if value is not None and not str(value).startswith(("http://", "https://")):
+                raise ValueError(f"{name} must be an http(s) URL")
+        if not 0.0 <= self.malformed_rate <= 1.0:
+            raise ValueError("malformed_rate must be between 0 and 1")
+        if self.malformed_kind not in ("json", "html", "shape"):
+            raise ValueError("malformed_kind must be one of json, html, shape")
+        if not self.oversized_mb >= 0:
+            raise ValueError("oversized_mb must be >= 0")
         for name in ("stall_ms", "slow_body_ms"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0")

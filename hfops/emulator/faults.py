@@ -5,6 +5,11 @@
 - `lost_response_rate`: a /v2 write is carried out and then its answer is lost;
 - `stall_ms`: how long a dropped connection hangs first; `slow_body_ms`: bodies trickle out;
 - `echo_errors`: error answers echo the request's headers and body, as a leaky server would;
+- a hostile or broken server (/v2 only): `redirect_writes_to` answers writes with a 307 to another
+  origin (nothing done); `malformed_rate` replaces the body of 2xx answers (the request carried
+  out) with truncated JSON, an HTML page or JSON of the wrong shape (`malformed_kind`);
+  `oversized_mb` pads 2xx answers with that many MB of whitespace, sent chunked (no length given);
+  `escape_errors` puts terminal escape sequences (OSC title, CSI, C1) into error messages;
 - scripted one-shot faults (`Emulator.inject_fault`), used before the random ones.
 
 Every 429 carries `Retry-After` and the IETF `RateLimit: "api";r=0;t=N` header the Hub sends
@@ -26,7 +31,19 @@ from typing import Any
 
 from .responses import ApiError, Response, error_response
 
-FAULT_KINDS = ("error", "drop", "lost_response", "delay", "slow_body")
+FAULT_KINDS = (
+    "error", "drop", "lost_response", "delay", "slow_body", "redirect", "malformed_json", "malformed_html",
+    "malformed_shape", "oversized",
+)
+MALFORMED_KINDS = ("json", "html", "shape")
+# What a hostile server puts into its messages: a window-title OSC, a CSI clearing the screen and
+# moving up (hiding earlier lines), an 8-bit CSI, a BEL and a carriage return.
+ESCAPES = "\x1b]0;pwned-by-the-server\x07\x1b[2J\x1b[1A\x9b31m\r\x07"
+_MALFORMED_BODIES = {
+    "json": b'{"items": [{"name": "trunc',
+    "html": b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>upstream</body></html>",
+    "shape": b'["not", "an", "object"]',
+}
 FAULT_MESSAGES = {
     429: "Too Many Requests: rate limit reached, retry later",
     500: "Internal Server Error",
@@ -61,6 +78,7 @@ class Fault:
     kind: str  # one of FAULT_KINDS
     status: int = 0  # for "error"
     ms: float | None = None  # drop/lost_response: stall (None: the injector's stall_ms); delay; slow_body
+    location: str | None = None  # for "redirect": the other origin (base URL) to send the client to
 
 
 @dataclass
@@ -71,6 +89,7 @@ class ScriptedFault:
     remaining: int
     status: int
     ms: float | None
+    location: str | None = None
 
     def matches(self, method: str, path: str, write: bool) -> bool:
         if self.remaining <= 0:
@@ -97,6 +116,11 @@ class FaultInjector:
         stall_ms: float = 0.0,
         slow_body_ms: float = 0.0,
         echo_errors: bool = False,
+        redirect_writes_to: str | None = None,
+        malformed_rate: float = 0.0,
+        malformed_kind: str = "json",
+        oversized_mb: float = 0.0,
+        escape_errors: bool = False,
     ) -> None:
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
@@ -108,6 +132,11 @@ class FaultInjector:
         self.stall_ms = stall_ms
         self.slow_body_ms = slow_body_ms
         self.echo_errors = echo_errors
+        self.redirect_writes_to = redirect_writes_to
+        self.malformed_rate = malformed_rate
+        self.malformed_kind = malformed_kind
+        self.oversized_mb = oversized_mb
+        self.escape_errors = escape_errors
         self._scripted: list[ScriptedFault] = []
 
     def set(self, **changes: float | bool | None) -> None:
@@ -127,7 +156,15 @@ class FaultInjector:
                     setattr(self, name, bool(value) if name == "echo_errors" else float(value))
 
     def inject(
-        self, kind: str, *, method: str | None, path: str | None, times: int, status: int, ms: float | None
+        self,
+        kind: str,
+        *,
+        method: str | None,
+        path: str | None,
+        times: int,
+        status: int,
+        ms: float | None,
+        location: str | None = None,
     ) -> None:
         if kind not in FAULT_KINDS:
             raise ValueError(f"kind must be one of {', '.join(FAULT_KINDS)}")
@@ -139,8 +176,10 @@ class FaultInjector:
             raise ValueError("ms must be >= 0")
         if kind in ("delay", "slow_body") and ms is None:
             raise ValueError(f"a {kind} fault needs ms")
+        if kind == "redirect" and not (location or "").startswith(("http://", "https://")):
+            raise ValueError("a redirect fault needs location, an http(s) base URL")
         with self._lock:
-            self._scripted.append(ScriptedFault(kind, method, path, times, status, ms))
+            self._scripted.append(ScriptedFault(kind, method, path, times, status, ms, location))
 
     def pending(self) -> int:
         with self._lock:
@@ -153,7 +192,7 @@ class FaultInjector:
                     continue
                 if rule.matches(method, path, write):
                     rule.remaining -= 1
-                    return Fault(rule.kind, rule.status, rule.ms)
+                    return Fault(rule.kind, rule.status, rule.ms, rule.location)
             if tgi:
                 return None  # the random faults are for the API and the Hub only
             # The RNG is consulted only while faults are on, so a seed gives the same sequence per run
@@ -167,6 +206,14 @@ class FaultInjector:
                     return Fault("drop")
             if write and self.lost_response_rate > 0 and self._rng.random() < self.lost_response_rate:
                 return Fault("lost_response")
+            if not path.startswith("/v2/"):
+                return None
+            if write and self.redirect_writes_to:
+                return Fault("redirect", location=self.redirect_writes_to)
+            if self.malformed_rate > 0 and self._rng.random() < self.malformed_rate:
+                return Fault(f"malformed_{self.malformed_kind}")
+            if self.oversized_mb > 0:
+                return Fault("oversized")
         return None
 
     def fault_response(self, status: int) -> Response:
@@ -203,6 +250,11 @@ class FaultInjector:
             raise Dropped("drop", 0, self.stall_seconds(fault))
         if fault is not None and kind == "delay" and stopping.wait((fault.ms or 0) / 1000.0):
             return error_response(503, "Service Unavailable: the emulator is stopping")
+        if fault is not None and kind == "redirect":
+            # Carried out nowhere: the client is sent, with its method and body, to another origin.
+            target = (fault.location or "").rstrip("/") + path
+            response = Response(307, b"", [("Location", target)], content_type=None, fault="redirect")
+            return response
         if fault is not None and kind == "error":
             response = self.fault_response(fault.status)
         else:
@@ -212,8 +264,20 @@ class FaultInjector:
                 response = exc.response()
             if fault is not None and kind == "lost_response":  # done, and then the answer never arrives
                 raise Dropped("lost_response", response.status, self.stall_seconds(fault))
+        if kind is not None and kind.startswith("malformed_") and 200 <= response.status < 300:
+            response = Response(
+                response.status,
+                _MALFORMED_BODIES[kind.removeprefix("malformed_")],
+                content_type="text/html" if kind == "malformed_html" else "application/json",
+                fault=kind,
+            )
+        if fault is not None and kind == "oversized" and 200 <= response.status < 300:
+            response.pad_bytes = int((self.oversized_mb or 300.0) * 1_000_000)
+            response.fault = kind
         if self.echo_errors and response.status >= 400:
             response = echo(response, method, path, headers, body)
+        if self.escape_errors and response.status >= 400:
+            response = with_escapes(response)
         if not tgi:
             response.trickle_ms = self.slow_body_ms
         if fault is not None and kind in ("delay", "slow_body"):
@@ -221,6 +285,18 @@ class FaultInjector:
             if kind == "slow_body":
                 response.trickle_ms = fault.ms or 0.0
         return response
+
+
+def with_escapes(response: Response) -> Response:
+    """The error answer of a hostile server: its message carries terminal escape sequences."""
+    message = "Error"
+    with contextlib.suppress(ValueError, UnicodeDecodeError):
+        payload = json.loads(response.body.decode("utf-8"))
+        if isinstance(payload, dict) and isinstance(payload.get("error"), str):
+            message = payload["error"]
+    out = error_response(response.status, f"{ESCAPES}{message}{ESCAPES}", list(response.headers))
+    out.fault = response.fault
+    return out
 
 
 def echo(response: Response, method: str, path: str, headers: Any, body: bytes) -> Response:

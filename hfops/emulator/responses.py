@@ -17,6 +17,7 @@ class Response:
     content_type: str | None = "application/json"
     fault: str | None = None  # set when the answer is an injected fault (recorded in the request log)
     trickle_ms: float = 0.0  # send the body slowly, spread over this many milliseconds
+    pad_bytes: int = 0  # whitespace after the body, sent chunked without a Content-Length (oversized answers)
 
 
 def json_response(status: int, payload: Any, headers: list[tuple[str, str]] | None = None) -> Response:

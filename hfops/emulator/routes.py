@@ -65,6 +65,11 @@ class Router:
             stall_ms=config.stall_ms,
             slow_body_ms=config.slow_body_ms,
             echo_errors=config.echo_errors,
+            redirect_writes_to=config.redirect_writes_to,
+            malformed_rate=config.malformed_rate,
+            malformed_kind=config.malformed_kind,
+            oversized_mb=config.oversized_mb,
+            escape_errors=config.escape_errors,
         )
 
     # ---------------------------------------------------------------------------------- auth

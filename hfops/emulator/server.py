@@ -173,6 +173,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         if response.content_type:
             self.send_header("Content-Type", response.content_type)
+        if response.pad_bytes > 0:
+            self._send_padded(response)
+            return
         self.send_header("Content-Length", str(len(response.body)))
         self.send_header("X-Request-Id", f"emu-{time.monotonic_ns():x}")
         if self.close_connection:
@@ -183,6 +186,30 @@ class _Handler(BaseHTTPRequestHandler):
                 self._trickle(response.body, response.trickle_ms / 1000.0)
             else:
                 self.wfile.write(response.body)
+        self.wfile.flush()
+
+    def _send_padded(self, response: Response) -> None:
+        """An oversized answer: the body, then `pad_bytes` of whitespace, chunked (no length told).
+
+        Generated piece by piece, so the emulator itself never holds it; a client that stops
+        reading makes the write fail, which ends it.
+        """
+        self.close_connection = True
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("X-Request-Id", f"emu-{time.monotonic_ns():x}")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        piece = b" " * (1024 * 1024)
+        chunks = [response.body] if response.body else []
+        self.wfile.write(b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks))
+        left = response.pad_bytes
+        while left > 0 and not self.runtime.stopping.is_set():
+            size = min(left, len(piece))
+            self.wfile.write(b"%x\r\n" % size + piece[:size] + b"\r\n")
+            left -= size
+        self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
     def _trickle(self, body: bytes, seconds: float) -> None:
@@ -257,7 +284,8 @@ class Emulator:
         if ":" in host:
             host = f"[{host}]"
         self._url = f"http://{host}:{server.server_address[1]}"
-        self._runtime.store.base_url = self._url
+        # A misconfigured or hostile API may report endpoint URLs elsewhere (endpoint_url_base).
+        self._runtime.store.base_url = (self.config.endpoint_url_base or self._url).rstrip("/")
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="hfops-emulator", daemon=True
@@ -327,6 +355,7 @@ class Emulator:
         times: int = 1,
         status: int = 503,
         ms: float | None = None,
+        location: str | None = None,
     ) -> None:
         """Script a fault for the next `times` /v2 or Hub requests matching `method` and `path`.
 
@@ -335,10 +364,15 @@ class Emulator:
         done; it hangs `ms` first, default the emulator's stall_ms), "lost_response" (/v2 writes
         only: carry the request out, then close the connection without its answer, after `ms`),
         "delay" (hold the request `ms` before carrying it out: a slow server) and "slow_body"
-        (trickle the answer's body out over `ms`). Scripted faults come before the random ones, in
-        the order they were added, and do not consume the seeded RNG.
+        (trickle the answer's body out over `ms`). A hostile server's (/v2): "redirect" (307 to
+        `location` + the same path, nothing done), "malformed_json" / "malformed_html" /
+        "malformed_shape" (a 2xx answer's body replaced, the request carried out) and "oversized"
+        (a 2xx answer padded with `oversized_mb` MB, default 300, sent chunked). Scripted faults
+        come before the random ones, in the order they were added, and do not consume the seeded RNG.
         """
-        self._runtime.faults.inject(kind, method=method, path=path, times=times, status=status, ms=ms)
+        self._runtime.faults.inject(
+            kind, method=method, path=path, times=times, status=status, ms=ms, location=location
+        )
 
     def pending_faults(self) -> int:
         """How many scripted faults have not been used yet."""

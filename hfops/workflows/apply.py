@@ -31,6 +31,7 @@ class ApplyRequest:
     adopt: tuple[str, ...] = ()
     prune: bool = False
     allow_empty_prune: bool = False
+    replace: tuple[str, ...] = ()  # endpoints to re-create (--replace)
     yes: bool = False
     options: ApplyOptions = field(default_factory=ApplyOptions)
 
@@ -67,8 +68,8 @@ def resolve_request(request: ApplyRequest, reconciler: Reconciler) -> tuple[Appl
     if len(request.paths) != 1 or not is_saved_plan(request.paths[0]):
         return request, None, ""
     plan_path = request.paths[0]
-    if request.adopt or request.prune or request.allow_empty_prune:
-        raise UsageError("a saved plan already records --adopt/--prune; pass only the plan file")
+    if request.adopt or request.prune or request.allow_empty_prune or request.replace:
+        raise UsageError("a saved plan already records --adopt/--prune/--replace; pass only the plan file")
     saved, inputs = load_saved_plan(plan_path)
     if inputs.namespace and reconciler.settings.namespace != inputs.namespace:
         raise UsageError(f"the saved plan was made with --namespace {inputs.namespace}; pass the same")
@@ -77,6 +78,7 @@ def resolve_request(request: ApplyRequest, reconciler: Reconciler) -> tuple[Appl
         adopt=inputs.adopt,
         prune=inputs.prune,
         allow_empty_prune=inputs.allow_empty_prune,
+        replace=inputs.replace,
         # The saved plan was the thing reviewed, as with `terraform apply PLANFILE`.
         yes=True,
         options=request.options,
@@ -101,6 +103,7 @@ def run_apply(
         prune=request.prune,
         allow_empty_prune=request.allow_empty_prune,
         for_apply=True,
+        replace_addresses=request.replace,
     )
     if saved is not None:
         check_not_stale(saved, the_plan, path=plan_path)

@@ -34,7 +34,7 @@ def plan_destroy(reconciler: Reconciler, paths: Sequence[str]) -> DestroyPlan:
     _manifests, specs = reconciler.load(paths)
     namespaces = sorted({s.namespace for s in specs if s.namespace})
     live = reconciler.read_live(namespaces)
-    deletes, notes = destroy_plan([s.address for s in specs], live)
+    deletes, notes = destroy_plan([s.address for s in specs], live, owner=reconciler.settings.owner)
     doomed = {d.address for d in deletes} | {s.address for s in specs if s.address not in live}
     sinks = reconciler.output_sinks(specs)
     delivery = CredentialDelivery(sinks, token=None, owner=reconciler.settings.owner, api_key_for=None, models={})

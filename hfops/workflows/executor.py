@@ -17,9 +17,9 @@ from typing import Any, Protocol
 
 from hfops.adapters import tgi
 from hfops.adapters.endpoints import EndpointWriter
-from hfops.core.diff import Desired, FieldChange
-from hfops.core.errors import HfopsError
-from hfops.core.fields import TAGS_PATH, update_body
+from hfops.core.diff import Desired, FieldChange, diff_endpoint
+from hfops.core.errors import HfopsError, RemoteError
+from hfops.core.fields import TAGS_PATH, field_for, update_body
 from hfops.core.model import LiveEndpoint
 from hfops.core.outcome import Outcome, Result
 from hfops.core.plan import Action, Conflict, Create, Delete, NoOp, Pause, Plan, Replace, Resume, Update
@@ -68,6 +68,26 @@ HealthCheck = Callable[[LiveEndpoint], bool]
 def update_payload(desired: Desired, changes: tuple[FieldChange, ...], secrets: Mapping[str, str]) -> dict[str, Any]:
     """The PUT body for `changes` (see `fields.update_body`)."""
     return update_body(desired, {c.path for c in changes}, secrets, list(desired.tags))
+
+
+def cleared_paths(changes: tuple[FieldChange, ...]) -> list[str]:
+    """The fields an update sets to nothing (sent as null)."""
+    fields = [(c, field_for(c.path)) for c in changes if c.new is None and c.old is not None]
+    return [c.path for c, field in fields if field is not None and field.kind == "value"]
+
+
+def not_applied(action: Update, live: LiveEndpoint) -> list[str]:
+    """The changed fields that still differ once the update is over (tags and secrets aside: the
+    service replaces tags whole, and secret values cannot be read back)."""
+    wanted = {c.path for c in action.changes if c.path != TAGS_PATH and not c.sensitive}
+    return [c.path for c in diff_endpoint(action.desired, live) if c.path in wanted]
+
+
+def _replace_remedy(address: str) -> str:
+    return (
+        f"to change it, re-create the endpoint (a new URL and a cold start): hfops apply --replace {address} "
+        "MANIFESTS"
+    )
 
 
 class StatusCache:
@@ -245,7 +265,17 @@ class Executor:
                 payload = update_payload(desired, action.changes, self._secrets_for(desired))
                 # Only a tags-only PUT may legitimately not redeploy (U7); anything else must be seen rolling out.
                 rollout = any(change.path != TAGS_PATH for change in action.changes)
-                live = self._writer.update(action.live.namespace, action.live.name, payload)
+                try:
+                    live = self._writer.update(action.live.namespace, action.live.name, payload)
+                except RemoteError as error:
+                    cleared = cleared_paths(action.changes)
+                    if error.status != 400 or not cleared:
+                        raise
+                    # Null may mean "keep" or be refused on PUT (U1): say so, and what works whatever it means.
+                    raise HfopsError(
+                        f"{error.message}; the update clears {', '.join(cleared)}, which the service may not accept "
+                        f"on an update; {_replace_remedy(action.address)}"
+                    ) from None
                 result = "updated"
             elif isinstance(action, Replace):
                 self._event(action.address, "replacing", "deleting the old endpoint")
@@ -288,6 +318,20 @@ class Executor:
             waited = self._wait_ready(action.address, live, rollout=rollout)
             if isinstance(waited, Outcome):
                 return waited
+            if isinstance(action, Update):
+                ignored = not_applied(action, waited)
+                if ignored:
+                    # The PUT was answered and the endpoint runs, but with the old value: the service ignored
+                    # part of the update (type on PUT, U6; null on PUT, U1). Never report that as updated.
+                    return Outcome(
+                        action.address,
+                        "failed",
+                        live=waited,
+                        desired=desired,
+                        message=f"the service accepted the update but kept {', '.join(ignored)}; "
+                        + _replace_remedy(action.address),
+                        step="verify update",
+                    )
             credential = None
             if self._on_ready is not None:
                 step = "credentials"

@@ -59,6 +59,7 @@ def import_endpoints(
                 spec=spec,
                 revision_sha=live.revision if spec.revision else None,
                 secrets_fingerprint=secrets_fingerprint(live.namespace, live.name, values) if complete else None,
+                owner=reconciler.settings.owner,  # adoption records the run's owner (HFOPS_OWNER)
             )
             reconciler.endpoints.update(live.namespace, live.name, {"tags": list(desired.tags)})
             adopted.append(live.address)

@@ -9,17 +9,18 @@ can ever show them.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from hfops.adapters.settings import Settings
 from hfops.core.credentials import CredentialAction
-from hfops.core.diff import Desired, secrets_fingerprint
+from hfops.core.diff import Desired, derived_secret_key, legacy_secrets_fingerprint, secrets_fingerprint
 from hfops.core.errors import Diagnostic, HfopsError, ManifestError, PlanError, UsageError
 from hfops.core.hardware import EndpointCost
 from hfops.core.manifest import ManifestSet, load_manifests
-from hfops.core.model import EndpointSpec, LiveEndpoint, ResolvedModel
+from hfops.core.model import OWNER_PATTERN, EndpointSpec, LiveEndpoint, ResolvedModel
 from hfops.core.plan import Plan, build_plan
 from hfops.core.redact import REDACTOR
 
@@ -108,6 +109,12 @@ class Reconciler:
                 hint="use a token that can manage Inference Endpoints in the target namespace",
             )
         REDACTOR.add(settings.token)
+        if not re.fullmatch(OWNER_PATTERN, settings.owner):
+            raise UsageError(
+                f"owner {settings.owner!r} cannot be recorded in a tag",
+                hint="--owner / HFOPS_OWNER: up to 48 letters, digits, '.', '_' or '-'; "
+                "the first a letter or a digit",
+            )
         self.settings = settings
         self.env = os.environ if env is None else env
         self.warn = warn
@@ -171,15 +178,37 @@ class Reconciler:
         self.check_model_limits(specs, models)
         namespaces = sorted({s.namespace for s in specs if s.namespace} | set(self.extra_namespaces))
         live = self.read_live(namespaces)
+        values = {spec.address: secret_values(spec, self.env) for spec in specs}
+        self.derive_secret_keys(specs, values)
         desired = tuple(
             Desired(
                 spec=spec,
                 revision_sha=models[(spec.repository, spec.revision)].sha if spec.revision else None,
-                secrets_fingerprint=secrets_fingerprint(spec.namespace or "", spec.name, secret_values(spec, self.env)),
+                secrets_fingerprint=secrets_fingerprint(spec.namespace or "", spec.name, values[spec.address]),
+                owner=self.settings.owner,
+                legacy_secrets_fingerprint=legacy_secrets_fingerprint(
+                    spec.namespace or "", spec.name, values[spec.address]
+                ),
             )
             for spec in specs
         )
         return Context(manifests=manifests, specs=specs, models=models, live=live, desired=desired)
+
+    def derive_secret_keys(self, specs: Sequence[EndpointSpec], values: Mapping[str, Mapping[str, str]]) -> None:
+        """The memory-hard step of every secrets fingerprint, once per distinct value and namespace,
+        on every core (hashlib.scrypt releases the GIL); fingerprints are then cheap cache hits.
+
+        Only endpoints that declare secrets pay anything. At most two derivations run at once
+        (128 MiB each) or one per core, whichever is fewer.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        wanted = sorted({(s.namespace or "", v) for s in specs for v in values[s.address].values()})
+        if not wanted:
+            return
+        workers = max(1, min(len(wanted), os.cpu_count() or 1, 2))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hfops-kdf") as pool:
+            list(pool.map(lambda item: derived_secret_key(*item), wanted))
 
     def plan(
         self,
@@ -190,6 +219,7 @@ class Reconciler:
         allow_empty_prune: bool = False,
         for_apply: bool = False,
         credentials: bool = True,
+        replace_addresses: Sequence[str] = (),
     ) -> tuple[Context, Plan]:
         if prune and allow_empty_prune and self.settings.namespace:
             self.extra_namespaces = (self.settings.namespace,)
@@ -205,12 +235,19 @@ class Reconciler:
         unknown = [a for a in adopt if a not in {d.spec.address for d in context.desired}]
         if unknown:
             raise UsageError(f"--adopt names endpoints no manifest declares: {', '.join(unknown)}")
+        undeclared = [a for a in replace_addresses if a not in {d.spec.address for d in context.desired}]
+        if undeclared:
+            raise UsageError(f"--replace names endpoints no manifest declares: {', '.join(undeclared)}")
+        missing = [a for a in replace_addresses if a not in context.live]
+        if missing:
+            raise UsageError(f"--replace names endpoints that do not exist yet: {', '.join(missing)}")
         namespaces = sorted({s.namespace for s in context.specs if s.namespace} | set(self.extra_namespaces))
         named = {d.spec.address for d in context.desired}
+        # Only this owner's endpoints: another manifest set sharing the namespace keeps its own.
         doomed = [
             e
             for e in context.live.values()
-            if prune and e.owned and e.address not in named and e.namespace in namespaces
+            if prune and e.owned_by(self.settings.owner) and e.address not in named and e.namespace in namespaces
         ]
         plan = build_plan(
             context.desired,
@@ -218,6 +255,8 @@ class Reconciler:
             adopt=frozenset(adopt),
             prune=sorted(doomed, key=lambda e: e.address),
             namespaces=namespaces,
+            owner=self.settings.owner,
+            replace=frozenset(replace_addresses),
         )
         costs = self.check_hardware(context, plan)
         plan = replace(plan, costs=tuple(costs))

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 
 from hfops.adapters import tgi
+from hfops.adapters.http import is_secure_url
 from hfops.core.model import EndpointSpec, LiveEndpoint
 from hfops.core.redact import REDACTOR
 
@@ -57,6 +58,13 @@ def verify_endpoint(
     if not isinstance(key, str) or not isinstance(url, str) or not isinstance(window, int):
         return VerifyResult(address, False, f"credential {path} is malformed", live.state)
     REDACTOR.add(key)
+    if not is_secure_url(url):
+        return VerifyResult(
+            address,
+            False,
+            f"credential {path} points at a URL that is not https; its api_key was not sent there",
+            live.state,
+        )
     if live.url and url.rstrip("/") != live.url.rstrip("/"):
         return VerifyResult(
             address, False, f"credential points at {url}, but the endpoint is at {live.url}", live.state

@@ -1,0 +1,153 @@
+"""How hfops configures huggingface_hub's HTTP session: timeouts, redirects, answer sizes, plain http.
+
+huggingface_hub makes every request (HfApi, hf_hub_download, InferenceClient) through one shared
+httpx2 client built by a factory it lets us replace (`set_client_factory`). hfops installs one that
+is the library's default client (its request hook included) with four rules added:
+
+- timeouts: a service that accepts a request and never answers fails as a transport error;
+- a redirect the client would follow is followed only within the origin of the request. httpx
+  drops the Authorization header on a cross-origin redirect but re-sends a 307/308's body, which
+  for a create or an update holds the secret values. Redirects huggingface_hub handles itself
+  (its HEAD on `resolve/`, sent with `follow_redirects=False`, stops at a CDN) are untouched;
+- no Authorization header leaves over plain http, except to a loopback host (the emulator, tests);
+- an answer body is read up to `MAX_ANSWER_BYTES` and no further, counted as it streams, and sent
+  uncompressed (so what is counted is what is held in memory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx2
+
+from hfops.core.errors import RemoteError
+
+MAX_ANSWER_BYTES = 32 * 1024 * 1024  # an endpoints list of thousands of endpoints is a few MB
+# Plain http is accepted only to these hosts, exactly: the emulator and tests listen on them.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_FOLLOWS = "hfops.follows_redirects"  # request extension: the client follows this one's redirects
+
+
+class RedirectRefused(RemoteError):
+    """A redirect to another origin, which hfops does not follow."""
+
+
+class AnswerTooLarge(RemoteError):
+    """An answer body above `MAX_ANSWER_BYTES` (or compressed without being asked to be)."""
+
+
+class InsecureUrl(RemoteError):
+    """A token (or a credential) would go to a URL that is neither https nor loopback."""
+
+
+class MalformedAnswer(RemoteError):
+    """A 2xx answer that is not what the API returns (not JSON, HTML, the wrong shape); retried."""
+
+
+def is_secure_url(url: str) -> bool:
+    """https, or http to a loopback host (127.0.0.1, localhost, ::1) only."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return False
+    if parts.scheme == "https":
+        return bool(host)
+    return parts.scheme == "http" and host in LOOPBACK_HOSTS
+
+
+def _where(request: httpx2.Request) -> str:
+    # Scheme, host, port and path: no query string (never holds a token here, but kept out anyway).
+    url = request.url
+    return f"{request.method} {url.scheme}://{url.netloc.decode('ascii', 'replace')}{url.path}"
+
+
+class _CappedStream(httpx2.SyncByteStream):
+    def __init__(self, inner: Any, request: httpx2.Request, limit: int) -> None:
+        self._inner = inner
+        self._request = request
+        self._limit = limit
+
+    def __iter__(self) -> Iterator[bytes]:
+        seen = 0
+        for chunk in self._inner:
+            seen += len(chunk)
+            if seen > self._limit:
+                raise AnswerTooLarge(
+                    f"{_where(self._request)}: the answer is larger than {self._limit // (1024 * 1024)} MiB; "
+                    "hfops reads no further"
+                )
+            yield chunk
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if close is not None:
+            close()
+
+
+def _refuse_plain_http_token(request: httpx2.Request) -> None:
+    if "authorization" in request.headers and not is_secure_url(str(request.url)):
+        raise InsecureUrl(
+            f"{_where(request)}: refusing to send a token over plain http to "
+            f"{request.url.host!r} (https is required; only 127.0.0.1, localhost and ::1 may use http)",
+            hint="check HF_ENDPOINT / HFOPS_API_URL, and the endpoint URL the API reports",
+        )
+
+
+def _check_answer(response: httpx2.Response) -> None:
+    request = response.request
+    if response.has_redirect_location and request.extensions.get(_FOLLOWS):
+        target = request.url.join(response.headers["Location"])
+        if target.origin != request.url.origin:
+            raise RedirectRefused(
+                f"{_where(request)}: the server redirects to another origin "
+                f"({target.scheme}://{target.netloc.decode('ascii', 'replace')}); hfops does not follow "
+                "redirects off the origin it called",
+                status=response.status_code,
+                hint="check HF_ENDPOINT / HFOPS_API_URL: they must name the service itself, not a redirect",
+            )
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise AnswerTooLarge(f"{_where(request)}: the answer is compressed ({encoding}) though hfops asked for none")
+    length = response.headers.get("Content-Length", "")
+    if length.strip().isdigit() and int(length) > MAX_ANSWER_BYTES:
+        raise AnswerTooLarge(
+            f"{_where(request)}: the answer is {int(length)} bytes, more than the "
+            f"{MAX_ANSWER_BYTES // (1024 * 1024)} MiB hfops reads"
+        )
+    response.stream = _CappedStream(response.stream, request, MAX_ANSWER_BYTES)
+
+
+class _Client(httpx2.Client):
+    """The session client: marks the requests whose redirects it follows, asks for no compression."""
+
+    def send(
+        self,
+        request: httpx2.Request,
+        *,
+        stream: bool = False,
+        auth: Any = httpx2.USE_CLIENT_DEFAULT,
+        follow_redirects: Any = httpx2.USE_CLIENT_DEFAULT,
+    ) -> httpx2.Response:
+        follows = follow_redirects if isinstance(follow_redirects, bool) else self.follow_redirects
+        if follows:
+            request.extensions = {**request.extensions, _FOLLOWS: True}
+        request.headers["Accept-Encoding"] = "identity"
+        return super().send(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
+
+
+def install_session(read_seconds: float) -> None:
+    """Make huggingface_hub's shared session the hfops one (see the module docstring)."""
+    from huggingface_hub import set_client_factory
+    from huggingface_hub.utils._http import hf_request_event_hook
+
+    timeout = httpx2.Timeout(read_seconds, connect=min(10.0, read_seconds))
+    set_client_factory(
+        lambda: _Client(
+            event_hooks={"request": [hf_request_event_hook, _refuse_plain_http_token], "response": [_check_answer]},
+            follow_redirects=True,
+            timeout=timeout,
+        )
+    )

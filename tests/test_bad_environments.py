@@ -109,6 +109,13 @@ def _symlinked_subdir(tmp: Path) -> Path:
     return creds
 
 
+def _args(*args: str) -> Setup:
+    def setup(tmp: Path, _monkeypatch: pytest.MonkeyPatch, _emulator: Emulator) -> list[str]:
+        return [*args, "--credentials-dir", str(tmp / "credentials")]
+
+    return setup
+
+
 UNUSED = free_port()
 GPU = "{{vendor: aws, region: us-east-1, accelerator: gpu, instanceType: {t}, instanceSize: {s}}}"
 SECRETS = "  secrets:\n    DB_PASSWORD: {fromEnv: DB_PASSWORD_UNSET}\n"
@@ -125,6 +132,18 @@ CASES: dict[str, Case] = {
     "genstudio_key_env_var_unset": Case(
         endpoint_doc(extra=GENSTUDIO), ("spec.genstudio.apiKey", "GENSTUDIO_KEY_UNSET"), located=True
     ),
+    # Numbers that are not a wait: usage errors, never an endless (or no) wait or an OverflowError
+    **{
+        f"poll_interval_{label}": Case(
+            endpoint_doc(), ("HFOPS_POLL_INTERVAL", value), _set("HFOPS_POLL_INTERVAL", value)
+        )
+        for label, value in (("inf", "inf"), ("nan", "nan"), ("zero", "0"), ("negative", "-1"), ("word", "soon"))
+    },
+    "http_timeout_inf": Case(endpoint_doc(), ("HFOPS_HTTP_TIMEOUT", "'inf'"), _set("HFOPS_HTTP_TIMEOUT", "inf")),
+    **{
+        f"timeout_{label}": Case(endpoint_doc(), ("--timeout", value), _args("--timeout", value))
+        for label, value in (("nan", "nan"), ("inf", "inf"), ("negative", "-5"))
+    },
     # Where hfops is pointed
     "api_url_unreachable": Case(
         endpoint_doc(),

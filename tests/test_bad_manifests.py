@@ -52,6 +52,10 @@ CORPUS: dict[str, Expected] = {
     "duplicate_key.yaml": Expected(6, "", "duplicate key 'name' (first written on line 5)"),
     "merge_key.yaml": Expected(11, "", "YAML merge keys ('<<') are not supported"),
     "not_utf8.yaml": Expected(0, "", "not UTF-8 text"),
+    "nul_byte.yaml": Expected(17, "", "invalid YAML: a NUL byte"),
+    "env_unquoted_date.yaml": Expected(
+        17, "spec.env.RELEASE", "2024-01-01 is read by YAML as a date, not as text; quote it: '2024-01-01'"
+    ),
     # Schema
     "unknown_field_minreplicas.yaml": Expected(
         17, "spec.scaling.minReplicas", "unknown field 'minReplicas'", "did you mean 'minReplica'?"
@@ -109,6 +113,23 @@ CORPUS: dict[str, Expected] = {
     ),
     "reserved_tag.yaml": Expected(7, "metadata.tags", "tag 'hfops-managed' is reserved for hfops' own bookkeeping"),
     "env_key_also_secret.yaml": Expected(19, "spec.secrets.API_KEY", "API_KEY is both in env and in secrets"),
+    # Integers are integers: JSON Schema calls 15.0 one, the API refuses it at create.
+    "scale_to_zero_decimal.yaml": Expected(
+        18,
+        "spec.scaling.scaleToZeroTimeout",
+        "must be an integer, not the decimal number 15.0",
+        "write 15, without the decimal point",
+    ),
+    "context_window_decimal.yaml": Expected(
+        17, "spec.genstudio.contextWindow", "must be an integer, not the decimal number 512.0", "write 512"
+    ),
+    # Credentials: the redaction placeholder is never a value; a token is never a plain env value.
+    "env_redacted_placeholder.yaml": Expected(
+        18, "spec.env.HF_TOKEN", "'(sensitive value)' is the placeholder hfops prints", "spec.secrets"
+    ),
+    "env_token_value.yaml": Expected(
+        18, "spec.env.GATED_READ", "GATED_READ holds what looks like a token", "secrets: {GATED_READ: {fromEnv:"
+    ),
 }
 
 
@@ -256,3 +277,28 @@ def test_utf8_bom_and_crlf_line_endings_are_fine(tmp_path: Path) -> None:
     (spec,) = load_manifests([str(file)]).specs
     assert spec.name == "demo"
     assert spec.source.line == 5
+
+
+DEEP = 5000  # far beyond Python's recursion limit
+
+
+@pytest.mark.parametrize(
+    "nesting",
+    [
+        "  env:\n    X: " + "[" * DEEP + "]" * DEEP + "\n",
+        "  env:\n    X: " + "{a: " * DEEP + "1" + "}" * DEEP + "\n",
+        "  env:\n    X:\n" + "      " + "- " * DEEP + "x\n",
+        "  env:\n    X:\n" + "".join("      " + " " * i + "k:\n" for i in range(90)) + "      " + " " * 90 + "x\n",
+    ],
+    ids=["flow-sequences", "flow-mappings", "block-sequences", "block-mappings"],
+)
+def test_deep_nesting_is_a_located_error_not_a_recursion_error(tmp_path: Path, nesting: str, run: object) -> None:
+    base = (BAD / "wrong_type_max_replica.yaml").read_text().split("  scaling:")[0]
+    path = tmp_path / "deep.yaml"
+    path.write_text(base + nesting)
+    diagnostic = the_diagnostic(refuse(path))
+    assert "nests more than 64 levels deep" in diagnostic.message
+    assert diagnostic.location.file == str(path) and diagnostic.location.line >= 17, str(diagnostic)
+    result = run("validate", str(path))  # type: ignore[operator]
+    assert result.code == 1 and "RecursionError" not in result.output and "unexpected" not in result.output
+    assert f"{path}:{diagnostic.location.line}: " in result.stderr

@@ -12,7 +12,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from hfops.core.fastcheck import conforms
-from hfops.core.schema import defaults_schema, endpoint_schema
+from hfops.core.schema import defaults_schema, endpoint_schema, strict_validator
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,6 +39,8 @@ VALUES: list[Any] = [
     1,
     -1,
     1.0,
+    15.0,
+    512.0,
     2.5,
     100,
     10**6,
@@ -89,7 +91,7 @@ def mutations(document: dict[str, Any], rng: random.Random, count: int) -> list[
 @pytest.mark.parametrize("schema_of", [endpoint_schema, defaults_schema], ids=["endpoint", "defaults"])
 def test_never_accepts_what_jsonschema_rejects(schema_of: Any) -> None:
     schema = schema_of()
-    validator = Draft202012Validator(schema)
+    validator = strict_validator(schema)  # the validator hfops uses: `integer` excludes 512.0
     rng = random.Random(20261125)
     seen_valid = seen_invalid = 0
     for document in documents():
@@ -111,3 +113,40 @@ def test_accepts_the_shipped_examples() -> None:
     schema = endpoint_schema()
     for document in yaml.safe_load_all((ROOT / "examples" / "chat-scale-to-zero.yaml").read_text()):
         assert conforms(document, schema, schema)
+
+
+INTEGER_FIELDS = [
+    ("scaling", "minReplica", 0.0),
+    ("scaling", "maxReplica", 1.0),
+    ("scaling", "scaleToZeroTimeout", 15.0),
+    ("image", "maxInputTokens", 256.0),
+    ("image", "maxTotalTokens", 512.0),
+    ("genstudio", "contextWindow", 512.0),
+]
+
+
+@pytest.mark.parametrize(("section", "key", "value"), INTEGER_FIELDS, ids=[k for _, k, _ in INTEGER_FIELDS])
+def test_integers_written_as_decimals_are_refused_by_both_checks(section: str, key: str, value: float) -> None:
+    """JSON Schema itself calls 15.0 an integer; the API and GenStudio do not, so neither does hfops."""
+    schema = endpoint_schema()
+    document: dict[str, Any] = {
+        "apiVersion": "hfops/v1",
+        "kind": "Endpoint",
+        "metadata": {"name": "x"},
+        "spec": {
+            "model": {"repository": "gpt2"},
+            "compute": {
+                "vendor": "aws",
+                "region": "us-east-1",
+                "accelerator": "cpu",
+                "instanceType": "intel-icl",
+                "instanceSize": "x1",
+            },
+        },
+    }
+    document["spec"].setdefault(section, {})[key] = int(value)
+    assert conforms(document, schema, schema) and strict_validator(schema).is_valid(document)
+    document["spec"][section][key] = value
+    assert Draft202012Validator(schema).is_valid(document)  # what plain JSON Schema would let through
+    assert not conforms(document, schema, schema)
+    assert not strict_validator(schema).is_valid(document)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -300,11 +301,34 @@ def test_a_failed_endpoint_is_replaced_on_the_next_apply(emulator, api, run, tmp
         "env: {LOG_LEVEL: info}", "env: {MAX_INPUT_TOKENS: '500', MAX_INPUT_LENGTH: '500'}"
     )
     path = write(tmp_path / "m", "a.yaml", broken)
-    failed = run("apply", str(path), "--yes", "--credentials-dir", str(tmp_path / "c"))
-    assert failed.code == 1
-    assert "acme/flaky: failed" in failed.stdout and "Endpoint failed to deploy" in failed.stdout
-    assert not (tmp_path / "c" / "flaky.json").exists()
-    assert "Apply complete: 0 succeeded, 1 failed, 0 not attempted." in failed.stdout
+    # The plan predicts it now (issue 12, item 7): refused before anything is created.
+    refused = run("apply", str(path), "--yes", "--credentials-dir", str(tmp_path / "c"))
+    assert refused.code == 1
+    assert f"{path}:10: spec.env.MAX_INPUT_LENGTH: TGI's launcher would refuse to start" in refused.stderr
+    assert writes(emulator) == []
+    # An endpoint that failed that way anyway (created by an hfops that did not predict it).
+    api.create_inference_endpoint(
+        "flaky",
+        repository="gpt2",
+        framework="pytorch",
+        accelerator="cpu",
+        instance_size="x1",
+        instance_type="intel-icl",
+        region="us-east-1",
+        vendor="aws",
+        namespace="acme",
+        token=TOKEN,
+        task="text-generation",
+        env={"MAX_INPUT_TOKENS": "500", "MAX_INPUT_LENGTH": "500"},
+        tags=["hfops-managed"],
+        custom_image={"tgi": {"url": "ghcr.io/huggingface/text-generation-inference:3.3.6"}},
+    )
+    for _ in range(100):
+        if emulator.endpoint_raw("acme", "flaky")["status"]["state"] == "failed":
+            break
+        time.sleep(0.05)
+    status = emulator.endpoint_raw("acme", "flaky")["status"]
+    assert status["state"] == "failed" and "Both `max_input_tokens` (500)" in status["message"]
 
     path.write_text(broken.replace(", MAX_INPUT_LENGTH: '500'", ""))
     planned = run("plan", str(path), "--credentials-dir", str(tmp_path / "c"))

@@ -252,6 +252,64 @@ def test_secret_with_json_special_characters_echoed_in_a_request_body(
     assert not hfops.leaks(), "\n\n".join(hfops.leaks())
 
 
+def test_import_of_credentials_kept_in_env_leaks_them_nowhere(
+    world: dict[str, Any], run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An endpoint created outside hfops with tokens in `env` (a gated model's read token): import
+    to stdout and to a file, plan it to a saved plan (text and json), apply that plan, plan again.
+    No canary reaches a manifest, a plan, the output or any file."""
+    from huggingface_hub import HfApi, constants
+
+    emulator: Emulator = world["emulator"]
+    tmp: Path = world["tmp"]
+    creds = str(world["creds"])
+    gated_token, other_token = "hf_CANARYgatedread4c1d2e3f4a5b6c", "hf_CANARYother9e8d7c6b5a4f3e2d"
+    monkeypatch.setattr(constants, "INFERENCE_ENDPOINTS_ENDPOINT", emulator.url + "/v2")
+    HfApi(endpoint=emulator.url, token=DEPLOY_TOKEN).create_inference_endpoint(
+        "gated",
+        repository="gpt2",
+        framework="pytorch",
+        accelerator="cpu",
+        instance_size="x1",
+        instance_type="intel-icl",
+        region="us-east-1",
+        vendor="aws",
+        namespace="acme",
+        task="text-generation",
+        env={"HF_TOKEN": gated_token, "OTHER_TOKEN": other_token, "DB_PASSWORD": SECRET, "LOG_LEVEL": "info"},
+        custom_image={"tgi": {"url": "ghcr.io/huggingface/text-generation-inference:3.3.6"}},
+    )
+    hfops = Recorder(run)
+    printed = hfops("import", "acme/gated", "--no-adopt")
+    assert printed.code == 0 and "GATED_HF_TOKEN" in printed.stderr
+    assert "(sensitive value)" not in printed.stdout  # nothing redacted that could be applied back
+    imported = tmp / "imported" / "gated.yaml"
+    imported.parent.mkdir()
+    assert hfops("import", "acme/gated", "--no-adopt", "--out", str(imported)).code == 0
+    # The variables the notes name, holding the same canaries (the deploy token stays hfops' own).
+    monkeypatch.setenv("GATED_HF_TOKEN", gated_token)
+    monkeypatch.setenv("OTHER_TOKEN", other_token)
+    for fmt in ("text", "json"):
+        assert (
+            hfops("plan", str(imported), "--adopt", "acme/gated", "--format", fmt, "--credentials-dir", creds).code == 0
+        )
+    saved = tmp / "imported-plan.json"
+    assert (
+        hfops("plan", str(imported), "--adopt", "acme/gated", "--out", str(saved), "--credentials-dir", creds).code == 0
+    )
+    monkeypatch.setenv("HFOPS_DEBUG", "1")
+    assert hfops("apply", str(saved), "--credentials-dir", creds).code == 0
+    assert hfops("plan", str(imported), "--detailed-exitcode", "--credentials-dir", creds).code == 0
+    assert hfops("import", "acme/gated", "--no-adopt").code == 0  # now secrets: keys only
+    monkeypatch.setenv("HFOPS_DEBUG", "")
+
+    leaks = hfops.leaks()
+    assert not leaks, "canary printed:\n\n" + "\n\n".join(leaks)
+    assert MARK not in imported.read_text() and MARK not in saved.read_text()
+    assert MARK not in world["log"].read_text()
+    assert files_with_canaries(tmp, credential_files(world["creds"])) == []
+
+
 # -------------------------------------------------------------- permissions and symlinks
 
 

@@ -8,13 +8,13 @@ does not exist, is not readable with the token, is gated without access, or is n
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import quote
 
 import httpx2
-from huggingface_hub import HfApi, hf_hub_download
+from huggingface_hub import HfApi, get_session
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
@@ -22,12 +22,17 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+from huggingface_hub.utils import (  # type: ignore[attr-defined]  # lazily exported, typed at their home
+    build_hf_headers,
+    hf_raise_for_status,
+)
 
 from hfops.adapters.retry import RetryPolicy, call_with_retries
 from hfops.adapters.settings import Settings
 from hfops.core.errors import PlanError, RemoteError
 from hfops.core.model import TASK, ResolvedModel
 
+MAX_CONFIG_BYTES = 4 * 1024 * 1024  # a model's config.json is a few KiB
 # Keys under which model configs state their context length, most common first.
 CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "max_sequence_length")
 
@@ -100,45 +105,59 @@ class ModelResolver:
         )
 
     def _config(self, repository: str, sha: str) -> dict[str, Any] | None:
-        # A throw-away cache: hfops needs the file once per run and must not depend on, or fill,
-        # the user's Hub cache with files from whatever endpoint it was pointed at.
-        with tempfile.TemporaryDirectory(prefix="hfops-hub-") as cache:
-            try:
-                path = call_with_retries(
-                    lambda: hf_hub_download(
-                        repository,
-                        "config.json",
-                        revision=sha,
-                        cache_dir=cache,
-                        token=self._settings.token,
-                        endpoint=self._settings.hub_url,
-                    ),
-                    policy=self._retry,
-                    operation=f"read config.json of model {repository}",
-                )
-            except GatedRepoError:
-                raise PlanError(
-                    f"model {repository} is gated and this token has not been granted access",
-                    hint=f"request access at {self._settings.hub_url}/{repository}",
-                ) from None
-            except (EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError):
-                return None
-            except HfHubHTTPError as error:
-                status = error.response.status_code if error.response is not None else "?"
-                raise PlanError(f"cannot read config.json of model {repository} (HTTP {status})") from None
-            except (httpx2.TransportError, ConnectionError, TimeoutError) as error:
-                raise PlanError(
-                    f"cannot read config.json of model {repository} from {self._settings.hub_url}: "
-                    f"no answer ({type(error).__name__})"
-                ) from None
-            except RemoteError as error:
-                raise PlanError(error.message, hint=error.hint) from None
-            with open(path, encoding="utf-8") as handle:
-                try:
-                    loaded = json.load(handle)
-                except json.JSONDecodeError:
-                    return None
+        # Read into memory, never through a cache on disk: hfops needs the file once per run and
+        # must not depend on, or fill, the user's Hub cache; and a temporary cache directory
+        # (/tmp/hfops-hub-*) would be left behind by a killed run.
+        try:
+            data = call_with_retries(
+                lambda: self._download(repository, "config.json", sha),
+                policy=self._retry,
+                operation=f"read config.json of model {repository}",
+            )
+        except GatedRepoError:
+            raise PlanError(
+                f"model {repository} is gated and this token has not been granted access",
+                hint=f"request access at {self._settings.hub_url}/{repository}",
+            ) from None
+        except (EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError):
+            return None
+        except HfHubHTTPError as error:
+            status = error.response.status_code if error.response is not None else "?"
+            raise PlanError(f"cannot read config.json of model {repository} (HTTP {status})") from None
+        except (httpx2.TransportError, ConnectionError, TimeoutError) as error:
+            raise PlanError(
+                f"cannot read config.json of model {repository} from {self._settings.hub_url}: "
+                f"no answer ({type(error).__name__})"
+            ) from None
+        except RemoteError as error:
+            raise PlanError(error.message, hint=error.hint) from None
+        if data is None:
+            return None
+        try:
+            loaded = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return None
         return loaded if isinstance(loaded, dict) else None
+
+    def _download(self, repository: str, filename: str, sha: str) -> bytes | None:
+        """One repository file's bytes (None when larger than MAX_CONFIG_BYTES); Hub errors raised typed."""
+        # The Hub's resolve route, built here (hf_hub_url rewrites from the HF_ENDPOINT read at import).
+        url = f"{self._settings.hub_url}/{repository}/resolve/{quote(sha, safe='')}/{quote(filename)}"
+        headers = build_hf_headers(token=self._settings.token)
+        with get_session().stream(
+            "GET", url, headers=headers, follow_redirects=True, timeout=self._settings.http_timeout
+        ) as response:
+            if response.status_code >= 400:
+                response.read()
+                hf_raise_for_status(response)
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > MAX_CONFIG_BYTES:
+                    return None  # not a model config: treated as none (the window is found elsewhere)
+                chunks.append(chunk)
+        return b"".join(chunks)
 
     def resolve_all(
         self, wanted: Iterable[tuple[str, str]], *, parallelism: int = 8

@@ -35,6 +35,30 @@ class Settings:
         )
 
 
+def _positive_seconds(env: Mapping[str, str], name: str, *, zero: bool = False) -> float | None:
+    """A positive (with `zero`: or 0), finite number of seconds from `name`, None when unset;
+    anything else is a usage error.
+
+    `inf` would overflow the waits (Event.wait), `nan` compares false with everything (a deadline
+    never reached, or always), and 0 or a negative interval would poll without pause.
+    """
+    import math
+
+    text = env.get(name)
+    if text is None or text == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        from hfops.core.errors import UsageError
+
+        what = "0 or a positive" if zero else "a positive"
+        raise UsageError(f"{name}={text!r} is not {what}, finite number of seconds", hint=f"e.g. {name}=2")
+    return value
+
+
 def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
     """Settings from HF_TOKEN, HFOPS_NAMESPACE, HF_ENDPOINT, HFOPS_API_URL (and HFOPS_POLL_INTERVAL,
     seconds between status reads while waiting); flags override."""
@@ -46,24 +70,15 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
         "api_url": (env.get("HFOPS_API_URL") or DEFAULT_API_URL).rstrip("/"),
         "owner": env.get("HFOPS_OWNER") or "default",
     }
-    http_timeout = env.get("HFOPS_HTTP_TIMEOUT")
-    if http_timeout:
-        try:
-            values["http_timeout"] = max(1.0, float(http_timeout))
-        except ValueError:
-            pass
-    grace = env.get("HFOPS_ROLLOUT_GRACE")
-    if grace:
-        try:
-            values["rollout_grace"] = max(0.0, float(grace))
-        except ValueError:
-            pass
-    poll = env.get("HFOPS_POLL_INTERVAL")
-    if poll:
-        try:
-            values["poll_interval"] = max(0.05, float(poll))
-        except ValueError:
-            pass
+    http_timeout = _positive_seconds(env, "HFOPS_HTTP_TIMEOUT")
+    if http_timeout is not None:
+        values["http_timeout"] = max(1.0, http_timeout)
+    grace = _positive_seconds(env, "HFOPS_ROLLOUT_GRACE", zero=True)
+    if grace is not None:
+        values["rollout_grace"] = grace
+    poll = _positive_seconds(env, "HFOPS_POLL_INTERVAL")
+    if poll is not None:
+        values["poll_interval"] = max(0.05, poll)
     for name, key in (("HF_ENDPOINT", "hub_url"), ("HFOPS_API_URL", "api_url")):
         url = str(values[key])
         if not url.startswith(("http://", "https://")):

@@ -87,18 +87,33 @@ def import_(addresses: Sequence[str], out_file: str | None, no_adopt: bool) -> i
     from pathlib import Path
 
     from hfops.adapters.atomic import atomic_write
+    from hfops.core.errors import HfopsError
     from hfops.workflows.importing import import_endpoints
 
     out = Output()
     reconciler = o.reconciler(out, o.settings())
-    text, adopted = import_endpoints(reconciler, addresses, adopt=not no_adopt)
-    for address in adopted:
-        out.info(f"{address}: adopted (tagged as managed by hfops; nothing else changed)")
-    if out_file:
-        atomic_write(Path(out_file), text.encode(), mode=0o644)
+
+    def deliver(text: str) -> None:
+        # Written (atomically) before anything is adopted: a failed write adopts nothing.
+        if not out_file:
+            out.data(text.rstrip("\n"))
+            return
+        try:
+            atomic_write(Path(out_file), text.encode(), mode=0o644)
+        except OSError as error:
+            raise HfopsError(
+                f"cannot write {out_file}: {error.strerror or error}",
+                hint="nothing was adopted; choose a writable --out path",
+            ) from None
         out.info(f"Wrote {len(addresses)} manifest(s) to {out_file}")
-    else:
-        out.data(text.rstrip("\n"))
+
+    import_endpoints(
+        reconciler,
+        addresses,
+        adopt=not no_adopt,
+        deliver=deliver,
+        on_adopted=lambda address: out.info(f"{address}: adopted (tagged as managed by hfops; nothing else changed)"),
+    )
     return EXIT_OK
 
 

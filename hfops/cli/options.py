@@ -44,9 +44,26 @@ credentials_option = click.option(
     type=click.Path(file_okay=False),
     help="Where credential files are written.",
 )
+class Seconds(click.ParamType[float, Any]):
+    """A finite number of seconds, at least 0: `nan` and `inf` are usage errors, not a wait limit."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import math
+
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(seconds) or seconds < 0:
+            self.fail(f"{value!r} is not a finite number of seconds, 0 or more", param, ctx)
+        return seconds
+
+
 timeout_option = click.option(
     "--timeout",
-    type=click.FloatRange(min=0),
+    type=Seconds(),
     default=1800,
     show_default=True,
     help="Seconds to wait for endpoints to be running.",

@@ -28,6 +28,7 @@ from hfops.core.model import (
     EndpointSpec,
     LiveEndpoint,
 )
+from hfops.core.sensitive import is_sensitive_change
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,9 @@ def diff_fields(old: Mapping[str, object], new: Mapping[str, object]) -> Iterato
     for path in sorted(set(old) | set(new), key=field_order):
         before, after = old.get(path), new.get(path)
         if before != after:
-            yield FieldChange(path, before, after, sensitive=catalogue.is_sensitive(path))
+            # An env entry holding a credential (on either side) is masked like a secret.
+            sensitive = catalogue.is_sensitive(path) or is_sensitive_change(path, before, after)
+            yield FieldChange(path, before, after, sensitive=sensitive)
 
 
 def _comparable_live(desired: Desired, live: LiveEndpoint) -> dict[str, object]:

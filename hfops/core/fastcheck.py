@@ -28,6 +28,7 @@ _KNOWN = frozenset(
     {
         "$schema",
         "$id",
+        "$comment",
         "$defs",
         "$ref",
         "title",

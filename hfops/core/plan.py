@@ -25,6 +25,7 @@ from hfops.core.diff import (
 from hfops.core.fields import is_sensitive
 from hfops.core.hardware import EndpointCost
 from hfops.core.model import DEFAULT_OWNER, LiveEndpoint
+from hfops.core.sensitive import is_sensitive_change
 
 FORMAT_VERSION = "1"
 
@@ -332,7 +333,7 @@ def _creation_fields(item: Desired) -> Iterable[FieldChange]:
     for path in sorted(fields, key=lambda p: field_order(p)[0]):  # stable: keeps declaration order
         value = fields[path]
         if value is not None:
-            yield FieldChange(path, None, value, sensitive=is_sensitive(path))
+            yield FieldChange(path, None, value, sensitive=is_sensitive(path) or is_sensitive_change(path, value))
 
 
 def destroy_plan(

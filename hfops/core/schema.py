@@ -31,12 +31,28 @@ def endpoint_schema() -> dict[str, Any]:
     return schema
 
 
+def strict_validator(schema: dict[str, Any]) -> Draft202012Validator:
+    """A Draft 2020-12 validator where `integer` means an integer as written, not `512.0`.
+
+    JSON Schema counts a float with no fractional part as an integer; YAML `15.0` is a float, and
+    the API refuses it (`scaleToZeroTimeout: 15.0` is a 400 at create) and GenStudio reads
+    `context_window: 512.0` as malformed. Booleans are never numbers either. The fast check
+    (`fastcheck.conforms`) applies the same rule, so it is never more lenient than this.
+    """
+    from jsonschema import Draft202012Validator, validators
+
+    checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    strict = validators.extend(Draft202012Validator, type_checker=checker)  # type: ignore[no-untyped-call]  # untyped in jsonschema
+    # The schema itself is checked against the metaschema by the test suite, not on every run.
+    validator: Draft202012Validator = strict(schema)
+    return validator
+
+
 @lru_cache(maxsize=1)
 def _validator() -> Draft202012Validator:
-    from jsonschema import Draft202012Validator
-
-    # The schema itself is checked against the metaschema by the test suite, not on every run.
-    return Draft202012Validator(endpoint_schema())
+    return strict_validator(endpoint_schema())
 
 
 @lru_cache(maxsize=1)
@@ -70,9 +86,7 @@ def defaults_schema() -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _defaults_validator() -> Draft202012Validator:
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(defaults_schema())
+    return strict_validator(defaults_schema())
 
 
 def validate_defaults_document(document: Any) -> list[SchemaIssue]:
@@ -179,7 +193,16 @@ def _describe(error: ValidationError) -> list[SchemaIssue]:
         wanted = expected
         names = [wanted] if isinstance(wanted, str) else list(wanted)
         want = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
-        return [SchemaIssue(path, f"must be {want}, not {_type_name(error.instance)}")]
+        value = error.instance
+        if names == ["integer"] and isinstance(value, float) and value.is_integer() and not _is_sensitive(path):
+            return [
+                SchemaIssue(
+                    path,
+                    f"must be an integer, not the decimal number {value!r}",
+                    f"write {int(value)}, without the decimal point",
+                )
+            ]
+        return [SchemaIssue(path, f"must be {want}, not {_type_name(value)}")]
     if kind == "const":
         return [SchemaIssue(path, f"must be {error.validator_value!r}, not {_show(error.instance, path)}")]
     if kind == "enum":

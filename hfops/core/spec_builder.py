@@ -24,6 +24,7 @@ from hfops.core.model import (
     SecretOutput,
 )
 from hfops.core.schema import dotted, validate_defaults_document, validate_document
+from hfops.core.sensitive import is_placeholder
 from hfops.core.spec_checks import check_spec
 from hfops.core.yaml_source import YamlDocument
 
@@ -174,20 +175,52 @@ def _mapping(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def placeholder_problems(located: Located) -> list[Diagnostic]:
+    """Every string holding `(sensitive value)`: the text hfops prints in place of a secret.
+
+    A manifest copied from redacted output (a terminal, a CI log) has it where a value was;
+    applying it would overwrite the real value with that text, so it is refused wherever it is.
+    """
+    problems: list[Diagnostic] = []
+
+    def walk(node: object, path: tuple[str | int, ...]) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, (*path, str(key)))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, (*path, index))
+        elif isinstance(node, str) and is_placeholder(node):
+            problems.append(
+                Diagnostic(
+                    located.location(path),
+                    f"{catalogue.SENSITIVE!r} is the placeholder hfops prints in place of a secret, not a value",
+                    "declare the value under spec.secrets as {fromEnv: ENV_VAR_NAME} and set that variable"
+                    if path[:2] == ("spec", "env")
+                    else "write the real value (secrets go under spec.secrets as {fromEnv: ENV_VAR_NAME})",
+                )
+            )
+
+    walk(located.data, ())
+    return problems
+
+
 def _parse_located(located: Located, *, default_namespace: str | None) -> tuple[EndpointSpec | None, list[Diagnostic]]:
     data = located.data
     issues = validate_document(data)
     problems = [Diagnostic(located.location(i.path), i.message, i.hint or _hint_for(i.path)) for i in issues]
+    placeholders = placeholder_problems(located)
     if problems and not all(i.message.startswith("unknown field") for i in issues):
-        return None, problems
+        return None, problems + placeholders
     if problems:
         # Only unknown keys: the rest is well-formed, so its semantic errors are reported in the
         # same run (with the unknown keys ignored) instead of one round trip later.
         known = Located(_without_unknown(data, [i.path for i in issues]), located.layers)
         spec = _to_spec(known, default_namespace=default_namespace)
-        return None, problems + check_spec(spec)
+        return None, problems + placeholders + check_spec(spec)
     spec = _to_spec(located, default_namespace=default_namespace)
-    return spec, check_spec(spec)
+    problems = placeholders + check_spec(spec)
+    return spec, problems
 
 
 def _without_unknown(data: dict[str, Any], paths: list[tuple[str | int, ...]]) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from hfops.core import fields as catalogue
 from hfops.core.errors import Diagnostic
 from hfops.core.model import BOOKKEEPING_PREFIXES, OWNERSHIP_TAG, EndpointSpec, FileOutput, SecretOutput
+from hfops.core.sensitive import looks_like_token
+from hfops.core.tgi_launcher import spec_refusal
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -93,6 +95,12 @@ def check_spec(spec: EndpointSpec) -> list[Diagnostic]:
                     f"({image.max_total_tokens}); TGI refuses to start otherwise",
                 )
             )
+    if not problems or problems[-1].location.field != "spec.image.maxInputTokens":
+        # The rest of TGI's launcher rules that the manifest alone decides (image and env together);
+        # those needing the model's context are checked at plan time.
+        refusal = spec_refusal(spec, model_known=False, model_context=None)
+        if refusal is not None:
+            problems.append(refusal)
     window = spec.genstudio.context_window
     if window is not None and image.max_total_tokens is not None and window > image.max_total_tokens:
         problems.append(
@@ -116,6 +124,16 @@ def check_spec(spec: EndpointSpec) -> list[Diagnostic]:
         )
     problems.extend(check_outputs(spec))
     env_keys = {k for k, _ in spec.env}
+    for key, value in spec.env:
+        if looks_like_token(value):
+            # A plain env value is shown in plans and saved plans, and read back by `import`.
+            problems.append(
+                Diagnostic(
+                    at(f"{catalogue.ENV.manifest_path}.{key}"),
+                    f"{key} holds what looks like a token; plain env values are shown in plans, never do that",
+                    f"declare it as secrets: {{{key}: {{fromEnv: ENV_VAR_NAME}}}} and set ENV_VAR_NAME",
+                )
+            )
     for key, _ in spec.secrets:
         if key in env_keys:
             problems.append(Diagnostic(at(f"spec.secrets.{key}"), f"{key} is both in env and in secrets; keep one"))

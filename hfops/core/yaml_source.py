@@ -17,6 +17,10 @@ MAX_FILE_BYTES = 1024 * 1024
 # A document that expands (through aliases) to more nodes than this is refused: the classic
 # "billion laughs" manifest is a few lines of text and billions of nodes once expanded.
 MAX_EXPANDED_NODES = 100_000
+# Deeper nesting is refused (a manifest is a handful of levels deep): each level costs a frame in
+# the YAML composer and in every tree walk after it, and thousands of them end in RecursionError.
+MAX_NESTING = 64
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 _STANDARD_TAGS = frozenset(
     {
@@ -75,6 +79,33 @@ class _TooLarge(Exception):
     pass
 
 
+def _too_deep(text: str) -> YamlProblem | None:
+    """Where `text` first nests deeper than MAX_NESTING, by YAML's event stream (which, unlike the
+    composer, does not recurse), or None."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_FAST_LOADER or yaml.SafeLoader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_NESTING:
+                    return YamlProblem(event.start_mark.line + 1 if event.start_mark else 0, _DEEP_MESSAGE)
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.MarkedYAMLError as error:  # libyaml stops flow nesting itself, at 1000 levels
+        mark = error.problem_mark or error.context_mark
+        return YamlProblem(mark.line + 1 if mark else 0, _DEEP_MESSAGE)
+    except (yaml.YAMLError, RecursionError):
+        return None
+    return None
+
+
+_DEEP_MESSAGE = f"nests more than {MAX_NESTING} levels deep (refused: a manifest is a few levels deep)"
+
+
+def _line_of(text: str, position: int) -> int:
+    return text.count("\n", 0, max(0, position)) + 1
+
+
 class _Builder:
     def __init__(self) -> None:
         self.lines: dict[Path, int] = {}
@@ -85,6 +116,19 @@ class _Builder:
     def build(self, node: yaml.Node, path: Path) -> Any:
         line = node.start_mark.line + 1
         self.lines[path] = line
+        if len(path) >= MAX_NESTING and isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            self.problems.append(YamlProblem(line, _DEEP_MESSAGE, path[:3]))
+            return None
+        if node.tag == _TIMESTAMP and isinstance(node, yaml.ScalarNode):
+            # YAML reads an unquoted 2024-01-01 as a date, not as the text it looks like.
+            self.problems.append(
+                YamlProblem(
+                    line,
+                    f"{node.value} is read by YAML as a date, not as text; quote it: '{node.value}'",
+                    path,
+                )
+            )
+            return None
         if node.tag not in _STANDARD_TAGS:
             self.problems.append(
                 YamlProblem(
@@ -159,8 +203,18 @@ def parse_yaml_documents(text: str) -> tuple[list[YamlDocument], list[YamlProble
     """
     problems: list[YamlProblem] = []
     documents: list[YamlDocument] = []
+    nul = text.find("\0")
+    if nul >= 0:
+        # YAML refuses it too, but by character position; a user needs the line.
+        return [], [YamlProblem(_line_of(text, nul), "invalid YAML: a NUL byte (\\x00); manifests are plain text")]
     try:
         nodes = _compose(text)
+    except RecursionError:
+        return [], [_too_deep(text) or YamlProblem(0, _DEEP_MESSAGE)]
+    except yaml.reader.ReaderError as error:
+        # A character YAML does not accept (a control character): located by line, not position.
+        character = f"#x{error.character:04x}" if isinstance(error.character, int) else repr(error.character)
+        return [], [YamlProblem(_line_of(text, error.position), f"invalid YAML: unacceptable character {character}")]
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else 0

@@ -110,10 +110,14 @@ def compute_limits(model: ModelEntry, spec: dict[str, Any], *, kv_cache: bool = 
     env: dict[str, str] = spec["model"].get("env") or {}
     variant, conf = image_variant(spec["model"]["image"])
     image = conf if variant in ("tgi", "tgiNeuron") else {}
-    if "MAX_INPUT_TOKENS" in env and "MAX_INPUT_LENGTH" in env:
+    # The platform passes `tgi.maxInputLength` to the launcher as MAX_INPUT_LENGTH (the image value
+    # wins over the same env variable), so the image and MAX_INPUT_TOKENS in env conflict too.
+    # hfops/core/tgi_launcher.py holds hfops' copy of these rules (tests/test_launcher_rules.py).
+    if "MAX_INPUT_TOKENS" in env and ("MAX_INPUT_LENGTH" in env or image.get("maxInputLength")):
+        length = image.get("maxInputLength") or env.get("MAX_INPUT_LENGTH")
         raise DeployFailure(
             f"Both `max_input_tokens` ({env['MAX_INPUT_TOKENS']}) and `max_input_length` "
-            f"({env['MAX_INPUT_LENGTH']}) are set. Please define only `max_input_tokens` as "
+            f"({length}) are set. Please define only `max_input_tokens` as "
             "`max_input_length is deprecated for naming consistency."
         )
     total_set = image.get("maxTotalTokens") or _env_int(env, "MAX_TOTAL_TOKENS")

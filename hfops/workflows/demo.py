@@ -1,7 +1,11 @@
 """`hfops demo`: the whole flow on an in-process emulator and the shipped examples.
 
 No account, no network: the emulator listens on 127.0.0.1 on a free port, and a throw-away demo
-token is used. Shows the plan, applies it with visible progress, writes the credentials into a
+token is used; huggingface_hub's own calls (its agent-harness registry) go to the emulator too.
+A run works in `$TMPDIR/hfops-demo-XXXXXXXX/` (the credentials, unless --credentials-dir, and a
+scratch Hub cache), marked as in use while it runs; the next demo removes what a killed one left.
+
+Shows the plan, applies it with visible progress, writes the credentials into a
 directory it names, verifies every endpoint as GenStudio would, and prints where everything is,
 with keys redacted.
 """
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -18,6 +23,40 @@ from pathlib import Path
 from hfops.adapters.output import Output
 
 DEMO_NAMESPACE = "demo"
+WORK_PREFIX = "hfops-demo-"
+RUNNING_MARKER = ".hfops-demo-running"  # holds the pid of the demo using the directory
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def remove_killed_demos(temp: Path) -> list[Path]:
+    """Remove demo directories whose run was killed: marked in use by a process that is gone
+    (or still empty: killed before it could mark it). A finished demo's directory is kept."""
+    removed: list[Path] = []
+    for work in sorted(temp.glob(WORK_PREFIX + "*")):
+        if work.is_symlink() or not work.is_dir():
+            continue
+        marker = work / RUNNING_MARKER
+        try:
+            if marker.is_file():
+                text = marker.read_text().strip()
+                if text.isdigit() and _alive(int(text)):
+                    continue
+            elif any(work.iterdir()):
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(work, ignore_errors=True)
+        removed.append(work)
+    return removed
 
 
 def shipped_examples() -> Path:
@@ -29,6 +68,25 @@ def shipped_examples() -> Path:
 
 
 def run_demo(out: Output, *, examples_dir: str | None, credentials_dir: str | None) -> int:
+    examples = Path(examples_dir) if examples_dir else shipped_examples()
+    temp = Path(tempfile.gettempdir())
+    remove_killed_demos(temp)
+    work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=temp))
+    (work / RUNNING_MARKER).write_text(str(os.getpid()))
+    scratch = work / "hub"
+    scratch.mkdir()
+    target = credentials_dir or str(work / "credentials")
+    try:
+        return _demo(out, examples, target, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        (work / RUNNING_MARKER).unlink(missing_ok=True)
+        if credentials_dir:  # nothing of this run is left in it
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _demo(out: Output, examples: Path, target: str, scratch: Path) -> int:
+    from hfops.adapters.hub_scope import local_hub
     from hfops.adapters.progress import Progress
     from hfops.adapters.settings import Settings
     from hfops.core.outcome import render_outcomes
@@ -39,13 +97,11 @@ def run_demo(out: Output, *, examples_dir: str | None, credentials_dir: str | No
     from hfops.workflows.inspect import verify
     from hfops.workflows.reconcile import Reconciler
 
-    examples = Path(examples_dir) if examples_dir else shipped_examples()
-    target = credentials_dir or tempfile.mkdtemp(prefix="hfops-demo-credentials-")
     token = "hf_demo_" + secrets.token_hex(12)
     env = dict(os.environ)
     env["GENSTUDIO_API_KEY"] = "hf_genstudio_demo_" + secrets.token_hex(8)
 
-    with Emulator(EmulatorConfig(provision_seconds=2.0)) as emulator:
+    with Emulator(EmulatorConfig(provision_seconds=2.0)) as emulator, local_hub(emulator.url, scratch):
         out.info(f"==> Emulator of the Inference Endpoints API, the Hub and TGI at {emulator.url}")
         out.info(f"==> Manifests: {examples}")
         settings = Settings(

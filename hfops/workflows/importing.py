@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from hfops.core.diff import Desired, secrets_fingerprint
 from hfops.core.errors import HfopsError, UsageError
@@ -10,16 +10,28 @@ from hfops.core.model import LiveEndpoint
 from hfops.workflows.reconcile import Reconciler, secret_values
 
 
-def import_endpoints(reconciler: Reconciler, addresses: Sequence[str], *, adopt: bool) -> tuple[str, list[str]]:
-    """Manifests for existing endpoints (YAML text, addresses adopted); with `adopt`, tag them.
+def import_endpoints(
+    reconciler: Reconciler,
+    addresses: Sequence[str],
+    *,
+    adopt: bool,
+    deliver: Callable[[str], None],
+    on_adopted: Callable[[str], None] = lambda address: None,
+) -> list[str]:
+    """Deliver manifests for existing endpoints (YAML text); with `adopt`, then tag them.
+
+    `deliver` (write the --out file, or print) runs before any endpoint is adopted: adoption
+    makes an endpoint hfops' to manage and, with --prune, to delete, so it must never happen for
+    a manifest the user did not get. If delivering fails, nothing is adopted.
 
     Adoption only sets tags (ownership, applied digest, secrets fingerprint when the secret
-    environment variables are set), so the printed manifests plan as No changes right after.
+    environment variables are set), so the printed manifests plan as No changes right after
+    (except for credentials moved from env to secrets, see `hfops.core.importer`).
     """
     from hfops.core.importer import manifest_for, render_manifests
     from hfops.core.manifest import parse_manifest_text
 
-    documents = []
+    manifests = []
     found: list[LiveEndpoint] = []
     for address in addresses:
         namespace, slash, name = address.partition("/")
@@ -28,17 +40,18 @@ def import_endpoints(reconciler: Reconciler, addresses: Sequence[str], *, adopt:
         live = reconciler.endpoints.get(namespace, name)
         if live is None:
             raise HfopsError(f"{address}: no such endpoint")
-        document, notes = manifest_for(live)
-        for note in notes:
+        manifest = manifest_for(live)
+        for note in manifest.notes:
             reconciler.warn(note)
-        documents.append(document)
+        manifests.append(manifest)
         found.append(live)
-    text = render_manifests(documents)
+    text = render_manifests(manifests)
+    specs, problems = parse_manifest_text(text, file="<import>")
+    if problems:  # pragma: no cover - the generator only writes what the schema accepts
+        raise HfopsError("generated manifests do not validate: " + "; ".join(map(str, problems)))
+    deliver(text)
     adopted: list[str] = []
     if adopt:
-        specs, problems = parse_manifest_text(text, file="<import>")
-        if problems:  # pragma: no cover - the generator only writes what the schema accepts
-            raise HfopsError("generated manifests do not validate: " + "; ".join(map(str, problems)))
         for spec, live in zip(specs, found, strict=True):
             values = secret_values(spec, reconciler.env)
             complete = len(values) == len(spec.secrets)
@@ -50,4 +63,5 @@ def import_endpoints(reconciler: Reconciler, addresses: Sequence[str], *, adopt:
             )
             reconciler.endpoints.update(live.namespace, live.name, {"tags": list(desired.tags)})
             adopted.append(live.address)
-    return text, adopted
+            on_adopted(live.address)
+    return adopted

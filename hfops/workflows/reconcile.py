@@ -318,12 +318,20 @@ class Reconciler:
         self, specs: Sequence[EndpointSpec], models: Mapping[tuple[str, str], ResolvedModel]
     ) -> None:
         """Token limits the model cannot serve are refused at plan time, not at deploy time."""
+        from hfops.core.tgi_launcher import spec_refusal
+
         problems: list[Diagnostic] = []
         for spec in specs:
             model = models.get(spec.model_key)
-            if model is None or model.context_length is None:
+            if model is None:
+                continue
+            if model.context_length is None:
+                # TGI's launcher rules with its defaults (image limits and env together).
+                refusal = spec_refusal(spec, model_known=True, model_context=None)
+                problems.extend([refusal] if refusal is not None else [])
                 continue
             limit = model.context_length
+            before = len(problems)
             if spec.image.max_total_tokens is not None and spec.image.max_total_tokens > limit:
                 problems.append(
                     Diagnostic(
@@ -340,6 +348,10 @@ class Reconciler:
                         f"contextWindow {window} is larger than the context length of {spec.repository} ({limit})",
                     )
                 )
+            if len(problems) == before:
+                # TGI's launcher rules with the model's context (image limits and env together).
+                refusal = spec_refusal(spec, model_known=True, model_context=limit)
+                problems.extend([refusal] if refusal is not None else [])
         if problems:
             raise ManifestError(problems)
 

@@ -200,8 +200,10 @@ def apply_and_report(
         else:
             out.data(render_plan(the_plan, paths=paths))
 
-    hooks = ApplyHooks(show_plan=show_plan, confirm=o.confirm, on_event=Progress(sys.stderr), info=out.info)
-    result = run_apply(reconciler, request, hooks=hooks, stop=stop)
+    progress = Progress(sys.stderr)
+    hooks = ApplyHooks(show_plan=show_plan, confirm=o.confirm, on_event=progress, info=out.info)
+    with progress:  # the live board stops ticking before the summary is printed
+        result = run_apply(reconciler, request, hooks=hooks, stop=stop)
     if result.retries:
         out.info(
             f"Retried {result.retries} transient API failure(s) (rate limits, server errors, dropped connections)."

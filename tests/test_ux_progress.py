@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import io
+import itertools
 import os
 import pty
 import re
@@ -89,7 +90,7 @@ def test_no_huggingface_hub_download_bars_and_the_board_ticks_on_a_terminal(tmp_
     # Each redraw of the one-line board: `\x1b[2K… acme/alpha  <state>  <seconds>s`.
     frames = re.findall(r"\x1b\[2K. acme/alpha\s+(\S+)\s+(\d+)s", screen)
     # Redraws with the same state as the one before but more seconds: only the ticker draws those.
-    ticks = [b for a, b in zip(frames, frames[1:]) if a[0] == b[0] and int(b[1]) > int(a[1])]
+    ticks = [b for a, b in itertools.pairwise(frames) if a[0] == b[0] and int(b[1]) > int(a[1])]
     assert len(ticks) >= 2, frames
     assert frames[-1][0] == "ready"
     assert "Apply complete: 1 succeeded" in screen

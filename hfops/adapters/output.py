@@ -10,7 +10,23 @@ import sys
 import threading
 from typing import Any, TextIO
 
+from hfops.core import errors
 from hfops.core.redact import REDACTOR
+
+# How many JSON documents this process printed on stdout: the CLI adds an error document only
+# when the failing command printed none, so stdout always holds exactly one.
+_documents = 0
+_documents_lock = threading.Lock()
+
+
+def documents_written() -> int:
+    return _documents
+
+
+def reset_documents() -> None:
+    global _documents
+    with _documents_lock:
+        _documents = 0
 
 
 class Output:
@@ -36,7 +52,10 @@ class Output:
         self._write(self._stderr if self.json_mode else self._stdout, text)
 
     def document(self, doc: Any) -> None:
+        global _documents
         self._write(self._stdout, json.dumps(doc, indent=2, sort_keys=False, default=str))
+        with _documents_lock:
+            _documents += 1
 
     def info(self, text: str) -> None:
         self._write(self._stderr, text)
@@ -59,7 +78,62 @@ def silence_library_progress() -> None:
     HF_HUB_DISABLE_PROGRESS_BARS explicitly keeps what they chose (the variable has priority).
     """
     from huggingface_hub import constants
-    from huggingface_hub.utils import disable_progress_bars
+    from huggingface_hub.utils.tqdm import disable_progress_bars
 
     if constants.HF_HUB_DISABLE_PROGRESS_BARS is None:
         disable_progress_bars()
+
+
+def _kind(error: BaseException) -> str:
+    """The error's kind in a JSON error document (most specific class first)."""
+    for cls, kind in (
+        (errors.ManifestError, "manifest"),
+        (errors.ConfirmationError, "confirmation"),
+        (errors.UsageError, "usage"),
+        (errors.StalePlanError, "stale_plan"),
+        (errors.PlanError, "plan"),
+        (errors.RemoteError, "remote"),
+        (errors.ApplyError, "apply"),
+        (errors.CredentialsError, "credentials"),
+        (errors.Interrupted, "interrupted"),
+        (errors.HfopsError, "error"),
+    ):
+        if isinstance(error, cls):
+            return kind
+    return "internal"
+
+
+def error_entries(error: BaseException, *, kind: str | None = None) -> list[dict[str, Any]]:
+    """One entry per cause: a manifest error becomes one located entry per diagnostic."""
+    kind = kind or _kind(error)
+    if isinstance(error, errors.ManifestError):
+        return [
+            {
+                "kind": "manifest",
+                "message": d.message,
+                "hint": d.hint,
+                "file": d.location.file,
+                "line": d.location.line or None,
+                "field": d.location.field or None,
+            }
+            for d in error.diagnostics
+        ]
+    entry: dict[str, Any] = {
+        "kind": kind,
+        "message": error.message if isinstance(error, errors.HfopsError) else str(error),
+        "hint": error.hint if isinstance(error, errors.HfopsError) else None,
+    }
+    if isinstance(error, errors.RemoteError):
+        entry.update(status=error.status, request_id=error.request_id)
+    if isinstance(error, (errors.PlanError, errors.ApplyError)) and error.endpoint:
+        entry["endpoint"] = error.endpoint
+    if isinstance(error, errors.ApplyError):
+        entry["step"] = error.step
+    return [entry]
+
+
+def error_document(
+    command: str, entries: list[dict[str, Any]], *, exit_code: int, **extra: Any
+) -> dict[str, Any]:
+    """What a command run with `--format json` prints on stdout when it fails (README: JSON output)."""
+    return {"format_version": "1", "command": command, "ok": False, "exit_code": exit_code, "errors": entries, **extra}

@@ -187,7 +187,9 @@ def apply_and_report(
     out: Output, reconciler: Reconciler, request: ApplyRequest, *, stop: threading.Event | None = None
 ) -> int:
     """Run the apply workflow with terminal hooks; print the plan, progress and the summary."""
+    from hfops.adapters.output import error_document, error_entries
     from hfops.adapters.progress import Progress
+    from hfops.core.errors import HfopsError
     from hfops.core.outcome import outcomes_json, render_outcomes
     from hfops.core.render import render_plan
     from hfops.workflows.apply import ApplyHooks, run_apply
@@ -202,8 +204,15 @@ def apply_and_report(
 
     progress = Progress(sys.stderr)
     hooks = ApplyHooks(show_plan=show_plan, confirm=o.confirm, on_event=progress, info=out.info)
-    with progress:  # the live board stops ticking before the summary is printed
-        result = run_apply(reconciler, request, hooks=hooks, stop=stop)
+    try:
+        with progress:  # the live board stops ticking before the summary is printed
+            result = run_apply(reconciler, request, hooks=hooks, stop=stop)
+    except HfopsError as error:
+        if out.json_mode and plan_docs:
+            # Refused after planning (an unmanaged endpoint, a stale saved plan, no confirmation):
+            # the one document says why, with the plan that was refused.
+            out.document(error_document("apply", error_entries(error), exit_code=error.exit_code, plan=plan_docs[0]))
+        raise
     if result.retries:
         out.info(
             f"Retried {result.retries} transient API failure(s) (rate limits, server errors, dropped connections)."

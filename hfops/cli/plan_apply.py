@@ -222,7 +222,10 @@ def apply_and_report(
             "Interrupted: endpoints already created or updated keep going on the service; run apply again to converge."
         )
     if out.json_mode:
-        out.document(outcomes_json(result.outcomes, plan_docs[0] if plan_docs else None, result.credentials))
+        document = outcomes_json(result.outcomes, plan_docs[0] if plan_docs else None, result.credentials)
+        out.document({**document, "warnings": list(result.warnings)})
     else:
         out.data(render_outcomes(result.outcomes, result.credentials))
+    for warning in result.warnings:  # after the summary, where it is read
+        out.warn(warning)
     return EXIT_OK if result.ok else EXIT_ERROR

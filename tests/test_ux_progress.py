@@ -6,69 +6,17 @@ huggingface_hub and the board see exactly what a user's terminal gives them.
 
 from __future__ import annotations
 
-import fcntl
 import io
 import itertools
-import os
-import pty
 import re
-import struct
-import subprocess
-import sys
-import termios
 import time
-from pathlib import Path
 
 from hfops.adapters.progress import Progress
 from hfops.emulator import Emulator, EmulatorConfig
 from tests.factories import endpoint_manifest
+from tests.ux_terminal import run_on_terminal, terminal_env
 
-BIN = Path(sys.executable).parent
 TOKEN = "hf_test_deploy_token_0123456789"
-
-
-def run_on_terminal(args: list[str], env: dict[str, str], *, cwd: Path, timeout: float = 60) -> tuple[int, str]:
-    """`hfops ARGS` with stdout and stderr on one pseudo-terminal of 120x40; returns (code, screen bytes)."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    process = subprocess.Popen(
-        [str(BIN / "hfops"), *args],
-        stdin=subprocess.DEVNULL,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        cwd=cwd,
-        close_fds=True,
-    )
-    os.close(slave)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    code = process.wait(timeout=10)
-    return code, b"".join(chunks).decode(errors="replace")
-
-
-def terminal_env(emulator: Emulator, home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HFOPS_", "HUGGING"))}
-    env.update(
-        HOME=str(home),
-        HF_HOME=str(home / "hf"),  # an empty cache: config.json is really downloaded
-        HF_TOKEN=TOKEN,
-        HF_ENDPOINT=emulator.url,
-        HFOPS_API_URL=emulator.url + "/v2",
-        HFOPS_POLL_INTERVAL="0.1",
-        TERM="xterm-256color",
-        NO_COLOR="1",
-    )
-    return env
 
 
 def test_no_huggingface_hub_download_bars_and_the_board_ticks_on_a_terminal(tmp_path):
@@ -76,7 +24,7 @@ def test_no_huggingface_hub_download_bars_and_the_board_ticks_on_a_terminal(tmp_
     with Emulator(EmulatorConfig(provision_seconds=4, retry_after_seconds=0.0)) as emulator:
         (tmp_path / "m").mkdir()
         (tmp_path / "m" / "a.yaml").write_text(endpoint_manifest("alpha"))
-        env = terminal_env(emulator, tmp_path)
+        env = terminal_env(emulator.url, tmp_path, TOKEN, NO_COLOR="1")
 
         code, screen = run_on_terminal(["plan", "m"], env, cwd=tmp_path)
         assert code == 0, screen

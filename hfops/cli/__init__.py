@@ -17,6 +17,7 @@ from typing import ClassVar
 import click
 
 from hfops.adapters.output import Output
+from hfops.cli import options as o
 from hfops.cli.inspect import credentials, status, verify
 from hfops.cli.manage import demo, destroy, import_
 from hfops.cli.plan_apply import apply, plan, validate
@@ -61,6 +62,7 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="hfops", prog_name="hfops")
+@o.no_color_option
 def cli() -> None:
     """Declarative Hugging Face Inference Endpoints (TGI) for GenStudio.
 
@@ -69,7 +71,28 @@ def cli() -> None:
     """
 
 
-for _command in (validate, plan, apply, credentials, status, verify, destroy, import_, demo):
+@click.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> int:
+    """Print the shell completion script for SHELL (bash, zsh or fish).
+
+    \b
+    bash:  eval "$(hfops completion bash)"    (e.g. in ~/.bashrc)
+    zsh:   eval "$(hfops completion zsh)"     (e.g. in ~/.zshrc)
+    fish:  hfops completion fish > ~/.config/fish/completions/hfops.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    # click's own completion: the script calls hfops back with _HFOPS_COMPLETE set, so commands,
+    # options and their choices always match the installed hfops.
+    complete = get_completion_class(shell)
+    if complete is None:  # pragma: no cover - the choice above names only shells click supports
+        raise UsageError(f"no completion for {shell}")
+    click.echo(complete(cli, {}, "hfops", "_HFOPS_COMPLETE").source())
+    return EXIT_OK
+
+
+for _command in (validate, plan, apply, credentials, status, verify, destroy, import_, demo, completion):
     cli.add_command(_command)
 
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 @o.paths_argument
 @o.namespace_option
 @o.format_option
+@o.no_color_option
 def validate(paths: Sequence[str], namespace: str | None, fmt: str) -> int:
     """Check manifests offline: schema and semantic rules, every error in one run."""
     from hfops.core.errors import ManifestError
@@ -74,6 +75,7 @@ def validate(paths: Sequence[str], namespace: str | None, fmt: str) -> int:
 @o.paths_argument
 @o.namespace_option
 @o.format_option
+@o.no_color_option
 @o.credentials_option
 @o.adopt_option
 @o.prune_options
@@ -117,7 +119,7 @@ def plan(
     if out.json_mode:
         out.document(the_plan.to_json())
     else:
-        out.data(render_plan(the_plan, paths=paths))
+        out.plan(render_plan(the_plan, paths=paths))
     if the_plan.conflicts or the_plan.credential_conflicts:
         return EXIT_ERROR
     if detailed_exitcode and the_plan.has_changes:
@@ -129,6 +131,7 @@ def plan(
 @o.paths_argument
 @o.namespace_option
 @o.format_option
+@o.no_color_option
 @o.credentials_option
 @o.timeout_option
 @o.parallelism_option
@@ -191,19 +194,32 @@ def apply_and_report(
     from hfops.adapters.progress import Progress
     from hfops.core.errors import HfopsError
     from hfops.core.outcome import outcomes_json, render_outcomes
+    from hfops.core.plan import Delete
     from hfops.core.render import render_plan
     from hfops.workflows.apply import ApplyHooks, run_apply
 
     plan_docs: list[dict[str, object]] = []
+    shown: list[Plan] = []
 
     def show_plan(the_plan: Plan, paths: Sequence[str]) -> None:
+        shown.append(the_plan)
         if out.json_mode:
             plan_docs.append(the_plan.to_json())
         else:
-            out.data(render_plan(the_plan, paths=paths))
+            out.plan(render_plan(the_plan, paths=paths))
 
     progress = Progress(sys.stderr)
-    hooks = ApplyHooks(show_plan=show_plan, confirm=o.confirm, on_event=progress, info=out.info)
+    def confirm(question: str) -> None:
+        deletes = sum(isinstance(a, Delete) for p in shown for a in p.actions)
+        if deletes:  # --prune deleting endpoints: a typed `yes`, as for destroy
+            o.confirm_typed(
+                f"Do you really want to apply these changes, deleting {deletes} endpoint(s)?",
+                doing="apply these changes",
+            )
+        else:
+            o.confirm(question)
+
+    hooks = ApplyHooks(show_plan=show_plan, confirm=confirm, on_event=progress, info=out.info)
     try:
         with progress:  # the live board stops ticking before the summary is printed
             result = run_apply(reconciler, request, hooks=hooks, stop=stop)

@@ -272,6 +272,86 @@ def test_templates_use_the_expected_hfops_commands(platform: str) -> None:
         assert any(is_install(text) and "$HFOPS_PACKAGE" in text for text in scripts[job])
 
 
+# ---- (a2) the install line installs hfops from its repository at a pinned ref -------------------------
+
+PINNED_REF = re.compile(r"^(v\d+\.\d+\.\d+|[0-9a-f]{40})$")  # a release tag or a commit SHA, never a branch
+GIT_PACKAGE = re.compile(r"^git\+https://(?P<repo>[^@\s]+)@(?P<ref>[^@\s]+)$")
+GITLAB_ARCHIVE = re.compile(r"^https://(?P<repo>[^\s]+)/-/archive/(?P<ref>[^/\s]+)/hfops-(?P=ref)\.tar\.gz$")
+
+
+def package_of(platform: str) -> str:
+    config = load(GITHUB)["env"] if platform == "github" else load(GITLAB)["variables"]
+    return str(config["HFOPS_PACKAGE"])
+
+
+def install_line(platform: str) -> str:
+    if platform == "github":
+        return str(step(load(GITHUB), "validate", "Install hfops")["run"])
+    return str(load(GITLAB)["default"]["before_script"][0])
+
+
+@pytest.mark.parametrize("platform", ["github", "gitlab"])
+def test_templates_install_hfops_from_the_repository_at_a_pinned_ref(platform: str) -> None:
+    package = package_of(platform)
+    assert "==" not in package  # `pip install hfops==0.1.0`: no index has hfops
+    match = (GIT_PACKAGE if platform == "github" else GITLAB_ARCHIVE).match(package)
+    assert match, package
+    assert PINNED_REF.match(match["ref"]), f"{package}: pin a tag or a commit, not {match['ref']!r}"
+    assert install_line(platform) == 'python -m pip install --quiet "$HFOPS_PACKAGE"'
+
+
+@pytest.fixture
+def released_repository(tmp_path: Path) -> Path:
+    """A Git repository of hfops with the templates' tag, and a newer commit after it."""
+    repo = tmp_path / "hfops-repo"
+    repo.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, repo / name)
+    shutil.copytree(ROOT / "hfops", repo / "hfops", ignore=shutil.ignore_patterns("__pycache__"))
+
+    def git(*args: str) -> None:
+        identity = ["-c", "user.name=ci", "-c", "user.email=ci@example.com"]
+        subprocess.run(["git", *identity, *args], cwd=repo, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "release")
+    git("tag", GIT_PACKAGE.match(package_of("github"))["ref"])  # type: ignore[index]
+    (repo / "hfops" / "after_the_tag.py").write_text("# not released: the pinned install must not have it\n")
+    git("add", "-A")
+    git("commit", "-qm", "after the release")
+    return repo
+
+
+def test_the_install_lines_install_the_pinned_ref(released_repository: Path, tmp_path: Path) -> None:
+    """Both templates' install line, unchanged, with HFOPS_PACKAGE pointing at a local copy of the repository."""
+    repo = released_repository
+    venv = tmp_path / "runner"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    ref = GIT_PACKAGE.match(package_of("github"))["ref"]  # type: ignore[index]
+    archive = tmp_path / f"hfops-{ref}.tar.gz"  # what GitLab's /-/archive/<ref>/ URL serves
+    subprocess.run(
+        ["git", "archive", "--format=tar.gz", f"--prefix=hfops-{ref}/", "-o", str(archive), ref], cwd=repo, check=True
+    )
+    # The templates' packages with only the host swapped for the local copy: the same ref.
+    packages = {"github": f"git+file://{repo}@{ref}", "gitlab": str(archive)}
+    site = venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    for platform, package in packages.items():
+        env = {
+            **os.environ,
+            "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+            "HFOPS_PACKAGE": package,
+            "PIP_NO_DEPS": "1",  # hfops' dependencies are not what this checks, and need an index
+            "PIP_FORCE_REINSTALL": "1",
+        }
+        line = install_line(platform)
+        done = subprocess.run(["bash", "-eo", "pipefail", "-c", line], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, (platform, package, done.stderr)
+        assert (site / "hfops" / "cli" / "__init__.py").is_file(), platform
+        assert not (site / "hfops" / "after_the_tag.py").exists(), platform  # exactly the pinned ref
+        assert (venv / "bin" / "hfops").is_file(), platform
+
+
 # ---- (b) every hfops command line exists in the real CLI --------------------------------------------
 
 

@@ -124,6 +124,27 @@ def transport_error(error: BaseException, operation: str, url: str) -> RemoteErr
     )
 
 
+def wrong_api_url(namespace: str, api_url: str, error: RemoteError) -> RemoteError:
+    """A 404 from listing a namespace: say what HFOPS_API_URL should look like."""
+    from hfops.adapters.settings import DEFAULT_API_URL
+
+    if api_url.rstrip("/").endswith("/v2"):
+        message = f"list endpoints in {namespace}: Not Found at HFOPS_API_URL {api_url}"
+        hint = f"check the namespace {namespace!r}; HFOPS_API_URL should be the API base, like {DEFAULT_API_URL}"
+    else:
+        message = f"list endpoints in {namespace}: Not Found: HFOPS_API_URL {api_url} is not the API base (no /v2)"
+        hint = (
+            f"HFOPS_API_URL should be the Inference Endpoints API base ending in /v2, like {DEFAULT_API_URL} "
+            f"(for the emulator: its URL followed by /v2); did you mean {api_url.rstrip('/')}/v2?"
+        )
+    return RemoteError(
+        message,
+        status=404,
+        request_id=error.request_id,
+        hint=hint,
+    )
+
+
 class HubEndpoints:
     """`EndpointWriter` over `huggingface_hub.HfApi`."""
 
@@ -149,13 +170,19 @@ class HubEndpoints:
 
     def list(self, namespace: str) -> builtins.list[LiveEndpoint]:
         # Read inside the retried call: a garbled list is retried like a lost one.
-        return self._call(
-            f"list endpoints in {namespace}",
-            lambda: live_list(
-                [e.raw for e in self._api.list_inference_endpoints(namespace=namespace, token=self._token)],
-                namespace=namespace,
-            ),
-        )
+        try:
+            return self._call(
+                f"list endpoints in {namespace}",
+                lambda: live_list(
+                    [e.raw for e in self._api.list_inference_endpoints(namespace=namespace, token=self._token)],
+                    namespace=namespace,
+                ),
+            )
+        except RemoteError as error:
+            if error.status != 404:
+                raise
+            # The list route exists for every namespace: a 404 means the base URL is wrong.
+            raise wrong_api_url(namespace, self._settings.api_url, error) from None
 
     def get(self, namespace: str, name: str) -> LiveEndpoint | None:
         operation = f"read {namespace}/{name}"

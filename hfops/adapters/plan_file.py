@@ -1,6 +1,7 @@
 """Saved plans (`hfops plan --out FILE`, `hfops apply FILE`).
 
-A saved plan records the plan as data plus what it was made from: the manifest paths and options,
+A saved plan records the plan as data plus what it was made from: the manifest paths (made
+absolute when saved, so `apply FILE` reads the same manifests from any working directory) and options,
 a digest of the desired state (secrets by fingerprint only) and a digest of the live state's
 owned fields. `apply FILE` re-plans from the same inputs and refuses, as Terraform does, if either
 digest or the actions differ: the plan is stale. A saved plan never contains a token or secret.
@@ -9,7 +10,8 @@ digest or the actions differ: the plan is stale. A saved plan never contains a t
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,18 @@ class PlanInputs:
         }
 
 
+def absolute_paths(paths: tuple[str, ...]) -> tuple[str, ...]:
+    """Manifest paths as the saved plan records them: absolute, so they do not depend on the cwd.
+
+    Absolute rather than relative to the plan file: a plan is usually written outside the manifests
+    (`--out /tmp/x.plan`, a CI artifact), and the staleness digests never contain paths, so a
+    plan applied elsewhere refuses exactly as it would in place if the manifests differ.
+    """
+    return tuple(os.path.abspath(os.path.expanduser(p)) for p in paths)
+
+
 def save_plan(path: str, plan: Plan, inputs: PlanInputs) -> None:
+    inputs = replace(inputs, paths=absolute_paths(inputs.paths))
     document = {
         "kind": KIND,
         "format_version": "1",

@@ -8,6 +8,7 @@ Thin by design: no planning or API logic lives here; one module per command grou
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from typing import ClassVar
 import click
 
 from hfops.adapters.output import Output
+from hfops.cli import options as o
 from hfops.cli.inspect import credentials, status, verify
 from hfops.cli.manage import demo, destroy, import_
 from hfops.cli.plan_apply import apply, plan, validate
@@ -60,6 +62,7 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="hfops", prog_name="hfops")
+@o.no_color_option
 def cli() -> None:
     """Declarative Hugging Face Inference Endpoints (TGI) for GenStudio.
 
@@ -68,38 +71,103 @@ def cli() -> None:
     """
 
 
-for _command in (validate, plan, apply, credentials, status, verify, destroy, import_, demo):
+@click.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> int:
+    """Print the shell completion script for SHELL (bash, zsh or fish).
+
+    \b
+    bash:  eval "$(hfops completion bash)"    (e.g. in ~/.bashrc)
+    zsh:   eval "$(hfops completion zsh)"     (e.g. in ~/.zshrc)
+    fish:  hfops completion fish > ~/.config/fish/completions/hfops.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    # click's own completion: the script calls hfops back with _HFOPS_COMPLETE set, so commands,
+    # options and their choices always match the installed hfops.
+    complete = get_completion_class(shell)
+    if complete is None:  # pragma: no cover - the choice above names only shells click supports
+        raise UsageError(f"no completion for {shell}")
+    click.echo(complete(cli, {}, "hfops", "_HFOPS_COMPLETE").source())
+    return EXIT_OK
+
+
+for _command in (validate, plan, apply, credentials, status, verify, destroy, import_, demo, completion):
     cli.add_command(_command)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point: maps every error to one line on stderr and exit code 1."""
-    out = Output()
+def json_command(args: Sequence[str]) -> str | None:
+    """The command's name when this invocation asks for `--format json`, else None.
+
+    Parsed leniently (the arguments may be what made the command fail), with a plain scan as a
+    fallback for when parsing stops early at an unknown option.
+    """
     try:
-        code = cli.main(args=list(argv) if argv is not None else None, prog_name="hfops", standalone_mode=False)
-    except click.exceptions.Abort:
+        ctx = click.Context(cli, resilient_parsing=True)
+        name, command, rest = cli.resolve_command(ctx, list(args))
+    except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+        return None
+    if name is None or command is None or not any(p.name == "fmt" for p in command.params):
+        return None
+    try:
+        with command.make_context(name, list(rest), parent=ctx, resilient_parsing=True) as sub:
+            if sub.params.get("fmt") == "json":
+                return name
+    except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+        pass
+    pairs = itertools.pairwise([*args, ""])
+    return name if any(a == "--format=json" or (a == "--format" and b == "json") for a, b in pairs) else None
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: maps every error to one line on stderr and exit code 1.
+
+    With `--format json`, a failure also prints one JSON error document on stdout (unless the
+    command printed its own document already), so stdout always holds exactly one.
+    """
+    from hfops.adapters.output import documents_written, error_document, error_entries, reset_documents
+
+    args = list(argv) if argv is not None else sys.argv[1:]
+    reset_documents()
+    out = Output()
+    failure: BaseException | None = None
+    kind: str | None = None
+    try:
+        code = cli.main(args=args, prog_name="hfops", standalone_mode=False)
+    except click.exceptions.Abort as error:
         out.error("aborted")
-        code = EXIT_ERROR
+        code, failure, kind = EXIT_ERROR, error, "interrupted"
     except click.ClickException as error:
         error.show()
-        code = EXIT_ERROR
+        code, failure, kind = EXIT_ERROR, error, "usage"
     except HfopsError as error:
         out.error(error.message, error.hint)
         if os.environ.get("HFOPS_DEBUG"):
             import traceback
 
             out.info(traceback.format_exc())
-        code = error.exit_code
-    except KeyboardInterrupt:
+        code, failure = error.exit_code, error
+    except KeyboardInterrupt as error:
         out.error("interrupted")
-        code = EXIT_ERROR
+        code, failure, kind = EXIT_ERROR, error, "interrupted"
     except Exception as error:  # a bug: say so plainly, never with secrets, and exit 1
         if os.environ.get("HFOPS_DEBUG"):
             import traceback
 
             out.info(traceback.format_exc())
         out.error(f"unexpected {type(error).__name__}: {error}", "set HFOPS_DEBUG=1 for a traceback")
-        code = EXIT_ERROR
+        code, failure, kind = EXIT_ERROR, error, "internal"
+    if failure is not None and not documents_written():
+        command = json_command(args)
+        if command is not None:
+            entries = error_entries(failure, kind=kind)
+            if isinstance(failure, click.ClickException):
+                entries[0]["message"] = failure.format_message()
+            elif isinstance(failure, (KeyboardInterrupt, click.exceptions.Abort)):
+                entries[0]["message"] = "interrupted"
+            elif kind == "internal":
+                entries[0]["message"] = f"unexpected {type(failure).__name__}: {failure}"
+            Output(fmt="json").document(error_document(command, entries, exit_code=code))
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 

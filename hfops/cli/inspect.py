@@ -15,6 +15,7 @@ from hfops.core.errors import EXIT_ERROR, EXIT_OK
 @o.paths_argument
 @o.namespace_option
 @o.format_option
+@o.no_color_option
 @o.credentials_option
 @o.owner_option
 @click.option(
@@ -55,6 +56,7 @@ def credentials(
 @o.paths_argument
 @o.namespace_option
 @o.format_option
+@o.no_color_option
 def status(paths: Sequence[str], namespace: str | None, fmt: str) -> int:
     """One line per endpoint: name, state, url, replicas (ready/target)."""
     from hfops.workflows.inspect import status as read_status
@@ -76,6 +78,7 @@ def status(paths: Sequence[str], namespace: str | None, fmt: str) -> int:
 @o.paths_argument
 @o.namespace_option
 @o.format_option
+@o.no_color_option
 @o.credentials_option
 @click.option(
     "--scale-up-timeout",

@@ -15,6 +15,7 @@ from hfops.core.errors import EXIT_ERROR, EXIT_OK
 @o.paths_argument
 @o.namespace_option
 @o.format_option
+@o.no_color_option
 @o.credentials_option
 @o.owner_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
@@ -31,9 +32,9 @@ def destroy(
     for note in planned.notes:
         out.info(note)
     for delete in planned.deletes:
-        out.data(f"  - {delete.address} will be destroyed")
+        out.plan(f"  - {delete.address} will be destroyed")
     for removal in planned.plan.credentials:
-        out.data(f"  - credential {removal.address} -> {removal.output.describe()} will be removed")
+        out.plan(f"  - credential {removal.address} -> {removal.output.describe()} will be removed")
     if not planned.deletes and not planned.plan.credentials:
         out.data("No changes. Nothing to destroy.")
         if out.json_mode:
@@ -46,7 +47,7 @@ def destroy(
         summary += f" Credentials: 0 to write, 0 to change, {len(planned.plan.credentials)} to remove."
     out.data(summary)
     if not yes:
-        o.confirm("Destroy these endpoints?")
+        o.confirm_typed("Do you really want to destroy these endpoints?", doing="destroy these endpoints")
     with SignalGuard(reconciler.retry.stop) as guard:
         outcomes, removed = run_destroy(
             reconciler, planned, on_deleted=lambda a: out.info(f"{a}: deleted"), stop=guard.stop
@@ -133,6 +134,8 @@ def import_(addresses: Sequence[str], out_file: str | None, no_adopt: bool) -> i
 )
 def demo(examples_dir: str | None, credentials_dir: str | None) -> int:
     """The whole flow on a built-in emulator and the shipped examples; no account, no network."""
+    from hfops.adapters.output import silence_library_progress
     from hfops.workflows.demo import run_demo
 
+    silence_library_progress()
     return run_demo(Output(), examples_dir=examples_dir, credentials_dir=credentials_dir)

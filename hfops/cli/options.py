@@ -126,8 +126,10 @@ def settings(**overrides: Any) -> Settings:
 
 
 def reconciler(out: Output, run_settings: Settings) -> Reconciler:
+    from hfops.adapters.output import silence_library_progress
     from hfops.workflows.reconcile import Reconciler
 
+    silence_library_progress()  # every command that reads the Hub comes through here
     return Reconciler(run_settings, warn=out.warn)
 
 
@@ -140,3 +142,38 @@ def confirm(question: str) -> None:
         )
     if not click.confirm(question, default=False, err=True):
         raise HfopsError("cancelled; nothing was changed")
+
+
+def confirm_typed(question: str, *, doing: str) -> None:
+    """Ask for a typed `yes` before deleting, as `terraform destroy` does; refuse without a terminal.
+
+    A deletion cannot be undone (the endpoint, its URL and its credentials are gone), so a stray
+    Enter or `y` is not enough: only the word `yes` goes ahead.
+    """
+    if not sys.stdin.isatty():
+        raise ConfirmationError(
+            f"refusing to {doing} without confirmation: no terminal to ask on",
+            hint=f"pass --yes to {doing} non-interactively (e.g. in CI)",
+        )
+    click.echo(f"\n{question}\n  hfops will {doing} as shown above. Only 'yes' will be accepted to confirm.", err=True)
+    answer = click.prompt("\n  Enter a value", default="", show_default=False, err=True)
+    if answer.strip() != "yes":
+        raise HfopsError("cancelled; nothing was changed")
+
+
+def _no_colour(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        from hfops.adapters.output import disable_colour
+
+        disable_colour()
+
+
+# No parameter reaches the command: the flag only turns colour off for the run (NO_COLOR does too).
+no_color_option = click.option(
+    "--no-color",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_no_colour,
+    help="No colours in the output (also: NO_COLOR set, or not a terminal).",
+)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 @o.paths_argument
 @o.namespace_option
 @o.format_option
+@o.no_color_option
 def validate(paths: Sequence[str], namespace: str | None, fmt: str) -> int:
     """Check manifests offline: schema and semantic rules, every error in one run."""
     from hfops.core.errors import ManifestError
@@ -74,6 +75,7 @@ def validate(paths: Sequence[str], namespace: str | None, fmt: str) -> int:
 @o.paths_argument
 @o.namespace_option
 @o.format_option
+@o.no_color_option
 @o.credentials_option
 @o.adopt_option
 @o.replace_option
@@ -125,7 +127,7 @@ def plan(
     if out.json_mode:
         out.document(the_plan.to_json())
     else:
-        out.data(render_plan(the_plan, paths=paths))
+        out.plan(render_plan(the_plan, paths=paths))
     if the_plan.conflicts or the_plan.credential_conflicts:
         return EXIT_ERROR
     if detailed_exitcode and the_plan.has_changes:
@@ -137,6 +139,7 @@ def plan(
 @o.paths_argument
 @o.namespace_option
 @o.format_option
+@o.no_color_option
 @o.credentials_option
 @o.timeout_option
 @o.parallelism_option
@@ -202,21 +205,45 @@ def apply_and_report(
     out: Output, reconciler: Reconciler, request: ApplyRequest, *, stop: threading.Event | None = None
 ) -> int:
     """Run the apply workflow with terminal hooks; print the plan, progress and the summary."""
+    from hfops.adapters.output import error_document, error_entries
     from hfops.adapters.progress import Progress
+    from hfops.core.errors import HfopsError
     from hfops.core.outcome import outcomes_json, render_outcomes
+    from hfops.core.plan import Delete
     from hfops.core.render import render_plan
     from hfops.workflows.apply import ApplyHooks, run_apply
 
     plan_docs: list[dict[str, object]] = []
+    shown: list[Plan] = []
 
     def show_plan(the_plan: Plan, paths: Sequence[str]) -> None:
+        shown.append(the_plan)
         if out.json_mode:
             plan_docs.append(the_plan.to_json())
         else:
-            out.data(render_plan(the_plan, paths=paths))
+            out.plan(render_plan(the_plan, paths=paths))
 
-    hooks = ApplyHooks(show_plan=show_plan, confirm=o.confirm, on_event=Progress(sys.stderr), info=out.info)
-    result = run_apply(reconciler, request, hooks=hooks, stop=stop)
+    progress = Progress(sys.stderr)
+    def confirm(question: str) -> None:
+        deletes = sum(isinstance(a, Delete) for p in shown for a in p.actions)
+        if deletes:  # --prune deleting endpoints: a typed `yes`, as for destroy
+            o.confirm_typed(
+                f"Do you really want to apply these changes, deleting {deletes} endpoint(s)?",
+                doing="apply these changes",
+            )
+        else:
+            o.confirm(question)
+
+    hooks = ApplyHooks(show_plan=show_plan, confirm=confirm, on_event=progress, info=out.info)
+    try:
+        with progress:  # the live board stops ticking before the summary is printed
+            result = run_apply(reconciler, request, hooks=hooks, stop=stop)
+    except HfopsError as error:
+        if out.json_mode and plan_docs:
+            # Refused after planning (an unmanaged endpoint, a stale saved plan, no confirmation):
+            # the one document says why, with the plan that was refused.
+            out.document(error_document("apply", error_entries(error), exit_code=error.exit_code, plan=plan_docs[0]))
+        raise
     if result.retries:
         out.info(
             f"Retried {result.retries} transient API failure(s) (rate limits, server errors, dropped connections)."
@@ -226,7 +253,10 @@ def apply_and_report(
             "Interrupted: endpoints already created or updated keep going on the service; run apply again to converge."
         )
     if out.json_mode:
-        out.document(outcomes_json(result.outcomes, plan_docs[0] if plan_docs else None, result.credentials))
+        document = outcomes_json(result.outcomes, plan_docs[0] if plan_docs else None, result.credentials)
+        out.document({**document, "warnings": list(result.warnings)})
     else:
         out.data(render_outcomes(result.outcomes, result.credentials))
+    for warning in result.warnings:  # after the summary, where it is read
+        out.warn(warning)
     return EXIT_OK if result.ok else EXIT_ERROR

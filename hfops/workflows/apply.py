@@ -54,6 +54,8 @@ class ApplyResult:
     retries: int
     interrupted: bool
     credentials: tuple[CredentialOutcome, ...] = ()
+    # Problems that fail nothing but that GenStudio will hit (a credential key the endpoint rejects).
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -164,13 +166,51 @@ def run_apply(
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfops-credentials") as pool:
         credentials = pool.submit(deliver_rest).result()
+    running = {o.address: o.live for o in outcomes if o.credential_path is not None and o.live is not None}
+    for written in credentials:
+        if written.ok and written.verb != "remove" and written.address in context.live:
+            running.setdefault(written.address, context.live[written.address])
     return ApplyResult(
         plan=the_plan,
         outcomes=tuple(outcomes),
         retries=reconciler.retry.stats.retries,
         interrupted=interrupted,
         credentials=tuple(credentials),
+        warnings=() if interrupted else tuple(check_api_keys(reconciler, specs, running)),
     )
+
+
+def check_api_keys(
+    reconciler: Reconciler, specs: Mapping[str, EndpointSpec], written: Mapping[str, LiveEndpoint]
+) -> list[str]:
+    """One authenticated /info call per endpoint whose credential was just written, with its key.
+
+    apply waits with the deploy token; GenStudio calls with `genstudio.apiKey`, a different token
+    that the endpoint may not accept (another organisation's, revoked, a typo). Checked once here
+    so the summary says so, instead of GenStudio's first call. Only running endpoints are called:
+    a scaled-to-zero one is not woken. Public endpoints accept any key; without an apiKey the
+    credential holds the deploy token, which the wait just used.
+    """
+    from hfops.adapters import tgi
+    from hfops.workflows.reconcile import read_env_secret
+
+    warnings = []
+    for address in sorted(written):
+        spec, live = specs.get(address), written[address]
+        ref = spec.genstudio.api_key if spec else None
+        if spec is None or ref is None or spec.type == "public" or live.url is None or live.state != "running":
+            continue
+        key = read_env_secret(ref.env_var, reconciler.env)
+        if not key:
+            continue
+        answer = tgi.info(live.url, token=key)
+        if answer.status in (401, 403):
+            warnings.append(
+                f"{address}: the endpoint rejects the credential's api_key ({ref.env_var}; HTTP {answer.status}): "
+                "GenStudio's calls will fail; give genstudio.apiKey a token that can call this endpoint, "
+                "then run hfops credentials"
+            )
+    return warnings
 
 
 def carry_out_credentials(

@@ -117,12 +117,14 @@ def _demo(out: Output, examples: Path, target: str, scratch: Path) -> int:
         paths = [str(examples)]
         out.info("==> hfops apply --yes (the plan first, then the changes, waiting for each endpoint)")
         options = ApplyOptions(wait=True, timeout=120, poll_interval=0.5, parallelism=8)
+        progress = Progress(sys.stderr)
         hooks = ApplyHooks(
             show_plan=lambda plan, shown: out.data(render_plan(plan, paths=shown)),
-            on_event=Progress(sys.stderr),
+            on_event=progress,
             info=out.info,
         )
-        result = run_apply(reconciler, ApplyRequest(tuple(paths), yes=True, options=options), hooks=hooks)
+        with progress:  # the live board stops ticking before anything else is printed
+            result = run_apply(reconciler, ApplyRequest(tuple(paths), yes=True, options=options), hooks=hooks)
         out.data(render_outcomes(result.outcomes, result.credentials))
         if not result.ok:
             out.error("apply did not complete; see above")

@@ -36,6 +36,13 @@ def parse_credential(content: bytes | None) -> dict[str, object] | None:
     return data if isinstance(data, dict) else None
 
 
+def paused_detail(spec: EndpointSpec) -> str:
+    """Why a paused endpoint cannot be called, and the one way to resume it that matches the manifest."""
+    if spec.paused:
+        return "paused, as its manifest says (spec.paused: true); to resume it, remove that line and run hfops apply"
+    return "paused outside hfops (its manifest does not say paused); run hfops apply to resume it"
+
+
 def verify_endpoint(
     spec: EndpointSpec,
     live: LiveEndpoint | None,
@@ -49,9 +56,7 @@ def verify_endpoint(
     if live is None:
         return VerifyResult(address, False, "endpoint does not exist")
     if live.state == "paused":
-        return VerifyResult(
-            address, False, "the endpoint is paused; resume it (remove paused: true and run hfops apply)", live.state
-        )
+        return VerifyResult(address, False, paused_detail(spec), live.state)
     if credential is None:
         return VerifyResult(address, False, f"no readable credential at {path}; run hfops credentials", live.state)
     key, url, window = credential.get("api_key"), credential.get("endpoint"), credential.get("context_window")
@@ -76,6 +81,10 @@ def verify_endpoint(
         return VerifyResult(address, False, "401 Unauthorized: the credential's api_key is not accepted", live.state)
     if info.status == 503:
         return VerifyResult(address, False, f"cold start did not finish within {scale_up_timeout}s (503)", live.state)
+    if info.status == 400:
+        # What a paused endpoint's URL answers ("Invalid state"): it was paused after its state was read.
+        detail = f"/info answered 400, as a paused endpoint does: {paused_detail(spec)}"
+        return VerifyResult(address, False, detail, live.state)
     if not info.ok:
         return VerifyResult(address, False, f"/info answered {info.status or info.error}", live.state)
     served = tgi.served_context(info.body)

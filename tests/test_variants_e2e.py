@@ -278,3 +278,58 @@ def test_an_endpoint_reporting_protected_is_authenticated_for_plan_and_import(st
     imported = run("import", "acme/svc", "--no-adopt")
     assert imported.code == 0, imported.output
     assert "type: authenticated" in imported.stdout and "protected" not in imported.stdout
+
+
+@pytest.mark.parametrize("preset", ["optimistic", "likely"])
+def test_the_core_flows_hold_under_the_optimistic_and_the_likely_service(start, run, tmp_path, monkeypatch, preset):
+    """Create, env change, secret rotation, pause and resume, import and verify, once per preset."""
+    from hfops.emulator.variants import OPTIMISTIC, PESSIMISTIC
+
+    emulator = start(**(OPTIMISTIC if preset == "optimistic" else PESSIMISTIC))
+    monkeypatch.setenv("DB_PASSWORD", "first-password-value")
+    secrets = "  secrets: {DB_PASSWORD: {fromEnv: DB_PASSWORD}}\n"
+    env = "  env: {{MAX_TOTAL_TOKENS: '{total}', MAX_INPUT_TOKENS: '256'}}\n"
+
+    def manifest(total: int, paused: bool = False) -> str:
+        extra = env.format(total=total) + secrets + GENSTUDIO_KEY_FROM_ENV + ("  paused: true\n" if paused else "")
+        return endpoint_manifest("svc", extra=extra)
+
+    folder = write(tmp_path, manifest(512))
+    creds = tmp_path / "creds"
+    c = ("--credentials-dir", str(creds))
+
+    def window() -> int:
+        return int(json.loads((creds / "svc.json").read_text())["context_window"])
+
+    def settled() -> None:
+        assert run("plan", str(folder), "--detailed-exitcode", *c).code == 0
+
+    assert run("apply", str(folder), "--yes", *c).code == 0 and window() == 512
+    settled()
+    write(tmp_path, manifest(768))  # env change: rolled out before the window is read
+    assert run("apply", str(folder), "--yes", *c).code == 0 and window() == 768
+    settled()
+    monkeypatch.setenv("DB_PASSWORD", "second-password-value")  # secret rotation
+    assert run("plan", str(folder), "--detailed-exitcode", *c).code == 2
+    assert run("apply", str(folder), "--yes", *c).code == 0
+    settled()
+    write(tmp_path, manifest(768, paused=True))
+    assert run("apply", str(folder), "--yes", *c).code == 0
+    assert emulator.endpoint_raw("acme", "svc")["status"]["state"] == "paused"
+    settled()
+    write(tmp_path, manifest(768))
+    assert run("apply", str(folder), "--yes", *c).code == 0
+    assert emulator.endpoint_raw("acme", "svc")["status"]["state"] == "running"
+    settled()
+    verified = run("verify", str(folder), *c)
+    assert verified.code == 0 and "acme/svc: ok" in verified.stdout, verified.output
+
+    imported = tmp_path / "imported"
+    imported.mkdir()
+    out = run("import", "acme/svc", "--no-adopt", "--out", str(imported / "svc.yaml"))
+    assert out.code == 0, out.output
+    assert "password-value" not in (imported / "svc.yaml").read_text()
+    planned = run("plan", str(imported), "--format", "json", *c)
+    assert planned.code == 0, planned.output
+    (action,) = json.loads(planned.stdout)["actions"]
+    assert action["action"] == "no-op"  # the imported manifest is the endpoint, secrets included

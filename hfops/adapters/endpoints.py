@@ -9,6 +9,10 @@ What the API answers is not trusted further than it must be: an answer that is n
 returns becomes a located `RemoteError` (retried like a lost answer), and an endpoint URL that is
 neither https nor loopback is refused before any token or credential goes near it (http.py has
 the session's own rules: redirects, sizes, plain http).
+
+Why one module of ~420 lines: it is the one place hfops speaks to the endpoints API, and every
+call shares the same retry, error location and answer checks; its pieces (the call tables, the
+raw-PUT fallback, the error mapping) only make sense together. The HTTP session rules are `http`.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ hands it to the router (routes.py: auth, faults, /v2, Hub, TGI), records it in t
 (request_log.py) and writes the answer, slowly when a slow body was asked for; a `Dropped` fault
 closes the connection unanswered. `Emulator` runs it in a background thread; `serve_forever` runs it
 in the foreground until SIGINT/SIGTERM.
+
+Why one module of ~420 lines: the handler and the `Emulator` lifecycle (start, stop, the test
+helpers that read and drive its state) are one job, serving; routing, faults and the request log
+are their own modules.
 """
 
 from __future__ import annotations
@@ -385,6 +389,10 @@ class Emulator:
     def endpoint_raw(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The endpoint exactly as GET /v2/endpoint/{ns}/{name} would return it, or None."""
         return self._runtime.store.raw(namespace, name)
+
+    def secret_keys(self, namespace: str, name: str) -> list[str] | None:
+        """For tests: the secret keys the emulator stores for an endpoint (the API may not show them, U5)."""
+        return self._runtime.store.secret_keys(namespace, name)
 
     def advance(self, seconds: float) -> None:
         """Move the emulated clock forward (scale-to-zero idle timers); provisioning is unaffected."""

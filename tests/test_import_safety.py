@@ -91,7 +91,7 @@ def test_import_never_writes_credentials_kept_in_env(api: HfApi, emulator: Any, 
         assert applied.code == 0, applied.output
         raw = emulator.endpoint_raw("acme", "gated")
         assert raw["model"]["env"] == {"LOG_LEVEL": "info"}
-        assert emulator.secret_keys("acme", "gated") == ["DB_PASSWORD", "HF_TOKEN", "OTHER_TOKEN"]
+        assert emulator.secret_keys("acme", "gated") == ("DB_PASSWORD", "HF_TOKEN", "OTHER_TOKEN")
         again = run("plan", str(out), "--detailed-exitcode", "--credentials-dir", creds)
         assert again.code == 0, again.output
     finally:

@@ -390,7 +390,7 @@ class Emulator:
         """The endpoint exactly as GET /v2/endpoint/{ns}/{name} would return it, or None."""
         return self._runtime.store.raw(namespace, name)
 
-    def secret_keys(self, namespace: str, name: str) -> list[str] | None:
+    def secret_keys(self, namespace: str, name: str) -> tuple[str, ...] | None:
         """For tests: the secret keys the emulator stores for an endpoint (the API may not show them, U5)."""
         return self._runtime.store.secret_keys(namespace, name)
 

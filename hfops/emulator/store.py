@@ -429,11 +429,11 @@ class Store:
             self._settle(ep, self.clock.real())
             return self._render(ep)
 
-    def secret_keys(self, namespace: str, name: str) -> list[str] | None:
+    def secret_keys(self, namespace: str, name: str) -> tuple[str, ...] | None:
         """The keys of the secrets stored for an endpoint (never their values), whatever the API shows."""
         with self.lock:
             ep = self._endpoints.get((namespace, name))
-            return None if ep is None else sorted((ep.spec["model"].get("secrets") or {}).keys())
+            return None if ep is None else tuple(sorted((ep.spec["model"].get("secrets") or {}).keys()))
 
     def advance(self, seconds: float) -> None:
         with self.lock:

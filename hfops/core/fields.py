@@ -16,6 +16,15 @@ Three kinds of field:
   sent and are compared by fingerprint, never by value.
 A field may belong to an API *group* that the API replaces whole (the TGI image): any change to
 one of its fields sends the whole group.
+
+Image fields are read inside the live image variant (`image_variant`). hfops always sends the
+`tgi` variant; it reads as its own image a `tgi` one, and a `custom` one whose url is TGI served as
+hfops serves it (`managed_tgi_url`: port 80, /health, no registry credentials), url as `image.url`.
+The `huggingface` (default) variant has no url: TGI at the service's version, read as
+SERVICE_DEFAULT_IMAGE, never as DEFAULT_TGI_IMAGE (the versions differ). A manifest that writes no
+image field pins no version and counts it as no change (`keeps_service_image`, used by the diff;
+this is what `hfops import` writes); any image field written makes the url a change. Any other
+variant reads as `<variant image>`, a change from every url a manifest can name.
 """
 
 from __future__ import annotations

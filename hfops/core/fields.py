@@ -147,19 +147,15 @@ SCALE_TO_ZERO_TIMEOUT = Field(
     default=Derived(lambda read: DEFAULT_SCALE_TO_ZERO_MINUTES if read.get("min_replica") == 0 else None),
 )
 TYPE = Field("type", "type", ("type",), default=DEFAULT_TYPE)
-def _image_url(desired: DesiredValues) -> Any:
-    # A manifest without image.url asks for hfops' default TGI image (None: the url was not written).
-    return desired.spec.image.url or DEFAULT_TGI_IMAGE
-
-
 IMAGE_URL = Field(
     "image.url",
     "image.url",
     ("url",),
-    default=None,  # not written: DEFAULT_TGI_IMAGE is desired (`_image_url`), and the default image is kept
+    default=DEFAULT_TGI_IMAGE,
     group=IMAGE_GROUP,
-    desired=_image_url,
 )
+# Recorded beside image.url (ImageSpec.url_written): whether the manifest wrote it (`keeps_service_image`).
+URL_WRITTEN = "image.url_written"
 MAX_INPUT_TOKENS = Field("image.maxInputTokens", "image.max_input_tokens", ("maxInputLength",), None, group=IMAGE_GROUP)
 MAX_TOTAL_TOKENS = Field("image.maxTotalTokens", "image.max_total_tokens", ("maxTotalTokens",), None, group=IMAGE_GROUP)
 QUANTIZE = Field("image.quantize", "image.quantize", ("quantize",), None, group=IMAGE_GROUP)
@@ -232,6 +228,8 @@ def read_manifest_values(spec: Mapping[str, Any]) -> dict[str, Any]:
         node: Any = spec
         for key in field.path.split("."):
             node = node.get(key, REQUIRED) if isinstance(node, Mapping) else REQUIRED
+        if field is IMAGE_URL:
+            read[URL_WRITTEN] = node is not REQUIRED
         if node is REQUIRED and isinstance(field.default, Derived):
             derived.append(field)
             continue
@@ -302,8 +300,9 @@ def keeps_service_image(spec: EndpointSpec, live: Mapping[str, object], task: ob
     image field written in the manifest makes the url a change too (the image is sent whole).
     """
     image = spec.image
-    written = (image.url, image.max_input_tokens, image.max_total_tokens, image.quantize)
-    return live.get(IMAGE_URL.path) == SERVICE_DEFAULT_IMAGE and task == TASK and all(v is None for v in written)
+    written = (image.max_input_tokens, image.max_total_tokens, image.quantize)
+    pinned = image.url_written or any(v is not None for v in written)
+    return live.get(IMAGE_URL.path) == SERVICE_DEFAULT_IMAGE and task == TASK and not pinned
 
 
 def read_live_fields(raw: Mapping[str, Any]) -> dict[str, object]:
@@ -346,8 +345,6 @@ def tgi_image(spec: EndpointSpec) -> dict[str, Any]:
     for field in FIELDS:
         if field.group == IMAGE_GROUP:
             value = field.spec_value(spec)
-            if field is IMAGE_URL:
-                value = value or DEFAULT_TGI_IMAGE
             if value is not None:
                 _put(body, field.api, value)
     return {"tgi": body}

@@ -64,14 +64,15 @@ class FromEnv:
 class ImageSpec:
     """The TGI container and its token limits (`model.image.tgi` in the API).
 
-    `url` None: the manifest names none; DEFAULT_TGI_IMAGE is what hfops creates with, and an
-    endpoint on the service's default image is kept (`fields.keeps_service_image`).
+    `url_written` False: the manifest names no url; DEFAULT_TGI_IMAGE is what hfops creates with,
+    and an endpoint on the service's default image is kept (`fields.keeps_service_image`).
     """
 
-    url: str | None = None
+    url: str = DEFAULT_TGI_IMAGE
     max_input_tokens: int | None = None
     max_total_tokens: int | None = None
     quantize: str | None = None
+    url_written: bool = field(default=False, compare=False)  # not a value: where the url came from
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,8 @@ def _comparable_live(desired: Desired, live: LiveEndpoint) -> dict[str, object]:
         # secrets fingerprint tag (what hfops last sent) tell a change, instead of a perpetual diff.
         current.pop(catalogue.SECRETS.path, None)
         current.update({f"{catalogue.SECRETS.path}.{key}": catalogue.SENSITIVE for key, _ in desired.spec.secrets})
+    if catalogue.keeps_service_image(desired.spec, current, live.task):
+        current[catalogue.IMAGE_URL.path] = catalogue.IMAGE_URL.desired_value(desired)  # pins no version
     if catalogue.REVISION.desired_value(desired) is catalogue.UNOWNED:
         current.pop(catalogue.REVISION.path, None)  # not owned by this manifest
     return current

@@ -16,6 +16,15 @@ Three kinds of field:
   sent and are compared by fingerprint, never by value.
 A field may belong to an API *group* that the API replaces whole (the TGI image): any change to
 one of its fields sends the whole group.
+
+Image fields are read inside the live image variant (`image_variant`). hfops always sends the
+`tgi` variant; it reads as its own image a `tgi` one, and a `custom` one whose url is TGI served as
+hfops serves it (`managed_tgi_url`: port 80, /health, no registry credentials), url as `image.url`.
+The `huggingface` (default) variant has no url: TGI at the service's version, read as
+SERVICE_DEFAULT_IMAGE, never as DEFAULT_TGI_IMAGE (the versions differ). A manifest that writes no
+image field pins no version and counts it as no change (`keeps_service_image`, used by the diff;
+this is what `hfops import` writes); any image field written makes the url a change. Any other
+variant reads as `<variant image>`, a change from every url a manifest can name.
 """
 
 from __future__ import annotations
@@ -37,6 +46,11 @@ LEGACY_AUTHENTICATED = "protected"
 # empty one): the service may not echo them on GET (reference §9 U5), so "none" and "not shown"
 # cannot be told apart; the secrets fingerprint tag then says what hfops last sent.
 NOT_ECHOED = "(not echoed by the API)"
+# What `image.url` reads as for the API's `huggingface` image variant: the service's default
+# container, which for a text-generation model is TGI at a version the service picks (3.3.7 in
+# the emulator) and does not report. It is no url a manifest can name, so hfops never calls it
+# DEFAULT_TGI_IMAGE (the versions differ); see `keeps_service_image` for when it is no change.
+SERVICE_DEFAULT_IMAGE = "(the service's default image)"
 FRAMEWORK = "pytorch"
 TASK = "text-generation"
 HEALTH_ROUTE = "/health"
@@ -140,6 +154,8 @@ IMAGE_URL = Field(
     default=DEFAULT_TGI_IMAGE,
     group=IMAGE_GROUP,
 )
+# Recorded beside image.url (ImageSpec.url_written): whether the manifest wrote it (`keeps_service_image`).
+URL_WRITTEN = "image.url_written"
 MAX_INPUT_TOKENS = Field("image.maxInputTokens", "image.max_input_tokens", ("maxInputLength",), None, group=IMAGE_GROUP)
 MAX_TOTAL_TOKENS = Field("image.maxTotalTokens", "image.max_total_tokens", ("maxTotalTokens",), None, group=IMAGE_GROUP)
 QUANTIZE = Field("image.quantize", "image.quantize", ("quantize",), None, group=IMAGE_GROUP)
@@ -212,6 +228,8 @@ def read_manifest_values(spec: Mapping[str, Any]) -> dict[str, Any]:
         node: Any = spec
         for key in field.path.split("."):
             node = node.get(key, REQUIRED) if isinstance(node, Mapping) else REQUIRED
+        if field is IMAGE_URL:
+            read[URL_WRITTEN] = node is not REQUIRED
         if node is REQUIRED and isinstance(field.default, Derived):
             derived.append(field)
             continue
@@ -251,6 +269,42 @@ def image_variant(raw: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
     return str(variant), body if isinstance(body, Mapping) else {}
 
 
+def managed_tgi_url(variant: str, image: Mapping[str, Any]) -> str | None:
+    """The url of an image hfops can hold as its own `tgi` image, or None.
+
+    The `tgi` variant, and a `custom` one whose url is a TGI image served the way hfops serves TGI
+    (port 80, /health, no registry credentials): huggingface_hub's documented pattern
+    `custom_image={"url": "ghcr.io/huggingface/text-generation-inference:...", "health_route":
+    "/health", "port": 80}` is stored that way. Such a custom image is the same container as the
+    `tgi` image of the same url; its TGI limits, if any, sit in env (read as env). hfops writes
+    the `tgi` variant when it next sends the image (an image field change, shown in the plan).
+    """
+    url = image.get("url")
+    if variant == "tgi":
+        return str(url) if url is not None else None
+    if variant != "custom" or not isinstance(url, str) or "text-generation-inference" not in url:
+        return None
+    route = image.get("healthRoute", image.get("health_route", HEALTH_ROUTE))
+    if image.get("port", TGI_PORT) != TGI_PORT or route != HEALTH_ROUTE or image.get("credentials"):
+        return None  # another port, route or a private registry: not what hfops would send
+    return url
+
+
+def keeps_service_image(spec: EndpointSpec, live: Mapping[str, object], task: object) -> bool:
+    """Whether a live `huggingface` (default) image is no change for `spec`.
+
+    True only when the manifest writes no image field at all (no url, no limits, no quantize) and
+    the endpoint is a text-generation one on the service's default image, i.e. TGI at the
+    service's version. Such a manifest pins no TGI version: hfops creates with DEFAULT_TGI_IMAGE
+    and leaves an existing default image alone. This is what `hfops import` writes for it. Any
+    image field written in the manifest makes the url a change too (the image is sent whole).
+    """
+    image = spec.image
+    written = (image.max_input_tokens, image.max_total_tokens, image.quantize)
+    pinned = image.url_written or any(v is not None for v in written)
+    return live.get(IMAGE_URL.path) == SERVICE_DEFAULT_IMAGE and task == TASK and not pinned
+
+
 def read_live_fields(raw: Mapping[str, Any]) -> dict[str, object]:
     """The owned fields of an API endpoint object, by manifest path, values as the API holds them."""
     variant, image = image_variant(raw)
@@ -258,8 +312,10 @@ def read_live_fields(raw: Mapping[str, Any]) -> dict[str, object]:
     for field in FIELDS:
         if field.group == IMAGE_GROUP:
             value = field.live_value(image)
-            if field is IMAGE_URL and variant != "tgi":
-                value = f"<{variant} image>"  # not a TGI image: differs from any url a manifest names
+            if field is IMAGE_URL:
+                # Not a TGI image hfops can hold: a marker that differs from any url a manifest names.
+                value = SERVICE_DEFAULT_IMAGE if variant == "huggingface" else managed_tgi_url(variant, image)
+                value = value or f"<{variant} image>"
             fields[field.path] = value
         elif field.kind == "value":
             fields[field.path] = field.live_value(raw)

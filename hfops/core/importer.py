@@ -38,17 +38,29 @@ def manifest_for(live: LiveEndpoint) -> ImportedManifest:
     """The manifest document for `live`, with what the user must know about what it cannot carry."""
     notes: list[str] = []
     comments: list[str] = []
-    if live.image_url is None or "text-generation-inference" not in live.image_url:
-        raise HfopsError(
-            f"{live.address}: runs a {live.image_variant!r} image, not text-generation-inference; "
-            "hfops manages only TGI endpoints"
-        )
     if live.task not in (None, "text-generation"):
         raise HfopsError(f"{live.address}: task {live.task!r} is not text-generation")
+    values = live.field_values
+    url = values.get(catalogue.IMAGE_URL.path)
+    if url == catalogue.SERVICE_DEFAULT_IMAGE and live.task == catalogue.TASK:
+        # The service's default image, TGI at the service's version: the manifest pins none
+        # (no image.url), which plans as no change for it (`catalogue.keeps_service_image`).
+        del values[catalogue.IMAGE_URL.path]
+        notes.append(
+            f"{live.address}: runs the service's default image (TGI, version chosen by the service); "
+            "the manifest names no image.url and hfops leaves the image as it is; set image.url "
+            "to pin a TGI version (the plan then shows the move)"
+        )
+    elif not isinstance(url, str) or "text-generation-inference" not in url:
+        raise HfopsError(
+            f"{live.address}: runs a {live.image_variant!r} image{_described(live)}, not "
+            "text-generation-inference as hfops serves it; hfops manages only TGI endpoints "
+            "(the tgi image, the default image for text-generation, or a custom TGI image on port "
+            f"{catalogue.TGI_PORT} with health route {catalogue.HEALTH_ROUTE})"
+        )
     metadata: dict[str, Any] = {"name": live.name, "namespace": live.namespace}
     if live.user_tags:
         metadata["tags"] = list(live.user_tags)
-    values = live.field_values
     timeout = catalogue.SCALE_TO_ZERO_TIMEOUT
     if live.min_replica == 0 and values.get(timeout.path) is None:
         notes.append(
@@ -98,6 +110,11 @@ def manifest_for(live: LiveEndpoint) -> ImportedManifest:
         spec["paused"] = True
     document = {"apiVersion": API_VERSION, "kind": "Endpoint", "metadata": metadata, "spec": spec}
     return ImportedManifest(document, tuple(comments), tuple(notes))
+
+
+def _described(live: LiveEndpoint) -> str:
+    url = live.image_source_url
+    return f" ({url})" if url else ""
 
 
 def render_manifests(manifests: list[ImportedManifest]) -> str:

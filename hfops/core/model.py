@@ -62,12 +62,17 @@ class FromEnv:
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """The TGI container and its token limits (`model.image.tgi` in the API)."""
+    """The TGI container and its token limits (`model.image.tgi` in the API).
+
+    `url_written` False: the manifest names no url; DEFAULT_TGI_IMAGE is what hfops creates with,
+    and an endpoint on the service's default image is kept (`fields.keeps_service_image`).
+    """
 
     url: str = DEFAULT_TGI_IMAGE
     max_input_tokens: int | None = None
     max_total_tokens: int | None = None
     quantize: str | None = None
+    url_written: bool = field(default=False, compare=False)  # not a value: where the url came from
 
 
 @dataclass(frozen=True)
@@ -208,12 +213,13 @@ class LiveEndpoint:
     target_replica: int
     updated_at: str
     health_route: str = HEALTH_ROUTE
+    image_source_url: str | None = None  # the image's url as the API holds it (any variant), for messages
 
     @classmethod
     def from_api(cls, raw: Mapping[str, Any], *, namespace: str) -> LiveEndpoint:
         """Reduce the API's endpoint object to the essence hfops compares."""
         status = raw.get("status") or {}
-        variant, _image = catalogue.image_variant(raw)
+        variant, image = catalogue.image_variant(raw)
         return cls(
             namespace=namespace,
             name=str(raw["name"]),
@@ -228,6 +234,7 @@ class LiveEndpoint:
             target_replica=_int(status.get("targetReplica")),
             updated_at=str(status.get("updatedAt") or ""),
             health_route=str(raw.get("healthRoute") or HEALTH_ROUTE),
+            image_source_url=str(image["url"]) if image.get("url") is not None else None,
         )
 
     @property
@@ -281,7 +288,8 @@ class LiveEndpoint:
     @property
     def image_url(self) -> str | None:
         value = self.value(catalogue.IMAGE_URL)
-        return str(value) if value is not None and self.image_variant == "tgi" else None
+        # A TGI image hfops holds (`tgi`, or `custom` served as hfops serves TGI); never a marker.
+        return str(value) if value is not None and not str(value).startswith(("<", "(")) else None
 
     @property
     def env(self) -> tuple[tuple[str, str], ...]:

@@ -24,6 +24,7 @@ from . import kvcache
 from .catalog import CONTEXT_KEYS, ModelCatalog, ModelEntry, find_compute
 from .validation import image_variant
 
+TGI_REPOSITORY = "huggingface/text-generation-inference"  # the container TGI images come from
 DEFAULT_TGI_VERSION = "3.3.7"  # what the default `huggingface` image runs: TGI's last release (U12)
 _VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?")
 
@@ -54,9 +55,13 @@ class TgiContext:
 
 
 def is_tgi(spec: dict[str, Any]) -> bool:
-    """TGI serves the endpoint: a tgi image, or the default image deploying a text-generation task."""
-    variant, _ = image_variant(spec["model"]["image"])
+    """TGI serves the endpoint: a tgi image, a custom image of TGI's container (huggingface_hub's
+    documented `custom_image={"url": "ghcr.io/huggingface/text-generation-inference:..."}`), or the
+    default image deploying a text-generation task."""
+    variant, conf = image_variant(spec["model"]["image"])
     if variant in ("tgi", "tgiNeuron"):
+        return True
+    if variant == "custom" and TGI_REPOSITORY in str(conf.get("url", "")):
         return True
     return variant in ("huggingface", "huggingfaceNeuron") and spec["model"].get("task") == "text-generation"
 
@@ -64,9 +69,9 @@ def is_tgi(spec: dict[str, Any]) -> bool:
 def tgi_version(spec: dict[str, Any]) -> str:
     """The TGI version an image runs, read from the image url's tag (`...:3.1.1`); default image = v3."""
     variant, conf = image_variant(spec["model"]["image"])
-    if variant not in ("tgi", "tgiNeuron"):
-        return DEFAULT_TGI_VERSION
     url = str(conf.get("url", ""))
+    if variant not in ("tgi", "tgiNeuron") and not (variant == "custom" and TGI_REPOSITORY in url):
+        return DEFAULT_TGI_VERSION
     tail = url.rsplit("/", 1)[-1]
     tag = tail.split(":", 1)[1] if ":" in tail else ""
     match = _VERSION_RE.match(tag)

@@ -463,3 +463,13 @@ def test_variant_flag_usage_errors(args: list[str], message: str) -> None:
 
     result = CliRunner().invoke(emulator_command, args)
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_u12_a_custom_image_of_tgis_container_runs_tgi(make: Any) -> None:
+    """huggingface_hub's documented custom_image={"url": ".../text-generation-inference:X"} is TGI."""
+    _emu, api = make()
+    image = {"url": "ghcr.io/huggingface/text-generation-inference:3.3.6", "health_route": "/health", "port": 80}
+    endpoint = wait_running(create_tgi(api, custom_image=image))
+    assert endpoint.raw["model"]["image"].get("custom") is not None
+    info = _info(endpoint)
+    assert info["max_total_tokens"] == 1024 and info["max_input_tokens"] == 1023

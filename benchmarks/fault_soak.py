@@ -45,6 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from hfops.adapters.sinks.ledger import BOOKKEEPING_NAMES, LEDGER_NAME  # noqa: E402
 from hfops.emulator import Emulator, EmulatorConfig  # noqa: E402
 
 TOKEN = "hf_SOAKCANARYdeploy_5b1e9d7c3a"
@@ -180,6 +181,17 @@ def partial_files(creds: Path) -> list[str]:
     if stat.S_IMODE(creds.stat().st_mode) != 0o700:
         bad.append(f"{creds} is not 0700")
     for path in creds.iterdir():
+        if path.name in BOOKKEEPING_NAMES:
+            # hfops' own bookkeeping beside the credentials (the `.gitignore` of `*`, the ledger of
+            # outputs it owns): expected, not leftovers; the ledger must be private and whole.
+            if path.name == LEDGER_NAME:
+                if stat.S_IMODE(path.stat().st_mode) != 0o600:
+                    bad.append(f"{path.name} is not 0600")
+                try:
+                    json.loads(path.read_text())
+                except ValueError:
+                    bad.append(f"{path.name} is not complete JSON")
+            continue
         if path.suffix != ".json" or path.name.startswith("."):
             bad.append(f"leftover {path.name}")
             continue
@@ -222,7 +234,8 @@ def verdict(phase: Phase) -> dict[str, Any]:
     leaks = [i for i, text in enumerate(phase.outputs) if MARK in text]
     leaked_files = []
     for path in phase.work.rglob("*"):
-        if path.is_file() and not path.is_symlink() and path.parent != phase.creds:
+        credential = path.parent == phase.creds and path.suffix == ".json" and not path.name.startswith(".")
+        if path.is_file() and not path.is_symlink() and not credential:  # the ledger is scanned too
             if MARK.encode() in path.read_bytes():
                 leaked_files.append(str(path.relative_to(phase.work)))
     entries = [json.loads(line) for line in phase.log.read_text().splitlines()]
@@ -239,6 +252,7 @@ def verdict(phase: Phase) -> dict[str, Any]:
         "missing_credentials": len(missing),
         "wrong_credentials": len(wrong),
         "partial_credentials": len(partial_files(phase.creds)),
+        "partial_detail": partial_files(phase.creds)[:5],
         "leaked_secrets": len(leaks) + len(leaked_files),
         "requests": len(entries),
         "faults_injected": len(faulted),

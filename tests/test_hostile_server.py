@@ -399,14 +399,21 @@ def test_escape_sequences_from_the_server_never_reach_the_terminal(
     hostile: Callable[..., Emulator], run: Any, tmp_path: Path
 ) -> None:
     emulator = hostile(escape_errors=True)
+    # The two are created in parallel, so "the next POST" would be either's: "other" lives in
+    # another namespace, and the 422 is scripted on acme's create path only, so it always meets
+    # "chat" and "other" always gets created and crashes.
     emulator.inject_fault("error", method="POST", path="/v2/endpoint/acme", status=422)
-    emulator.fail_deploy("acme", "other", "\x1b]0;owned\x07crashed\x1b[2K\r\x9b1A: exit 137")
+    emulator.fail_deploy("beta", "other", "\x1b]0;owned\x07crashed\x1b[2K\r\x9b1A: exit 137")
     directory = manifest(tmp_path / "m", "chat", "other")
+    fleet = directory / "fleet.yaml"
+    fleet.write_text(fleet.read_text().replace("{name: other, namespace: acme}", "{name: other, namespace: beta}"))
     result = run("apply", str(directory), "--yes", "--credentials-dir", str(tmp_path / "c"))
 
     assert result.code == 1, result.output
     assert "Unprocessable Entity" in result.output, "the server's message itself is kept"
     assert "crashed: exit 137" in result.output
+    posts = sorted((r["path"], r["status"]) for r in emulator.requests() if r["method"] == "POST")
+    assert posts == [("/v2/endpoint/acme", 422), ("/v2/endpoint/beta", 202)], "the 422 met chat's create"
     assert "owned" not in result.output and "pwned" not in result.output, "an OSC payload was printed"
     assert CONTROL.findall(result.output.replace("\n", "").replace("\t", "")) == []
 

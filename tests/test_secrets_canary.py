@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -308,6 +309,85 @@ def test_import_of_credentials_kept_in_env_leaks_them_nowhere(
     assert MARK not in imported.read_text() and MARK not in saved.read_text()
     assert MARK not in world["log"].read_text()
     assert files_with_canaries(tmp, credential_files(world["creds"])) == []
+
+
+# -------------------------------------------------------------- short secrets, echoed
+
+SHORT_PIN, SHORT_KEY = "k9Z", "a1x"  # shorter than the redactor's substring minimum (6)
+_TOKEN_CHAR = r"A-Za-z0-9_\-"
+
+
+def whole(value: str) -> re.Pattern[str]:
+    """`value` standing as a token of its own: how a server quotes it (the redactor masks a value
+    this short only there, so that ordinary words containing it stay readable)."""
+    return re.compile(rf"(?<![{_TOKEN_CHAR}]){re.escape(value)}(?![{_TOKEN_CHAR}])")
+
+
+def test_short_secrets_echoed_by_the_server_are_masked_and_words_containing_them_are_not(
+    world: dict[str, Any], run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 3-character secret and a 3-character GenStudio key, quoted by the server in the message
+    of its answer to the create (where the shown error keeps them: its first 300 characters) and
+    in a failed deployment's status message. No whole occurrence of either reaches stdout, stderr,
+    the JSON output, the saved plan or any file; "k9Zeta", "xa1x" and "a1x-b" are left alone.
+
+    The echoed request alone would prove nothing here: the request headers fill the first 300
+    characters of the shown error, so its body (with the secret) never gets that far.
+    """
+    emulator: Emulator = world["emulator"]
+    tmp: Path = world["tmp"]
+    creds = str(world["creds"])
+    monkeypatch.setenv("PIN", SHORT_PIN)
+    monkeypatch.setenv("SHORT_KEY", SHORT_KEY)
+    directory = tmp / "short"
+    directory.mkdir()
+    (directory / "fleet.yaml").write_text(
+        "apiVersion: hfops/v1\nkind: Endpoint\nmetadata: {name: shorty, namespace: acme}\nspec:\n"
+        "  model: {repository: gpt2}\n"
+        "  compute: {vendor: aws, region: us-east-1, accelerator: cpu, instanceType: intel-icl, instanceSize: x1}\n"
+        "  secrets:\n    PIN: {fromEnv: PIN}\n"
+        "  genstudio:\n    apiKey: {fromEnv: SHORT_KEY}\n"
+    )
+    quoted = (
+        f'invalid secrets: PIN="{SHORT_PIN}" is too short (PIN={SHORT_PIN}), key {SHORT_KEY}: '
+        f"({SHORT_KEY}) unknown; see k9Zeta, xa1x and a1x-b for gpt2"
+    )
+    m = str(directory)
+    hfops = Recorder(run)
+
+    saved = tmp / "short-plan.json"
+    assert hfops("plan", m, "--out", str(saved), "--credentials-dir", creds).code == 0
+    assert hfops("plan", m, "--format", "json", "--credentials-dir", creds).code == 0
+    refused = []
+    for args, debug in (
+        ((str(saved),), ""),
+        ((m, "--yes"), "1"),
+        ((m, "--yes", "--format", "json"), ""),
+    ):
+        emulator.inject_fault("error", method="POST", path="/v2/endpoint/acme", status=422, message=quoted)
+        monkeypatch.setenv("HFOPS_DEBUG", debug)
+        result = hfops("apply", *args, "--credentials-dir", creds)
+        assert result.code == 1, result.output
+        refused.append(result.output)
+    monkeypatch.setenv("HFOPS_DEBUG", "")
+    # The deployment then fails, its status message repeating the container's environment.
+    emulator.fail_deploy("acme", "shorty", f"launcher: PIN={SHORT_PIN} KEY='{SHORT_KEY}' rejected; xa1x k9Zeta")
+    crashed = hfops("apply", m, "--yes", "--credentials-dir", creds)
+    assert crashed.code == 1, crashed.output
+
+    # The quoted message did reach the user, at the places where the values stood.
+    for output in refused:
+        assert "invalid secrets: PIN=" in output, output
+        assert "see k9Zeta, xa1x and a1x-b for gpt2" in output, "ordinary words are not masked"
+    assert 'PIN="(sensitive value)" is too short (PIN=(sensitive value)), key (sensitive value):' in refused[0]
+    assert "launcher: PIN=(sensitive value) KEY='(sensitive value)' rejected; xa1x k9Zeta" in crashed.output
+    for value in (SHORT_PIN, SHORT_KEY):
+        printed = [f"hfops {command}:\n{output}" for command, output in hfops.transcript if whole(value).search(output)]
+        assert not printed, f"{value} printed:\n\n" + "\n\n".join(printed)
+        assert not whole(value).search(saved.read_text())
+        for path in tmp.rglob("*"):  # the request log, hfops' bookkeeping, anything written
+            if path.is_file() and not path.is_symlink() and path not in credential_files(world["creds"]):
+                assert not whole(value).search(path.read_text(errors="replace")), path
 
 
 # -------------------------------------------------------------- permissions and symlinks

@@ -79,6 +79,7 @@ class Fault:
     status: int = 0  # for "error"
     ms: float | None = None  # drop/lost_response: stall (None: the injector's stall_ms); delay; slow_body
     location: str | None = None  # for "redirect": the other origin (base URL) to send the client to
+    message: str | None = None  # for "error": the server's message (None: the status's usual one)
 
 
 @dataclass
@@ -90,6 +91,7 @@ class ScriptedFault:
     status: int
     ms: float | None
     location: str | None = None
+    message: str | None = None
 
     def matches(self, method: str, path: str, write: bool) -> bool:
         if self.remaining <= 0:
@@ -165,6 +167,7 @@ class FaultInjector:
         status: int,
         ms: float | None,
         location: str | None = None,
+        message: str | None = None,
     ) -> None:
         if kind not in FAULT_KINDS:
             raise ValueError(f"kind must be one of {', '.join(FAULT_KINDS)}")
@@ -179,7 +182,7 @@ class FaultInjector:
         if kind == "redirect" and not (location or "").startswith(("http://", "https://")):
             raise ValueError("a redirect fault needs location, an http(s) base URL")
         with self._lock:
-            self._scripted.append(ScriptedFault(kind, method, path, times, status, ms, location))
+            self._scripted.append(ScriptedFault(kind, method, path, times, status, ms, location, message))
 
     def pending(self) -> int:
         with self._lock:
@@ -192,7 +195,7 @@ class FaultInjector:
                     continue
                 if rule.matches(method, path, write):
                     rule.remaining -= 1
-                    return Fault(rule.kind, rule.status, rule.ms, rule.location)
+                    return Fault(rule.kind, rule.status, rule.ms, rule.location, rule.message)
             if tgi:
                 return None  # the random faults are for the API and the Hub only
             # The RNG is consulted only while faults are on, so a seed gives the same sequence per run
@@ -216,9 +219,9 @@ class FaultInjector:
                 return Fault("oversized")
         return None
 
-    def fault_response(self, status: int) -> Response:
+    def fault_response(self, status: int, message: str | None = None) -> Response:
         try:
-            message = FAULT_MESSAGES.get(status) or HTTPStatus(status).phrase
+            message = message or FAULT_MESSAGES.get(status) or HTTPStatus(status).phrase
         except ValueError:
             message = "Injected fault"
         response = error_response(status, message, retry_headers(status, self.retry_after_seconds))
@@ -256,7 +259,7 @@ class FaultInjector:
             response = Response(307, b"", [("Location", target)], content_type=None, fault="redirect")
             return response
         if fault is not None and kind == "error":
-            response = self.fault_response(fault.status)
+            response = self.fault_response(fault.status, fault.message)
         else:
             try:
                 response = handler()

@@ -360,11 +360,13 @@ class Emulator:
         status: int = 503,
         ms: float | None = None,
         location: str | None = None,
+        message: str | None = None,
     ) -> None:
         """Script a fault for the next `times` /v2 or Hub requests matching `method` and `path`.
 
         `path` is an fnmatch pattern on the request path (e.g. "/v2/endpoint/acme/*"). Kinds:
-        "error" (answer `status`, with Retry-After), "drop" (close the connection unanswered, nothing
+        "error" (answer `status`, with Retry-After, and `message` if given: a server quoting what it
+        refused), "drop" (close the connection unanswered, nothing
         done; it hangs `ms` first, default the emulator's stall_ms), "lost_response" (/v2 writes
         only: carry the request out, then close the connection without its answer, after `ms`),
         "delay" (hold the request `ms` before carrying it out: a slow server) and "slow_body"
@@ -375,7 +377,7 @@ class Emulator:
         come before the random ones, in the order they were added, and do not consume the seeded RNG.
         """
         self._runtime.faults.inject(
-            kind, method=method, path=path, times=times, status=status, ms=ms, location=location
+            kind, method=method, path=path, times=times, status=status, ms=ms, location=location, message=message
         )
 
     def pending_faults(self) -> int:

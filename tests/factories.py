@@ -102,3 +102,22 @@ def live_endpoint(desired: Desired, **changes: Any) -> LiveEndpoint:
         else:
             fields[_BY_ATTRIBUTE[attribute].path] = value
     return replace(current, fields=tuple(sorted(fields.items())), **run_state)
+
+
+# What a person creating a small CPU text-generation endpoint by hand (UI, script) would send.
+HANDMADE_ENDPOINT: dict[str, Any] = {
+    "repository": "gpt2",
+    "framework": "pytorch",
+    "accelerator": "cpu",
+    "instance_size": "x1",
+    "instance_type": "intel-icl",
+    "region": "us-east-1",
+    "vendor": "aws",
+    "task": "text-generation",
+}
+
+
+def create_outside_hfops(api: Any, name: str, *, namespace: str = "acme", **changes: Any) -> Any:
+    """Create `namespace/name` with huggingface_hub directly, as someone not using hfops would;
+    `changes` override or add `create_inference_endpoint` arguments (env, custom_image, token, ...)."""
+    return api.create_inference_endpoint(name, namespace=namespace, **{**HANDMADE_ENDPOINT, **changes})

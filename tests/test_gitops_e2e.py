@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import endpoint_manifest
+from tests.factories import create_outside_hfops, endpoint_manifest
 
 TOKEN = "hf_test_deploy_token_0123456789"  # what the hf_env fixture exports as HF_TOKEN
 
@@ -112,19 +112,7 @@ def test_prune_deletes_only_owned_unnamed_endpoints(emulator, api, run, tmp_path
     write(manifests, "a.yaml", manifest("alpha"))
     write(manifests, "b.yaml", manifest("beta"))
     assert run("apply", str(manifests), "--yes", "--credentials-dir", str(tmp_path / "c")).code == 0
-    api.create_inference_endpoint(
-        "handmade",
-        repository="gpt2",
-        framework="pytorch",
-        accelerator="cpu",
-        instance_size="x1",
-        instance_type="intel-icl",
-        region="us-east-1",
-        vendor="aws",
-        namespace="acme",
-        token=TOKEN,
-        task="text-generation",
-    )
+    create_outside_hfops(api, "handmade", token=TOKEN, namespace="acme")
     (manifests / "b.yaml").unlink()
     planned = run("plan", str(manifests), "--prune", "--detailed-exitcode", "--credentials-dir", str(tmp_path / "c"))
     assert planned.code == 2
@@ -172,19 +160,7 @@ def test_import_then_plan_has_no_changes_and_prune_respects_adoption(emulator, a
             }
         },
     )
-    api.create_inference_endpoint(
-        "other",
-        repository="gpt2",
-        framework="pytorch",
-        accelerator="cpu",
-        instance_size="x1",
-        instance_type="intel-icl",
-        region="us-east-1",
-        vendor="aws",
-        namespace="acme",
-        token=TOKEN,
-        task="text-generation",
-    )
+    create_outside_hfops(api, "other", token=TOKEN, namespace="acme")
     before = emulator.endpoint_raw("acme", "legacy")
     out_file = tmp_path / "m" / "legacy.yaml"
     out_file.parent.mkdir()
@@ -204,19 +180,12 @@ def test_import_then_plan_has_no_changes_and_prune_respects_adoption(emulator, a
 
 
 def test_import_prints_a_valid_manifest(emulator, api, run):
-    api.create_inference_endpoint(
+    create_outside_hfops(
+        api,
         "printed",
-        repository="gpt2",
-        framework="pytorch",
-        accelerator="cpu",
-        instance_size="x1",
-        instance_type="intel-icl",
-        region="us-east-1",
-        vendor="aws",
-        namespace="acme",
         token=TOKEN,
-        task="text-generation",
         custom_image={"tgi": {"url": "ghcr.io/huggingface/text-generation-inference:3.3.6"}},
+        namespace="acme",
     )
     result = run("import", "acme/printed", "--no-adopt")
     assert result.code == 0, result.output
@@ -307,21 +276,14 @@ def test_a_failed_endpoint_is_replaced_on_the_next_apply(emulator, api, run, tmp
     assert f"{path}:10: spec.env.MAX_INPUT_LENGTH: TGI's launcher would refuse to start" in refused.stderr
     assert writes(emulator) == []
     # An endpoint that failed that way anyway (created by an hfops that did not predict it).
-    api.create_inference_endpoint(
+    create_outside_hfops(
+        api,
         "flaky",
-        repository="gpt2",
-        framework="pytorch",
-        accelerator="cpu",
-        instance_size="x1",
-        instance_type="intel-icl",
-        region="us-east-1",
-        vendor="aws",
-        namespace="acme",
         token=TOKEN,
-        task="text-generation",
         env={"MAX_INPUT_TOKENS": "500", "MAX_INPUT_LENGTH": "500"},
         tags=["hfops-managed"],
         custom_image={"tgi": {"url": "ghcr.io/huggingface/text-generation-inference:3.3.6"}},
+        namespace="acme",
     )
     for _ in range(100):
         if emulator.endpoint_raw("acme", "flaky")["status"]["state"] == "failed":

@@ -13,36 +13,24 @@ from typing import Any
 
 import pytest
 import yaml
-from huggingface_hub import HfApi, constants
+from huggingface_hub import HfApi
 
 from tests.conftest import TOKEN
+from tests.factories import create_outside_hfops
 
-READ_TOKEN = "hf_gatedReadTokenAbcdef0123456789"
-OTHER = "hf_otherTokenZyxwvu9876543210abc"
+READ_TOKEN = "hf_fake_gated_read_token_000000"
+OTHER = "hf_fake_other_token_00000000000"
 PASSWORD = "correct-horse-battery"
 
 
-@pytest.fixture
-def api(emulator: Any, hf_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> HfApi:
-    monkeypatch.setattr(constants, "INFERENCE_ENDPOINTS_ENDPOINT", emulator.url + "/v2")
-    return HfApi(endpoint=emulator.url, token=TOKEN)
-
-
 def create(api: HfApi, name: str, env: dict[str, str]) -> None:
-    api.create_inference_endpoint(
+    create_outside_hfops(
+        api,
         name,
-        repository="gpt2",
-        framework="pytorch",
-        accelerator="cpu",
-        instance_size="x1",
-        instance_type="intel-icl",
-        region="us-east-1",
-        vendor="aws",
-        namespace="acme",
         token=TOKEN,
-        task="text-generation",
         env=env,
         custom_image={"tgi": {"url": "ghcr.io/huggingface/text-generation-inference:3.3.6"}},
+        namespace="acme",
     )
 
 

@@ -14,17 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
-from huggingface_hub import HfApi, constants
+from huggingface_hub import HfApi
 
 from tests.conftest import TOKEN
 
 TGI = "ghcr.io/huggingface/text-generation-inference:3.3.6"
-
-
-@pytest.fixture
-def api(emulator: Any, hf_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> HfApi:
-    monkeypatch.setattr(constants, "INFERENCE_ENDPOINTS_ENDPOINT", emulator.url + "/v2")
-    return HfApi(endpoint=emulator.url, token=TOKEN)
 
 
 def create(api: HfApi, name: str, custom_image: dict[str, Any] | None, **extra: Any) -> None:

@@ -21,6 +21,7 @@ from hfops.core.tgi_launcher import launch_args, launcher_refusal
 from hfops.emulator.catalog import ModelEntry
 from hfops.emulator.launcher import DeployFailure, compute_limits
 from tests.conftest import TOKEN
+from tests.factories import create_outside_hfops
 
 IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.6"
 
@@ -231,19 +232,12 @@ def test_the_emulator_fails_the_same_launches_with_tgis_message(
 ) -> None:
     case = CASES[name]
     monkeypatch.setattr(constants, "INFERENCE_ENDPOINTS_ENDPOINT", emulator.url + "/v2")
-    HfApi(endpoint=emulator.url, token=TOKEN).create_inference_endpoint(
+    create_outside_hfops(
+        HfApi(endpoint=emulator.url, token=TOKEN),
         "direct",
-        repository="gpt2",
-        framework="pytorch",
-        accelerator="cpu",
-        instance_size="x1",
-        instance_type="intel-icl",
-        region="us-east-1",
-        vendor="aws",
-        namespace="acme",
-        task="text-generation",
         env=case.env,
         custom_image={"tgi": {"url": IMAGE}},
+        namespace="acme",
     )
     for _ in range(100):
         status = emulator.endpoint_raw("acme", "direct")["status"]

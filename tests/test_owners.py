@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from huggingface_hub import HfApi, constants
+from huggingface_hub import HfApi
 
 TOKEN = "hf_test_deploy_token_0123456789"  # what the hf_env fixture exports as HF_TOKEN
 
@@ -49,13 +49,6 @@ def writes(emulator: object) -> list[tuple[str, str]]:
 def in_tmp(tmp_path, monkeypatch) -> None:
     """The default --credentials-dir (`credentials`) lands in the test's directory."""
     monkeypatch.chdir(tmp_path)
-
-
-@pytest.fixture
-def api(emulator, hf_env, monkeypatch) -> HfApi:
-    """The real client, as someone changing endpoints outside hfops would use it."""
-    monkeypatch.setattr(constants, "INFERENCE_ENDPOINTS_ENDPOINT", emulator.url + "/v2")
-    return HfApi(endpoint=emulator.url, token=TOKEN)
 
 
 def test_apply_records_the_owner_and_prune_leaves_another_owners_endpoints(emulator, hf_env, run, tmp_path):

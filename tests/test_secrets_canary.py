@@ -25,7 +25,7 @@ import pytest
 
 from hfops.core.redact import REDACTOR
 from hfops.emulator import Emulator, EmulatorConfig
-from tests.factories import BOOKKEEPING
+from tests.factories import BOOKKEEPING, create_outside_hfops
 
 MARK = "CANARY"
 DEPLOY_TOKEN = "hf_CANARYdeploy7f3a9c2e51d84b60"
@@ -264,21 +264,14 @@ def test_import_of_credentials_kept_in_env_leaks_them_nowhere(
     emulator: Emulator = world["emulator"]
     tmp: Path = world["tmp"]
     creds = str(world["creds"])
-    gated_token, other_token = "hf_CANARYgatedread4c1d2e3f4a5b6c", "hf_CANARYother9e8d7c6b5a4f3e2d"
+    gated_token, other_token = "hf_fake_canary_gated_read_0000", "hf_fake_canary_other_00000000"
     monkeypatch.setattr(constants, "INFERENCE_ENDPOINTS_ENDPOINT", emulator.url + "/v2")
-    HfApi(endpoint=emulator.url, token=DEPLOY_TOKEN).create_inference_endpoint(
+    create_outside_hfops(
+        HfApi(endpoint=emulator.url, token=DEPLOY_TOKEN),
         "gated",
-        repository="gpt2",
-        framework="pytorch",
-        accelerator="cpu",
-        instance_size="x1",
-        instance_type="intel-icl",
-        region="us-east-1",
-        vendor="aws",
-        namespace="acme",
-        task="text-generation",
         env={"HF_TOKEN": gated_token, "OTHER_TOKEN": other_token, "DB_PASSWORD": SECRET, "LOG_LEVEL": "info"},
         custom_image={"tgi": {"url": "ghcr.io/huggingface/text-generation-inference:3.3.6"}},
+        namespace="acme",
     )
     hfops = Recorder(run)
     printed = hfops("import", "acme/gated", "--no-adopt")

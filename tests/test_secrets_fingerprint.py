@@ -15,7 +15,6 @@ import secrets
 import time
 
 import pytest
-from huggingface_hub import HfApi, constants
 
 from hfops.core.diff import (
     SECRETS_KDF_COST,
@@ -63,12 +62,6 @@ def attacker_guess(candidate: str, *, namespace: str, name: str, key: str) -> st
 @pytest.fixture(autouse=True)
 def in_tmp(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-
-
-@pytest.fixture
-def api(emulator, hf_env, monkeypatch) -> HfApi:
-    monkeypatch.setattr(constants, "INFERENCE_ENDPOINTS_ENDPOINT", emulator.url + "/v2")
-    return HfApi(endpoint=emulator.url, token=TOKEN)
 
 
 def test_the_tag_is_not_v1_and_brute_forcing_a_6_digit_secret_takes_more_than_a_day(

@@ -83,7 +83,10 @@ def import_(addresses: Sequence[str], out_file: str | None, no_adopt: bool) -> i
 
     Adoption is the explicit act that lets hfops manage (and, with --prune, delete) an endpoint
     it did not create; it only adds tags, nothing else changes. Right after, `hfops plan` on the
-    printed manifests says No changes.
+    printed manifests says No changes, with one exception: the service never shows secret values,
+    so when the secrets' environment variables were not set during the import, the first plan shows
+    the secrets as a change and apply sets them. Where the service does not even show secret keys,
+    import says so: declare those secrets yourself.
     """
     from pathlib import Path
 

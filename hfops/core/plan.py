@@ -10,6 +10,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from dataclasses import replace as with_changes
 from typing import Literal
 
 from hfops.core.credentials import CredentialAction
@@ -19,10 +20,11 @@ from hfops.core.diff import (
     change_cause,
     desired_fields,
     diff_endpoint,
+    fields_digest,
     live_fields,
     only_format_upgrade,
 )
-from hfops.core.fields import is_sensitive
+from hfops.core.fields import SECRETS, is_sensitive
 from hfops.core.hardware import EndpointCost
 from hfops.core.model import DEFAULT_OWNER, LiveEndpoint
 from hfops.core.sensitive import is_sensitive_change
@@ -259,6 +261,24 @@ def live_digest(live: Iterable[LiveEndpoint]) -> str:
     return _digest(sorted([[e.address, live_fields(e), e.secrets_fingerprint] for e in live], key=str))
 
 
+def _only_the_revision_moved(desired: Desired, live: LiveEndpoint) -> bool:
+    """The manifest is as last applied, but its branch or tag now names another commit.
+
+    Recomputes the desired digest with the commit the endpoint runs in place of the one the plan
+    resolved: if that matches the digest recorded at the last apply, nothing else changed.
+    """
+    if desired.revision_sha is None or live.revision in (None, desired.revision_sha):
+        return False
+    as_deployed = with_changes(desired, revision_sha=live.revision)
+    return fields_digest(desired_fields(as_deployed), desired.secrets_fingerprint) == live.applied_digest
+
+
+def _secrets_never_recorded(desired: Desired, live: LiveEndpoint, changes: tuple[FieldChange, ...]) -> bool:
+    """Only the secret values differ, and hfops never recorded them (adopted with the variables unset):
+    the service never shows values, so the first apply sets them from the environment."""
+    return live.secrets_fingerprint is None and all(c.path == SECRETS.path for c in changes)
+
+
 def build_plan(
     desired: Iterable[Desired],
     live: Mapping[str, LiveEndpoint],
@@ -298,6 +318,10 @@ def build_plan(
             cause = "upgrade"
         else:
             cause = change_cause(item, current) if changes and ours else "unknown"
+            if cause == "manifest" and _only_the_revision_moved(item, current):
+                cause = "revision"
+            elif cause == "manifest" and _secrets_never_recorded(item, current, changes):
+                cause = "secrets-unrecorded"
         if address in replace:
             actions.append(Replace(address, item, current, changes, cause="requested"))
         elif any(c.forces_replacement for c in changes):

@@ -49,6 +49,8 @@ def _change_line(change: FieldChange) -> str:
 _CAUSES = {
     "drift": "  # changed outside hfops (drift)",
     "manifest": "  # the manifest changed",
+    "secrets-unrecorded": "  # hfops holds no record of the secret values; apply sets them from the environment",
+    "revision": "  # the manifest's branch or tag now names another commit",
     "manifest+drift": "  # the manifest changed, and the endpoint was changed outside hfops",
     "failed": "  # it failed to deploy",
     "requested": "  # replacement requested (--replace)",

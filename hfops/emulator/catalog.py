@@ -10,7 +10,7 @@ import copy
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .hardware import (
@@ -301,6 +301,20 @@ class ModelCatalog:
 
     def ids(self) -> list[str]:
         return list(self._models)
+
+    def push_commit(self, repo_id: str, sha: str, ref: str = "main") -> None:
+        """A new commit on branch `ref`: the branch now resolves to `sha`; earlier commits still resolve,
+        as on the Hub (a pinned endpoint keeps its commit, a branch moves on)."""
+        entry = self._models[repo_id]
+        revisions = dict(entry.revisions)
+        if ref == "main":
+            revisions[entry.sha] = entry.sha  # the old head stays reachable by its sha
+            self._models[repo_id] = replace(entry, sha=sha, revisions=revisions)
+        else:
+            if ref in revisions:
+                revisions[revisions[ref]] = revisions[ref]
+            revisions[ref] = sha
+            self._models[repo_id] = replace(entry, revisions=revisions)
 
 
 __all__ = [

@@ -396,6 +396,10 @@ class Emulator:
         """For tests: the secret keys the emulator stores for an endpoint (the API may not show them, U5)."""
         return self._runtime.store.secret_keys(namespace, name)
 
+    def push_commit(self, repository: str, sha: str, ref: str = "main") -> None:
+        """For tests: a new commit `sha` on branch `ref` of a Hub model (the branch moves; old commits stay)."""
+        self._runtime.router.catalog.push_commit(repository, sha, ref)
+
     def advance(self, seconds: float) -> None:
         """Move the emulated clock forward (scale-to-zero idle timers); provisioning is unaffected."""
         self._runtime.store.advance(seconds)

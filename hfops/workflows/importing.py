@@ -45,6 +45,14 @@ def import_endpoints(
             reconciler.warn(note)
         manifests.append(manifest)
         found.append(live)
+    unseen = [live.address for live in found if not live.secrets_echoed]
+    if unseen:
+        # The service shows neither secret keys nor values (reference U5): import cannot write them
+        # and plans cannot see them. Said once, so an empty `secrets` does not look complete.
+        reconciler.warn(
+            f"the service does not show secret keys ({', '.join(unseen)}): declare any secrets these "
+            "endpoints have under spec.secrets with fromEnv; hfops cannot see or compare undeclared secrets"
+        )
     text = render_manifests(manifests)
     specs, problems = parse_manifest_text(text, file="<import>")
     if problems:  # pragma: no cover - the generator only writes what the schema accepts

@@ -103,6 +103,10 @@ class Ledger:
         self.root = Path(root)
         self.warnings: list[str] = []  # every warning so far (also returned by the mutation that found it)
         self._ephemeral_salt: bytes | None = None
+        # entries() of the file as last read, by its identity (every change replaces the file, so a
+        # changed ledger has another inode or ctime): a plan asks once per credential output, and
+        # re-reading the whole ledger for each made a plan of N outputs cost N squared.
+        self._entries: tuple[tuple[int, ...], dict[str, LedgerEntry]] | None = None
 
     @property
     def path(self) -> Path:
@@ -144,7 +148,24 @@ class Ledger:
                 self.warnings.append(message)
         return data
 
+    def _identity(self) -> tuple[int, ...] | None:
+        try:
+            info = self.path.lstat()
+        except OSError:
+            return None
+        return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
     def entries(self) -> dict[str, LedgerEntry]:
+        identity = self._identity()
+        cached = self._entries
+        if identity is not None and cached is not None and cached[0] == identity:
+            return dict(cached[1])
+        found = self._parse_entries()
+        if identity is not None:
+            self._entries = (identity, found)
+        return dict(found)
+
+    def _parse_entries(self) -> dict[str, LedgerEntry]:
         outputs = self._read().get("outputs") or {}
         found: dict[str, LedgerEntry] = {}
         for key, value in outputs.items():
@@ -157,6 +178,10 @@ class Ledger:
         return found
 
     def get(self, output_id: str) -> LedgerEntry | None:
+        identity = self._identity()
+        cached = self._entries
+        if identity is not None and cached is not None and cached[0] == identity:
+            return cached[1].get(output_id)
         return self.entries().get(output_id)
 
     def directories(self) -> set[str]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
+from urllib.parse import quote
 
 import httpx2
 from huggingface_hub import HfApi, constants, get_session, hf_raise_for_status
@@ -173,14 +174,13 @@ class HubEndpoints:
             raise located(error, operation, self._settings.api_url) from None
 
     def list(self, namespace: str) -> builtins.list[LiveEndpoint]:
-        # Read inside the retried call: a garbled list is retried like a lost one.
+        # The GET `HfApi.list_inference_endpoints` sends, on its session, headers and errors, without
+        # its `InferenceEndpoint.from_raw` per item (timestamps parsed, a client each), of which hfops
+        # keeps only `.raw`. Read inside the retried call: a garbled list is retried like a lost one.
         try:
             return self._call(
                 f"list endpoints in {namespace}",
-                lambda: live_list(
-                    [e.raw for e in self._api.list_inference_endpoints(namespace=namespace, token=self._token)],
-                    namespace=namespace,
-                ),
+                lambda: live_list(self._get(f"/endpoint/{quote(namespace, safe='')}")["items"], namespace=namespace),
             )
         except RemoteError as error:
             if error.status != 404:
@@ -193,8 +193,7 @@ class HubEndpoints:
         try:
             return call_with_retries(
                 lambda: live_from_raw(
-                    self._api.get_inference_endpoint(name, namespace=namespace, token=self._token).raw,
-                    namespace=namespace,
+                    self._get(f"/endpoint/{quote(namespace, safe='')}/{quote(name, safe='')}"), namespace=namespace
                 ),
                 policy=self._retry,
                 operation=operation,
@@ -288,16 +287,22 @@ class HubEndpoints:
             lambda: live_from_raw(self._send("PUT", f"/endpoint/{namespace}/{name}", payload), namespace=namespace),
         )
 
-    def _send(self, method: str, route: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
-        """A request HfApi has no method for, on huggingface_hub's own session, headers and errors."""
+    def _send(self, method: str, route: str, body: Mapping[str, Any] | None) -> Mapping[str, Any]:
+        """A request on huggingface_hub's own session, headers and errors (what HfApi's methods send)."""
         headers = self._api._build_hf_headers(token=self._token)
         url = f"{constants.INFERENCE_ENDPOINTS_ENDPOINT}{route}"
-        response = get_session().request(method, url, headers=headers, json=dict(body))
+        if body is None:
+            response = get_session().request(method, url, headers=headers)
+        else:
+            response = get_session().request(method, url, headers=headers, json=dict(body))
         hf_raise_for_status(response)
         answer = response.json()
         if not isinstance(answer, Mapping):
             raise TypeError(f"the answer is a {type(answer).__name__}, not an object")
         return answer
+
+    def _get(self, route: str) -> Mapping[str, Any]:
+        return self._send("GET", route, None)
 
     def delete(self, namespace: str, name: str) -> None:
         operation = f"delete {namespace}/{name}"

@@ -1,6 +1,6 @@
 """How the executor reaches the API while it works: a clock, shared status reads, throttled writes.
 
-`StatusCache` serves every waiter's state from one list call per namespace per poll interval;
+`Poller` serves every waiter of a namespace from one thread and one list call per poll;
 `Throttled` bounds the requests in flight and refuses to start a write after an interrupt.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from hfops.adapters.endpoints import EndpointWriter
 from hfops.core.diff import Desired
@@ -36,37 +36,132 @@ class SystemClock:
             time.sleep(seconds)
 
 
-class StatusCache:
-    """Endpoint states for many waiters from one list call per namespace per poll interval.
+Seen = Literal["done", "moved", "waiting"]
 
-    Waiting on N endpoints with one GET each every interval costs N calls per interval; reading
-    the namespace's list once and sharing it costs one, which keeps a large apply well inside
-    the API's rate limits. A snapshot is stamped with the time its list call *started*, and a
-    waiter only accepts one started after its own write, so a list that was already in flight
-    when an endpoint was created is never taken for "the endpoint is gone". An endpoint missing
-    from a list is confirmed with a direct read before anyone concludes it disappeared.
+
+class Watch(Protocol):
+    """One endpoint being waited on: told what each list shows of it, says when it is done."""
+
+    namespace: str
+    name: str
+    # Lists that started at or before this moment are not taken as its state (see `Poller`).
+    since: float
+
+    def observe(self, current: LiveEndpoint | None) -> Seen:
+        """Take in the endpoint's state (None: gone): "done" once the watch is over (its owner was
+        told), "moved" if the state changed, else "waiting"."""
+        ...
+
+    def failed(self, error: HfopsError) -> None:
+        """Reading the state failed after the retries: the watch is over."""
+        ...
+
+    def interrupted(self) -> None:
+        """The run was interrupted (SIGINT/SIGTERM): the watch is over."""
+        ...
+
+    def expected_at(self) -> float | None:
+        """When this endpoint is expected to be done (monotonic), if that can be guessed."""
+        ...
+
+
+class Poller:
+    """The waits of one namespace served by one thread and one list call per poll.
+
+    A thread per endpoint waiting costs a thread each (hundreds for a large apply) and a poll each
+    unless they share a cache; here one thread per namespace lists it, hands each watch its entry,
+    and sleeps. Adaptive: the poll comes back at `min_interval` after one that saw progress (a
+    batch created together becomes ready together), doubles up to `max_interval` while nothing
+    moves, and is brought forward to the moment a watch expects to be done. A list is stamped
+    with the time it *started*; a watch only accepts one started after its own write, so a list
+    already in flight when an endpoint was created is never taken for "the endpoint is gone".
+    An endpoint missing from a list is confirmed with a direct read before a watch is told so.
     """
 
-    def __init__(self, reader: EndpointWriter, *, max_age: float, clock: Clock) -> None:
+    def __init__(
+        self,
+        reader: EndpointWriter,
+        namespace: str,
+        *,
+        min_interval: float,
+        max_interval: float,
+        clock: Clock,
+        stop: threading.Event,
+    ) -> None:
         self._reader = reader
-        self._max_age = max_age
+        self.namespace = namespace
+        self._min = min_interval
+        self._max = max(min_interval, max_interval)
         self._clock = clock
+        self._stop = stop
         self._lock = threading.Lock()
-        self._namespace_locks: dict[str, threading.Lock] = {}
-        self._snapshots: dict[str, tuple[float, dict[str, LiveEndpoint]]] = {}
+        self._watches: list[Watch] = []
+        self._thread: threading.Thread | None = None
+        self.polls = 0
 
-    def get(self, namespace: str, name: str, *, fresh_after: float = -1e18) -> LiveEndpoint | None:
+    def add(self, watch: Watch) -> None:
         with self._lock:
-            lock = self._namespace_locks.setdefault(namespace, threading.Lock())
-        with lock:
-            started, snapshot = self._snapshots.get(namespace, (-1e18, {}))
-            now = self._clock.monotonic()
-            if started <= fresh_after or now - started >= self._max_age:
-                started = now
-                snapshot = {e.name: e for e in self._reader.list(namespace)}
-                self._snapshots[namespace] = (started, snapshot)
-        found = snapshot.get(name)
-        return found if found is not None else self._reader.get(namespace, name)
+            self._watches.append(watch)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name=f"hfops-poll-{self.namespace}"[:60], daemon=True
+                )
+                self._thread.start()
+
+    def _next_sleep(self, interval: float) -> float:
+        now = self._clock.monotonic()
+        with self._lock:
+            expected = [t for w in self._watches if (t := w.expected_at()) is not None and t > now]
+        if expected:
+            return max(self._min, min(interval, min(expected) - now))
+        return interval
+
+    def _run(self) -> None:
+        interval = self._min
+        while True:
+            with self._lock:
+                if not self._watches:
+                    self._thread = None
+                    return
+            self._clock.sleep(self._next_sleep(interval))
+            with self._lock:
+                watches = list(self._watches)
+            if self._stop.is_set():
+                for watch in watches:
+                    self._remove(watch)
+                    watch.interrupted()
+                continue
+            started = self._clock.monotonic()
+            try:
+                listed = {e.name: e for e in self._reader.list(self.namespace)}
+                self.polls += 1
+            except HfopsError as error:
+                for watch in watches:
+                    self._remove(watch)
+                    watch.failed(error)
+                continue
+            progress = False
+            for watch in watches:
+                if watch.since >= started:
+                    continue  # this list may predate the watch's write: the next one decides
+                current = listed.get(watch.name)
+                try:
+                    if current is None:
+                        current = self._reader.get(self.namespace, watch.name)
+                    seen = watch.observe(current)
+                except HfopsError as error:
+                    self._remove(watch)
+                    watch.failed(error)
+                    continue
+                if seen == "done":
+                    self._remove(watch)
+                progress = progress or seen != "waiting"
+            interval = self._min if progress else min(self._max, interval * 2)
+
+    def _remove(self, watch: Watch) -> None:
+        with self._lock:
+            if watch in self._watches:
+                self._watches.remove(watch)
 
 
 class Throttled:

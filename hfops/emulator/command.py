@@ -266,6 +266,14 @@ def _finite(value: float, name: str) -> float:
     help="U9: token bucket per token on API and Hub routes; when empty 429 with Retry-After and "
     "RateLimit (every 429 carries both, as the Hub's may). Default: off.",
 )
+@click.option(
+    "--rate-limit-headers",
+    type=click.Choice(["always", "429"]),
+    default="always",
+    show_default=True,
+    help="U9: with --rate-limit, RateLimit/RateLimit-Policy on every limited answer (as the Hub's), "
+    "or only on 429s (a client learns of the limit only by hitting it).",
+)
 def emulator(
     host: str,
     port: int,
@@ -294,6 +302,7 @@ def emulator(
     update_lag_seconds: float | None,
     token_namespaces: tuple[str, ...],
     rate_limit: str | None,
+    rate_limit_headers: str,
     **variants: str | None,
 ) -> int:
     """Run the local Inference Endpoints, Hub and TGI emulator until stopped (SIGINT/SIGTERM).
@@ -343,6 +352,7 @@ def emulator(
         token_namespaces=tuple(_token_namespace(value) for value in token_namespaces),
         rate_limit=rps,
         rate_burst=burst,
+        rate_limit_headers=rate_limit_headers,
         host=host,
         port=port,
         models=models,

@@ -53,6 +53,7 @@ class EmulatorConfig:
     token_namespaces: tuple[tuple[str, str, tuple[str, ...]], ...] = field(default=(), repr=False)
     rate_limit: float = 0.0  # U9: requests per second per token on /v2 and Hub routes (0: off)
     rate_burst: int | None = None  # U9: bucket size (None: max(1, ceil(rate_limit)))
+    rate_limit_headers: str = "always"  # U9: RateLimit headers on every limited answer, or "429" only
     served_window: str = "kv-cache"  # U10: context | kv-cache
     protected_type: str = "accepted"  # U11: rejected | accepted
 

@@ -53,7 +53,11 @@ class Router:
             seed=config.seed,
             variants=config,
         )
-        self.limiter = RateLimiter(config.rate_limit, config.rate_burst) if config.rate_limit > 0 else None
+        self.limiter = (
+            RateLimiter(config.rate_limit, config.rate_burst, headers_on_success=config.rate_limit_headers == "always")
+            if config.rate_limit > 0
+            else None
+        )
         self.stopping = threading.Event()
         self.faults = FaultInjector(
             seed=config.seed,
@@ -114,14 +118,25 @@ class Router:
         segments = [unquote(part) for part in path.split("/")[1:]]
         if segments and segments[-1] == "" and len(segments) > 1:
             segments = segments[:-1]
-        apply = self.faults.apply
         is_tgi = bool(segments) and segments[0] == "endpoints" and len(segments) >= 2
         if self.limiter is not None and not is_tgi:
-            wait = self.limiter.acquire(self.bearer(headers))
+            token = self.bearer(headers)
+            wait = self.limiter.acquire(token)
             if wait > 0:
-                limited = error_response(429, RATE_LIMITED, retry_headers(429, wait))
+                limit_headers = [h for h in retry_headers(429, wait) if h[0] == "Retry-After"]
+                limited = error_response(429, RATE_LIMITED, limit_headers + self.limiter.headers(token))
                 limited.fault = "rate_limit"
                 return limited
+            answer = self._dispatch(method, path, headers, body, segments, is_tgi)
+            if self.limiter.headers_on_success:
+                answer.headers = [*answer.headers, *self.limiter.headers(token)]
+            return answer
+        return self._dispatch(method, path, headers, body, segments, is_tgi)
+
+    def _dispatch(
+        self, method: str, path: str, headers: Any, body: bytes, segments: list[str], is_tgi: bool
+    ) -> Response:
+        apply = self.faults.apply
         try:
             if segments and segments[0] == "endpoints" and len(segments) >= 2:
                 sub = "/" + "/".join(segments[2:])

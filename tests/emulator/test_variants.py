@@ -272,7 +272,9 @@ def test_u9_injected_429_carries_ratelimit_and_retry_after(make: Any) -> None:
 
 
 def test_u9_rate_limit_is_a_token_bucket_per_token(make: Any) -> None:
-    _emu, api = make(rate_limit=2.0, rate_burst=2)
+    # RateLimit headers on 429s only: with them on every answer, hfops' session (installed in this
+    # process by earlier tests) would pace the third call instead of letting it meet the 429.
+    _emu, api = make(rate_limit=2.0, rate_burst=2, rate_limit_headers="429")
     api.whoami()
     api.whoami()
     with pytest.raises(HfHubHTTPError) as caught:

@@ -1,4 +1,4 @@
-"""Retries and the shared rate-limit budget, with an injected clock (no real sleeping)."""
+"""Retries and rate limits, with an injected clock (no real sleeping)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import httpx2
 import pytest
 from huggingface_hub.errors import HfHubHTTPError
 
-from hfops.adapters.retry import RateBudget, RetryPolicy, call_with_retries
+from hfops.adapters.retry import RetryPolicy, call_with_retries
 
 
 class FakeClock:
@@ -34,7 +34,6 @@ def policy(clock: FakeClock, attempts: int = 4) -> RetryPolicy:
         base_delay=0.5,
         max_delay=8.0,
         sleep=clock.sleep,
-        budget=RateBudget(clock=clock, sleep=clock.sleep),
     )
 
 
@@ -50,16 +49,16 @@ def failing(errors: list[BaseException], result: str = "ok"):
     return fn, calls
 
 
-def test_429_honours_retry_after_and_pauses_everyone() -> None:
+def test_429_honours_retry_after_and_only_the_told_call_waits() -> None:
     clock = FakeClock()
     retry = policy(clock)
     fn, calls = failing([http_error(429, {"Retry-After": "7"})])
     assert call_with_retries(fn, policy=retry) == "ok"
     assert calls["n"] == 2 and clock.slept == [7.0] and retry.stats.retries == 1
-    # Another worker starting now waits out what is left of the pause.
-    clock.now -= 3
-    retry.budget.wait()
-    assert clock.slept[-1] == pytest.approx(3.0)
+    # Another call of the same run is not paused by it (pacing.py paces from the headers instead).
+    other, other_calls = failing([])
+    assert call_with_retries(other, policy=retry) == "ok"
+    assert other_calls["n"] == 1 and clock.slept == [7.0]
 
 
 def test_ratelimit_header_is_understood() -> None:

@@ -11,7 +11,8 @@ is the library's default client (its request hook included) with four rules adde
   (its HEAD on `resolve/`, sent with `follow_redirects=False`, stops at a CDN) are untouched;
 - no Authorization header leaves over plain http, except to a loopback host (the emulator, tests);
 - an answer body is read up to `MAX_ANSWER_BYTES` and no further, counted as it streams, and sent
-  uncompressed (so what is counted is what is held in memory).
+  uncompressed (so what is counted is what is held in memory);
+- requests are paced by the RateLimit headers of the answers (pacing.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx2
 
+from hfops.adapters.pacing import PACER
 from hfops.core.errors import RemoteError
 
 MAX_ANSWER_BYTES = 32 * 1024 * 1024  # an endpoints list of thousands of endpoints is a few MB
@@ -138,6 +140,21 @@ class _Client(httpx2.Client):
         return super().send(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
 
 
+def _origin(url: httpx2.URL) -> str:
+    # The service a budget belongs to: origin and first path segment (`/v2`, `/api`, `/endpoints`):
+    # on one host the endpoints API, the Hub API and the endpoints' own URLs may be limited apart.
+    first = url.path.lstrip("/").split("/", 1)[0]
+    return f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}/{first}"
+
+
+def _pace(request: httpx2.Request) -> None:
+    PACER.before_request(_origin(request.url))
+
+
+def _learn_budget(response: httpx2.Response) -> None:
+    PACER.after_response(_origin(response.request.url), response.headers)
+
+
 def install_session(read_seconds: float) -> None:
     """Make huggingface_hub's shared session the hfops one (see the module docstring)."""
     from huggingface_hub import set_client_factory
@@ -146,7 +163,10 @@ def install_session(read_seconds: float) -> None:
     timeout = httpx2.Timeout(read_seconds, connect=min(10.0, read_seconds))
     set_client_factory(
         lambda: _Client(
-            event_hooks={"request": [hf_request_event_hook, _refuse_plain_http_token], "response": [_check_answer]},
+            event_hooks={
+                "request": [hf_request_event_hook, _refuse_plain_http_token, _pace],
+                "response": [_learn_budget, _check_answer],
+            },
             follow_redirects=True,
             timeout=timeout,
         )

@@ -2,7 +2,8 @@
 
 Built on tenacity (a well-kept retry library): huggingface_hub's `http_backoff` retries raw
 requests only, and its Inference Endpoints methods call the session directly without retries.
-Transient: 429 (honouring `Retry-After` and the `RateLimit` header huggingface_hub parses), 500,
+Transient: 429 (the call that got it waits its `Retry-After`, or the `RateLimit` reset; the others
+are paced by pacing.py, not paused), 500,
 502, 503, 504, connection errors, and a 2xx answer hfops cannot read (malformed JSON, HTML, the
 wrong shape: like a lost answer). A non-idempotent call (create) is retried too: the caller handles
 the 409 that a retried create gets when the first attempt did land.
@@ -18,7 +19,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -28,6 +28,7 @@ import tenacity
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
 from hfops.adapters.http import MalformedAnswer
+from hfops.adapters.pacing import PACER
 from hfops.core.errors import Interrupted, RemoteError
 
 T = TypeVar("T")
@@ -47,37 +48,6 @@ class RetryStats:
             self.retries += 1
 
 
-class RateBudget:
-    """One budget shared by every call of a run: when the API says "slow down", everyone does.
-
-    A 429 (or 503) with a Retry-After pauses all workers until it has passed, not only the one
-    that was told, so a large parallel apply backs off together instead of setting off a storm.
-    """
-
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._until = 0.0
-
-    def wait(self, stop: threading.Event | None = None) -> None:
-        """Wait out the pause; returns early (False) if `stop` is set meanwhile."""
-        while True:
-            with self._lock:
-                remaining = self._until - self._clock()
-            if remaining <= 0:
-                return
-            if stop is not None and self._sleep is time.sleep:
-                if stop.wait(remaining):
-                    return
-            else:
-                self._sleep(remaining)
-
-    def pause_all(self, seconds: float) -> None:
-        with self._lock:
-            self._until = max(self._until, self._clock() + seconds)
-
-
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 6
@@ -87,9 +57,11 @@ class RetryPolicy:
     max_total_wait: float = 180.0  # all the waits of one call together
     sleep: Callable[[float], None] | None = None  # None: wait on `stop` (tests inject a fake clock)
     stats: RetryStats = field(default_factory=RetryStats, compare=False)
-    budget: RateBudget = field(default_factory=RateBudget, compare=False)
     # Set on SIGINT/SIGTERM (the CLI's SignalGuard shares it): waits end, no attempt starts.
     stop: threading.Event = field(default_factory=threading.Event, compare=False)
+
+    def __post_init__(self) -> None:
+        PACER.watch_stop(self.stop)  # a request waiting for its paced slot goes at once on a signal
 
     def pause(self, seconds: float) -> None:
         if self.sleep is not None:
@@ -145,8 +117,8 @@ def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
                 if hinted > limit:
                     # Waiting less than the server asked would only earn another refusal.
                     raise _WaitTooLong(error, hinted, limit)
-                if error.response is not None and error.response.status_code == 429:
-                    policy.budget.pause_all(hinted)
+                # Only the call that was told waits: the others go on at the pace the answers' RateLimit
+                # headers set (pacing.py), instead of all stopping and then all starting again at once.
                 return hinted
         return min(float(jittered(state)), remaining)
 
@@ -178,7 +150,6 @@ def call_with_retries(fn: Callable[[], T], *, policy: RetryPolicy, operation: st
     started = [0]
 
     def attempt() -> T:
-        policy.budget.wait(policy.stop)
         if policy.stop.is_set():
             if started[0]:
                 raise Interrupted(f"{operation}: interrupted; not retried")

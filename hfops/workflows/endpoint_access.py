@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 
 from hfops.adapters.endpoints import EndpointWriter
+from hfops.adapters.pacing import PACER
 from hfops.core.diff import Desired
 from hfops.core.errors import HfopsError
 from hfops.core.model import LiveEndpoint
@@ -72,7 +73,8 @@ class Poller:
     unless they share a cache; here one thread per namespace lists it, hands each watch its entry,
     and sleeps. Adaptive: the poll comes back at `min_interval` after one that saw progress (a
     batch created together becomes ready together), doubles up to `max_interval` while nothing
-    moves, and is brought forward to the moment a watch expects to be done. A list is stamped
+    moves, and is brought forward to the moment a watch expects to be done; while the API's rate
+    budget is scarce (pacing.py) it polls at `max_interval`, leaving the budget to writes. A list is stamped
     with the time it *started*; a watch only accepts one started after its own write, so a list
     already in flight when an endpoint was created is never taken for "the endpoint is gone".
     An endpoint missing from a list is confirmed with a direct read before a watch is told so.
@@ -157,6 +159,8 @@ class Poller:
                     self._remove(watch)
                 progress = progress or seen != "waiting"
             interval = self._min if progress else min(self._max, interval * 2)
+            if PACER.scarce():
+                interval = self._max  # the API's rate budget is for the writes: poll at the slowest
 
     def _remove(self, watch: Watch) -> None:
         with self._lock:

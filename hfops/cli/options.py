@@ -71,9 +71,9 @@ timeout_option = click.option(
 parallelism_option = click.option(
     "--parallelism",
     type=click.IntRange(min=1, max=64),
-    default=8,
+    default=32,
     show_default=True,
-    help="Endpoints worked on at once.",
+    help="Requests to the endpoints API in flight at once.",
 )
 
 

@@ -28,6 +28,7 @@ from hfops.workflows.endpoint_access import Clock, NotStarted, Poller, Seen, Sys
 READY_STATES = frozenset({"running", "scaledToZero"})
 FAILED_STATES = frozenset({"failed", "updateFailed"})
 INTERRUPTED_WAITING = "interrupted while waiting"
+ENDPOINT_CALLS = 32  # health checks and credential writes at once (each endpoint is its own server)
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,9 @@ class Executor:
         self._writer: EndpointWriter = Throttled(writer, self._slots, self._stop)
         self._options = options
         self._secrets_for = secrets_for
+        # Health checks and credentials call each endpoint's own URL, not the endpoints API: they have
+        # slots of their own, so that a large apply's TGI calls do not queue behind its API writes.
+        self._endpoint_slots = threading.BoundedSemaphore(max(ENDPOINT_CALLS, options.parallelism))
         self._on_ready = self._limited(on_ready)
         self._health_check = self._limited(health_check)
         self._on_event = on_event or (lambda address, state, message: None)
@@ -190,7 +194,7 @@ class Executor:
             return None
 
         def call(*args: Any) -> Any:
-            with self._slots:
+            with self._endpoint_slots:
                 return fn(*args)
 
         return call
@@ -202,7 +206,7 @@ class Executor:
             return []
         self._outcomes = [None] * len(actions)
         self._pending = len(actions)
-        workers = max(1, min(self._options.parallelism, len(actions)))
+        workers = max(1, min(max(ENDPOINT_CALLS, self._options.parallelism), len(actions)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hfops-apply") as pool:
             self._pool = pool
             for index, action in enumerate(actions):

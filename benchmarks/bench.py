@@ -188,7 +188,16 @@ def write_manifests(directory: Path, eps: Sequence[Ep]) -> Path:
 # ---------------------------------------------------------------------------------- running
 
 
+# `--source DIR`: run hfops from another source tree (an earlier commit, for a before/after table),
+# with this interpreter and its packages, past the editable install's import hook.
+SOURCE = os.environ.get("HFOPS_BENCH_SOURCE", "")
+
+
 def hfops_command() -> list[str]:
+    if SOURCE:
+        code = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f)]; "
+                f"sys.path.insert(0, {SOURCE!r}); from hfops.cli import main; main()")
+        return [sys.executable, "-c", code]
     script = Path(sys.executable).parent / "hfops"
     if script.exists():
         return [str(script)]

@@ -32,6 +32,7 @@ from hfops.adapters.settings import Settings
 from hfops.core import fields as catalogue
 from hfops.core.diff import Desired
 from hfops.core.errors import RemoteError
+from hfops.core.gc_pause import paused_gc
 from hfops.core.hardware import Hardware
 from hfops.core.model import LiveEndpoint
 from hfops.core.redact import REDACTOR, strip_control
@@ -73,7 +74,8 @@ def live_from_raw(raw: Mapping[str, Any], *, namespace: str) -> LiveEndpoint:
 
 
 def live_list(raws: Any, *, namespace: str) -> list[LiveEndpoint]:
-    return [live_from_raw(raw, namespace=namespace) for raw in raws]
+    with paused_gc():  # thousands of endpoints: see gc_pause
+        return [live_from_raw(raw, namespace=namespace) for raw in raws]
 
 
 def remote_error(error: HfHubHTTPError, operation: str) -> RemoteError:

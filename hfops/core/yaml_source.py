@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from hfops.core.gc_pause import paused_gc
+
 MAX_FILE_BYTES = 1024 * 1024
 # A document that expands (through aliases) to more nodes than this is refused: the classic
 # "billion laughs" manifest is a few lines of text and billions of nodes once expanded.
@@ -199,8 +201,14 @@ def parse_yaml_documents(text: str) -> tuple[list[YamlDocument], list[YamlProble
     """Parse every document in `text`. Returns the documents and the problems found.
 
     A syntax error stops parsing (later documents cannot be trusted); other problems are collected.
-    Empty documents (a trailing `---`) are skipped.
+    Empty documents (a trailing `---`) are skipped. The garbage collector is paused meanwhile
+    (`gc_pause`): a file of a thousand manifests is a million small objects.
     """
+    with paused_gc():
+        return _parse_yaml_documents(text)
+
+
+def _parse_yaml_documents(text: str) -> tuple[list[YamlDocument], list[YamlProblem]]:
     problems: list[YamlProblem] = []
     documents: list[YamlDocument] = []
     nul = text.find("\0")

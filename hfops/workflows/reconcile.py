@@ -8,6 +8,7 @@ can ever show them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -174,10 +175,21 @@ class Reconciler:
                 for missing in check_secret_env(specs, self.env):
                     if "GenStudio" in missing.message:
                         self.warn(f"{missing.location}: {missing.message}; apply will need it")
-        models = self.resolve_models(specs)
-        self.check_model_limits(specs, models)
         namespaces = sorted({s.namespace for s in specs if s.namespace} | set(self.extra_namespaces))
-        live = self.read_live(namespaces)
+        # The list reads and the model resolution need nothing of each other: both start now.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfops-read") as pool:
+            reading = pool.submit(self.read_live, namespaces)
+            try:
+                models = self.resolve_models(specs)
+                self.check_model_limits(specs, models)
+            except BaseException:
+                reading.cancel()
+                with contextlib.suppress(Exception):
+                    reading.result()  # the model's error is the one to tell
+                raise
+            live = reading.result()
         values = {spec.address: secret_values(spec, self.env) for spec in specs}
         self.derive_secret_keys(specs, values)
         desired = tuple(

@@ -16,6 +16,7 @@ from typing import ClassVar
 
 import click
 
+from hfops import __version__
 from hfops.adapters.output import Output
 from hfops.cli import options as o
 from hfops.cli.inspect import credentials, status, verify
@@ -61,7 +62,7 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="hfops", prog_name="hfops")
+@click.version_option(version=__version__, prog_name="hfops")  # no metadata lookup: as fast as --help
 @o.no_color_option
 def cli() -> None:
     """Declarative Hugging Face Inference Endpoints (TGI) for GenStudio.

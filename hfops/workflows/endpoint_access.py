@@ -53,8 +53,8 @@ class Watch(Protocol):
         told), "moved" if the state changed, else "waiting"."""
         ...
 
-    def failed(self, error: HfopsError) -> None:
-        """Reading the state failed after the retries: the watch is over."""
+    def failed(self, error: Exception) -> None:
+        """Reading the state failed after the retries (or unexpectedly): the watch is over."""
         ...
 
     def interrupted(self) -> None:
@@ -137,7 +137,7 @@ class Poller:
             try:
                 listed = {e.name: e for e in self._reader.list(self.namespace)}
                 self.polls += 1
-            except HfopsError as error:
+            except Exception as error:  # every watch is told: none may be left waiting forever
                 for watch in watches:
                     self._remove(watch)
                     watch.failed(error)
@@ -151,7 +151,7 @@ class Poller:
                     if current is None:
                         current = self._reader.get(self.namespace, watch.name)
                     seen = watch.observe(current)
-                except HfopsError as error:
+                except Exception as error:  # this watch is over; the others go on
                     self._remove(watch)
                     watch.failed(error)
                     continue

@@ -107,7 +107,7 @@ class _ReadyWatch:
     def observe(self, current: LiveEndpoint | None) -> Seen:
         return self._executor._observe(self, current)
 
-    def failed(self, error: HfopsError) -> None:
+    def failed(self, error: Exception) -> None:
         self._executor._fail(self._job, error)
 
     def interrupted(self) -> None:
@@ -140,7 +140,7 @@ class _GoneWatch:
             return "done"
         return "waiting"
 
-    def failed(self, error: HfopsError) -> None:
+    def failed(self, error: Exception) -> None:
         self._executor._fail(self._job, error)
 
     def interrupted(self) -> None:

@@ -201,6 +201,9 @@ def assert_reports_interruption(run: Run, sig: signal.Signals) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_after_the_first_create_stops_new_work_and_a_rerun_converges(bench: Bench, sig: signal.Signals) -> None:
     names = bench.fleet(6)
+    # Slow creates (a busy API): the signal lands while later creates have not started, even when
+    # the machine is loaded (an instant emulator let all six land before the signal was handled).
+    bench.emulator.inject_fault("delay", method="POST", path="/v2/endpoint/acme", times=6, ms=400)
     run = bench.start(parallelism=2)
     bench.until(lambda: bench.created() >= 1, "the first create")
     run.signal(sig)

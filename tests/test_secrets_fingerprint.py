@@ -151,6 +151,8 @@ def test_a_v1_tag_is_upgraded_once_with_a_tags_only_update(emulator, hf_env, run
     emulator.clear_requests()
     upgraded = run("apply", str(path), "--yes")
     assert upgraded.code == 0, upgraded.output
+    # Tags only: nothing redeploys, so apply does not wait for a rollout (the 60 s grace) either.
+    assert "no rollout seen" not in upgraded.output
     puts = [r for r in emulator.requests() if r["method"] == "PUT"]
     assert [r["path"] for r in puts] == ["/v2/endpoint/acme/pinned"]
     assert secrets_tag(emulator).startswith("v2-")

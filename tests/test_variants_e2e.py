@@ -230,8 +230,10 @@ def test_going_always_on_clears_the_timeout_or_says_how(start, run, tmp_path, nu
 
 
 @pytest.mark.parametrize("type_on_put", ["applied", "ignored"])
-def test_a_type_change_is_applied_or_reported_never_claimed(start, run, tmp_path, type_on_put):
+def test_a_type_change_is_applied_or_reported_never_claimed(start, run, tmp_path, type_on_put, monkeypatch):
     emulator = start(type_on_put=type_on_put)
+    # An ignored field shows no rollout: hfops waits the grace (60 s by default) before it looks.
+    monkeypatch.setenv("HFOPS_ROLLOUT_GRACE", "1.5")
     folder = write(tmp_path, endpoint_manifest("svc"))
     creds = str(tmp_path / "creds")
     assert run("apply", str(folder), "--yes", "--credentials-dir", creds).code == 0
@@ -243,6 +245,7 @@ def test_a_type_change_is_applied_or_reported_never_claimed(start, run, tmp_path
         assert run("plan", str(folder), "--detailed-exitcode", "--credentials-dir", creds).code == 0
     else:
         assert applied.code == 1, applied.output
+        assert "no rollout seen in 1.5s; taken as updated" in applied.output
         assert "the service accepted the update but kept type" in applied.output
         assert "hfops apply --replace acme/svc" in applied.output
         assert emulator.endpoint_raw("acme", "svc")["type"] == "authenticated"

@@ -17,7 +17,7 @@ from typing import Any
 
 from hfops.adapters import tgi
 from hfops.adapters.endpoints import EndpointWriter
-from hfops.core.diff import Desired, FieldChange, diff_endpoint
+from hfops.core.diff import FINGERPRINT_FORMAT_PATH, Desired, FieldChange, diff_endpoint
 from hfops.core.errors import HfopsError, RemoteError
 from hfops.core.fields import TAGS_PATH, field_for, update_body
 from hfops.core.model import LiveEndpoint
@@ -305,7 +305,8 @@ class Executor:
             self._event(action.address, "updating", ", ".join(c.path for c in action.changes))
             payload = update_payload(desired, action.changes, self._secrets_for(desired))
             # Only a tags-only PUT may legitimately not redeploy (U7); anything else must be seen rolling out.
-            job.rollout = any(change.path != TAGS_PATH for change in action.changes)
+            # (hfops' bookkeeping tags, such as the fingerprint format upgrade, are tags too).
+            job.rollout = any(change.path not in (TAGS_PATH, FINGERPRINT_FORMAT_PATH) for change in action.changes)
             try:
                 live = self._writer.update(action.live.namespace, action.live.name, payload)
             except RemoteError as error:

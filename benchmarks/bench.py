@@ -371,12 +371,6 @@ def describe(requests: Sequence[dict[str, Any]]) -> str:
     return ", ".join(f"{v} {k}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
 
 
-def bench_create(emu: EmulatorProcess, work: Path, args: argparse.Namespace, results: Results) -> None:
-    eps = fleet("create", ["bench-apply"], args.creates)
-    directory = write_manifests(work / "create", eps)
-    env = hfops_env(emu.url, args.poll_interval)
-
-
 # ---------------------------------------------------------------------------- the limit probe
 
 PROBE = Path(__file__).resolve().parent / "limit_probe.py"
@@ -455,7 +449,9 @@ def spread(values: Sequence[float]) -> str:
 # ------------------------------------------------------------------------------ scenarios
 
 
-def setup_fleet(emu: EmulatorProcess, work: Path, args: argparse.Namespace, total: int, tag: str) -> tuple[Path, list[Ep]]:
+def setup_fleet(
+    emu: EmulatorProcess, work: Path, args: argparse.Namespace, total: int, tag: str
+) -> tuple[Path, list[Ep]]:
     namespaces = [f"{tag}-ns{i}" for i in range(args.namespaces)]
     eps = fleet(tag, namespaces, total // args.namespaces)
     directory = write_manifests(work / tag, eps)
@@ -593,9 +589,12 @@ def bench_apply(emu: EmulatorProcess, work: Path, args: argparse.Namespace, resu
             loop_eps = fleet("loop", ["bench-loop"], args.loop_creates)
             log(f"(b) the loop: get -> create -> wait for {len(loop_eps)} endpoints, one after another")
             api = hub_api(emu.url)
-            loop_s = timed(lambda: loop_create(api, loop_eps, refresh_every=args.poll_interval)) * count / len(loop_eps)
-            results.add(goal, "same", f"{hf_s:.2f} s", f"per-endpoint loop {loop_s:.0f} s", f"{loop_s / hf_s:.0f}x faster",
-                        "-", None, f"loop ran {len(loop_eps)}, x{count / len(loop_eps):g} linear")
+            started = time.perf_counter()
+            loop_create(api, loop_eps, refresh_every=args.poll_interval)
+            loop_s = (time.perf_counter() - started) * count / len(loop_eps)
+            results.add(goal, "same", f"{hf_s:.2f} s", f"per-endpoint loop {loop_s:.0f} s",
+                        f"{loop_s / hf_s:.0f}x faster", "-", None,
+                        f"loop ran {len(loop_eps)}, x{count / len(loop_eps):g} linear")
 
 
 def bench_rate_limited(work: Path, args: argparse.Namespace, results: Results) -> None:

@@ -6,7 +6,8 @@ the Defaults file line that supplied it, not at the endpoint that inherited it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,13 @@ class Located:
                 return Location(own.file, own.document.start_line, dotted(path))
             probe = probe[:-1]
 
+    def layer_index(self, path: tuple[str | int, ...]) -> int:
+        """Which layer wrote `path`: 0 the endpoint itself, higher a less specific Defaults document."""
+        for index, layer in enumerate(self.layers):
+            if path in layer.document.lines:
+                return index
+        return len(self.layers)
+
     def plain_text(self, path: tuple[str | int, ...]) -> str | None:
         for layer in self.layers:
             if path in layer.document.lines:
@@ -83,14 +91,40 @@ class Located:
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Per-field merge: mappings merge key by key, anything else (lists, scalars) is replaced."""
+    """Per-field merge: mappings merge key by key, anything else (lists, scalars) is replaced.
+
+    `null` unsets, as in a JSON Merge Patch (RFC 7386) or a kustomize patch: the key is removed,
+    whatever a less specific layer said, so the field takes its built-in default.
+    """
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if value is None and _UNSETTABLE.match(str(key)):
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = _merge(merged[key], value)
         else:
-            merged[key] = value
+            merged[key] = without_nulls(value)
     return merged
+
+
+def without_nulls(value: Any) -> Any:
+    """A spec with every `key: null` removed (at any depth of mappings): null means "not set".
+
+    Only under a key that could name a field or a variable: `{HF_TOKEN=hf_...}` (a value pasted
+    into a key, which YAML reads as a key with a null value) stays, so the schema refuses it.
+    """
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None or not _UNSETTABLE.match(str(k))}
+    return value
+
+
+_UNSETTABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _spec_without_nulls(data: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(data.get("spec"), dict):
+        return data
+    return {**data, "spec": without_nulls(data["spec"])}
 
 
 def build_specs(
@@ -110,7 +144,7 @@ def build_specs(
             continue
         kind = data.get("kind")
         if kind == DEFAULTS_KIND:
-            issues = validate_defaults_document(data)
+            issues = validate_defaults_document(_spec_without_nulls(data))
             problems.extend(
                 Diagnostic(located.location(i.path), i.message, i.hint or _hint_for(i.path)) for i in issues
             )
@@ -152,7 +186,7 @@ def _with_defaults(
         d for d in defaults if namespace and _mapping(d.document.data.get("metadata")).get("namespace") == namespace
     ]
     if not chosen:
-        return Located(data, [source])
+        return Located(_spec_without_nulls(data), [source])
     spec: dict[str, Any] = {}
     tags: list[str] = []
     for layer in chosen:
@@ -161,7 +195,7 @@ def _with_defaults(
         tags += [t for t in (layer_tags if isinstance(layer_tags, list) else []) if t not in tags]
     merged = dict(data)
     own_spec = data.get("spec")
-    merged["spec"] = (
+    merged["spec"] = without_nulls(
         _merge(spec, own_spec) if isinstance(own_spec, dict) else (own_spec if own_spec is not None else spec)
     )
     own_tags = metadata.get("tags")
@@ -217,10 +251,14 @@ def _parse_located(located: Located, *, default_namespace: str | None) -> tuple[
         # same run (with the unknown keys ignored) instead of one round trip later.
         known = Located(_without_unknown(data, [i.path for i in issues]), located.layers)
         spec = _to_spec(known, default_namespace=default_namespace)
-        return None, problems + placeholders + check_spec(spec)
+        return None, problems + placeholders + check_spec(spec, layer_of=_layer_of(located))
     spec = _to_spec(located, default_namespace=default_namespace)
-    problems = placeholders + check_spec(spec)
+    problems = placeholders + check_spec(spec, layer_of=_layer_of(located))
     return spec, problems
+
+
+def _layer_of(located: Located) -> Callable[[str], int]:
+    return lambda field: located.layer_index(tuple(field.split(".")))
 
 
 def _without_unknown(data: dict[str, Any], paths: list[tuple[str | int, ...]]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from hfops.adapters.settings import Settings
 from hfops.core.credentials import CredentialAction
 from hfops.core.diff import Desired, derived_secret_key, legacy_secrets_fingerprint, secrets_fingerprint
-from hfops.core.errors import Diagnostic, HfopsError, ManifestError, PlanError, UsageError
+from hfops.core.errors import Diagnostic, HfopsError, Location, ManifestError, PlanError, UsageError
 from hfops.core.hardware import EndpointCost
 from hfops.core.manifest import ManifestSet, load_manifests
 from hfops.core.model import OWNER_PATTERN, EndpointSpec, LiveEndpoint, ResolvedModel
@@ -63,29 +63,39 @@ def check_secret_env(
 ) -> list[Diagnostic]:
     """Secret environment variables that are not set, located at the manifest field naming them.
 
-    Secrets are needed to plan (their fingerprint tells whether they changed); the GenStudio key
-    only to write credentials, so `api_keys=False` leaves it out (a pull-request plan job need
-    not hold it).
+    One problem per cause: a variable named once in a Defaults file is one line, naming the
+    endpoints that use it (`used by acme/a, acme/b, +3 more`), not one line per endpoint.
+    `api_keys=False` leaves the GenStudio key out (commands that write no credential).
     """
-    problems: list[Diagnostic] = []
+    causes: dict[tuple[Location, str, str], list[EndpointSpec]] = {}
     for spec in specs:
         for key, ref in spec.secrets:
             if not env.get(ref.env_var):
-                problems.append(
-                    Diagnostic(
-                        spec.location_of(f"spec.secrets.{key}"),
-                        f"environment variable {ref.env_var} is not set (needed for secret {key})",
-                    )
-                )
+                cause = (spec.location_of(f"spec.secrets.{key}"), ref.env_var, "")
+                causes.setdefault(cause, []).append(spec)
         api_key = spec.genstudio.api_key
         if api_keys and api_key is not None and not env.get(api_key.env_var):
-            problems.append(
-                Diagnostic(
-                    spec.location_of("spec.genstudio.apiKey"),
-                    f"environment variable {api_key.env_var} is not set (needed for the GenStudio api_key)",
-                )
-            )
+            cause = (spec.location_of("spec.genstudio.apiKey"), api_key.env_var, "needed for the GenStudio api_key")
+            causes.setdefault(cause, []).append(spec)
+    files = list(dict.fromkeys(where.file for where, _, _ in causes))
+    problems = []
+    for (where, variable, why), users in sorted(
+        causes.items(), key=lambda item: (files.index(item[0][0].file), item[0][0].line)
+    ):
+        detail = "; ".join(part for part in (why, _used_by(where, users)) if part)
+        problems.append(
+            Diagnostic(where, f"environment variable {variable} is not set" + (f" ({detail})" if detail else ""))
+        )
     return problems
+
+
+def _used_by(where: Location, users: Sequence[EndpointSpec], shown: int = 2) -> str:
+    """`used by a, b, +3 more` when the line is shared or outside the endpoint's own file."""
+    if len(users) == 1 and users[0].source.file == where.file:
+        return ""
+    names = [u.address for u in users]
+    more = f", +{len(names) - shown} more" if len(names) > shown + 1 else ""
+    return f"used by {', '.join(names[: shown if more else len(names)])}{more}"
 
 
 def with_namespace(specs: Sequence[EndpointSpec], namespace: str) -> tuple[EndpointSpec, ...]:
@@ -167,13 +177,11 @@ class Reconciler:
     ) -> Context:
         manifests, specs = self.load(paths, allow_empty=allow_empty)
         if check_env:
+            # Plan refuses what apply would refuse (the GenStudio key too): a plan that passes is
+            # one apply can carry out, as with Terraform.
             problems = check_secret_env(specs, self.env, api_keys=api_keys)
             if problems:
                 raise ManifestError(problems)
-            if not api_keys:
-                for missing in check_secret_env(specs, self.env):
-                    if "GenStudio" in missing.message:
-                        self.warn(f"{missing.location}: {missing.message}; apply will need it")
         models = self.resolve_models(specs)
         self.check_model_limits(specs, models)
         namespaces = sorted({s.namespace for s in specs if s.namespace} | set(self.extra_namespaces))
@@ -223,7 +231,8 @@ class Reconciler:
     ) -> tuple[Context, Plan]:
         if prune and allow_empty_prune and self.settings.namespace:
             self.extra_namespaces = (self.settings.namespace,)
-        context = self.context(paths, allow_empty=prune, api_keys=for_apply)
+        # `for_apply` no longer changes the checks: plan and apply refuse the same things.
+        context = self.context(paths, allow_empty=prune)
         if prune and not context.specs and not allow_empty_prune:
             raise UsageError(
                 "refusing to prune: the manifests name no endpoints, so every endpoint hfops manages "

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from hfops.adapters.settings import Settings
 from hfops.core.credentials import CredentialAction
 from hfops.core.diff import Desired, derived_secret_key, legacy_secrets_fingerprint, secrets_fingerprint
-from hfops.core.errors import Diagnostic, HfopsError, Location, ManifestError, PlanError, UsageError
+from hfops.core.errors import Diagnostic, HfopsError, Location, ManifestError, PlanError, RemoteError, UsageError
 from hfops.core.hardware import EndpointCost
 from hfops.core.manifest import ManifestSet, load_manifests
 from hfops.core.model import OWNER_PATTERN, EndpointSpec, LiveEndpoint, ResolvedModel
@@ -137,6 +137,7 @@ class Reconciler:
         # Namespaces read even when no manifest names them (pruning an emptied namespace).
         self.extra_namespaces: tuple[str, ...] = ()
         self._sinks: OutputSinks | None = None
+        self._user: str | None = None  # the token's user, once asked
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -144,10 +145,42 @@ class Reconciler:
         manifests = load_manifests(paths, default_namespace=self.settings.namespace, allow_empty=allow_empty)
         specs = manifests.specs
         if any(s.namespace is None for s in specs):
-            user = self.endpoints.whoami()
+            user = self.whoami()
             self.warn(f"no namespace given; using the token's user namespace {user!r}")
             specs = with_namespace(specs, user)
         return manifests, specs
+
+    def whoami(self) -> str:
+        """The token's user (once per run); a token the Hub refuses is one error, said as such."""
+        if self._user is None:
+            try:
+                self._user = self.endpoints.whoami()
+            except RemoteError as error:
+                if error.status == 401:
+                    raise self._token_refused() from None
+                raise
+        return self._user
+
+    def _token_refused(self) -> HfopsError:
+        return HfopsError(
+            f"the Hugging Face token (HF_TOKEN) was refused: {self.settings.hub_url}/api/whoami-v2 answered HTTP 401; "
+            "nothing was planned or changed",
+            hint="set HF_TOKEN to a valid, unexpired token for this Hub (`hf auth whoami` shows whom a token "
+            "belongs to); the manifests were not the problem",
+        )
+
+    def blame_token(self) -> None:
+        """After calls failed: if the token itself is refused, raise that one error instead of theirs.
+
+        Costs one whoami, and only when something already failed (never on a plan that works);
+        none when this run already asked whoami (a namespace-less manifest).
+        """
+        if self._user is not None:
+            return
+        try:
+            self.whoami()
+        except RemoteError:
+            return  # whoami cannot tell: the original errors stand
 
     def read_live(self, namespaces: Sequence[str]) -> dict[str, LiveEndpoint]:
         """One list call per namespace, the namespaces read concurrently."""
@@ -157,7 +190,12 @@ class Reconciler:
         if not unique:
             return {}
         with ThreadPoolExecutor(max_workers=min(len(unique), self.settings.parallelism)) as pool:
-            listed = list(pool.map(self.endpoints.list, unique))
+            try:
+                listed = list(pool.map(self.endpoints.list, unique))
+            except RemoteError as error:
+                if error.status in (401, 403):
+                    self.blame_token()
+                raise
         return {endpoint.address: endpoint for endpoints in listed for endpoint in endpoints}
 
     def resolve_models(self, specs: Sequence[EndpointSpec]) -> dict[tuple[str, str], ResolvedModel]:
@@ -169,6 +207,7 @@ class Reconciler:
             if isinstance(result, PlanError):
                 problems.append(f"{spec.location_of('spec.model.repository')}: {result.message}")
         if problems:
+            self.blame_token()  # a wrong token fails every model: one error, not one per endpoint
             raise PlanError("cannot plan:\n" + "\n".join(f"  {p}" for p in problems))
         return {k: v for k, v in results.items() if isinstance(v, ResolvedModel)}
 

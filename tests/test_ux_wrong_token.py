@@ -91,11 +91,11 @@ def test_a_good_token_keeps_per_endpoint_errors_for_per_endpoint_causes(strict, 
     result = run("plan", str(path))
     assert result.code == 1
     assert result.stderr == (
-        "Error: cannot plan:\n"
+        "Error: 2 manifest errors:\n"
         f"  {path}:18: spec.model.repository: model nobody/no-such-model not found on the Hub (or not readable "
-        "with this token)\n"
+        "with this token) (check spec.model.repository and that HF_TOKEN can read it)\n"
         f"  {path}:28: spec.model.repository: model meta-llama/Meta-Llama-3-8B-Instruct is gated and this token "
-        "has not been granted access\n"
+        f"has not been granted access (request access at {strict.url}/meta-llama/Meta-Llama-3-8B-Instruct)\n"
     )
     # Asking whom the token belongs to happens only after something failed, once.
     assert whoami_calls(strict) == 1

@@ -245,7 +245,9 @@ def _parse_located(located: Located, *, default_namespace: str | None) -> tuple[
     problems = [Diagnostic(located.location(i.path), i.message, i.hint or _hint_for(i.path)) for i in issues]
     placeholders = placeholder_problems(located)
     if problems and not all(i.message.startswith("unknown field") for i in issues):
-        return None, problems + placeholders
+        # The semantic checks that do not depend on a broken field still run, in the same run
+        # (a bad name does not hide minReplica above maxReplica until it is fixed).
+        return None, problems + placeholders + _checks_beside(located, [i.path for i in issues])
     if problems:
         # Only unknown keys: the rest is well-formed, so its semantic errors are reported in the
         # same run (with the unknown keys ignored) instead of one round trip later.
@@ -255,6 +257,73 @@ def _parse_located(located: Located, *, default_namespace: str | None) -> tuple[
     spec = _to_spec(located, default_namespace=default_namespace)
     problems = placeholders + check_spec(spec, layer_of=_layer_of(located))
     return spec, problems
+
+
+# A value that makes a broken or missing required field well-formed, so the rest can be checked.
+_SKELETON: dict[str, Any] = {
+    "apiVersion": API_VERSION,
+    "kind": "Endpoint",
+    "metadata": {"name": "x"},
+    "spec": {
+        "model": {"repository": "x"},
+        "compute": {"vendor": "x", "region": "x", "accelerator": "cpu", "instanceType": "x", "instanceSize": "x1"},
+    },
+}
+# Fields whose semantic rules read each other (TGI's limits read image and env together, the
+# declared window reads the image's limit): a broken one silences the rules of its whole group.
+_GROUPS = {"image": "limits", "env": "limits", "genstudio": "limits"}
+
+
+def _group(path: Sequence[str | int]) -> tuple[str, ...]:
+    if len(path) >= 2 and path[0] == "spec":
+        return ("spec", _GROUPS.get(str(path[1]), str(path[1])))
+    return tuple(str(p) for p in path[:2])
+
+
+def _without_paths(data: dict[str, Any], paths: list[tuple[str | int, ...]]) -> dict[str, Any]:
+    """`data` without the values at `paths` (a path through a list drops that whole list)."""
+    import copy
+
+    pruned = copy.deepcopy(data)
+    for path in paths:
+        node: Any = pruned
+        for depth, part in enumerate(path):
+            if not isinstance(node, dict) or part not in node:
+                break
+            if depth == len(path) - 1 or not isinstance(node[part], (dict, list)):
+                node.pop(part)
+                break
+            if isinstance(node[part], list):
+                node.pop(part)
+                break
+            node = node[part]
+    return pruned
+
+
+def _checks_beside(located: Located, broken: list[tuple[str | int, ...]]) -> list[Diagnostic]:
+    """Semantic problems of a document with schema errors, from the fields that are not broken.
+
+    The broken values are removed and required ones stood in for (never reported); the rules of a
+    group a broken field belongs to are skipped, so no problem follows from a stand-in value.
+    """
+    pruned = _without_paths(located.data, broken)
+    if not isinstance(pruned.get("metadata"), dict) or not isinstance(pruned.get("spec"), dict):
+        return []
+    candidate = _merge(_SKELETON, pruned)
+    if validate_document(candidate):
+        return []  # still not well-formed (a broken parent): nothing more can be said safely
+    try:
+        spec = _to_spec(Located(candidate, located.layers), default_namespace=None)
+    except (KeyError, TypeError, ValueError):
+        return []
+    touched = {_group(path) for path in broken}
+    if touched & {("metadata", "name"), ("metadata", "namespace")}:
+        touched.add(("spec", "limits"))  # outputs expand {name} and {namespace}
+    return [
+        d
+        for d in check_spec(spec, layer_of=_layer_of(located))
+        if _group(d.location.field.replace("[", ".[").split(".")) not in touched
+    ]
 
 
 def _layer_of(located: Located) -> Callable[[str], int]:

@@ -138,6 +138,7 @@ class Reconciler:
         self.extra_namespaces: tuple[str, ...] = ()
         self._sinks: OutputSinks | None = None
         self._user: str | None = None  # the token's user, once asked
+        self._deferred: list[Diagnostic] | None = None  # while `plan` collects problems
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -182,6 +183,13 @@ class Reconciler:
         except RemoteError:
             return  # whoami cannot tell: the original errors stand
 
+    def refuse(self, problems: Sequence[Diagnostic]) -> None:
+        """Located problems found while planning: raised now, or kept for the end of `plan`, which
+        reports every independent one in one run (models, limits and hardware together)."""
+        if self._deferred is None:
+            raise ManifestError(list(problems))
+        self._deferred.extend(problems)
+
     def read_live(self, namespaces: Sequence[str]) -> dict[str, LiveEndpoint]:
         """One list call per namespace, the namespaces read concurrently."""
         from concurrent.futures import ThreadPoolExecutor
@@ -201,14 +209,14 @@ class Reconciler:
     def resolve_models(self, specs: Sequence[EndpointSpec]) -> dict[tuple[str, str], ResolvedModel]:
         wanted = {s.model_key for s in specs}
         results = self.models.resolve_all(wanted, parallelism=self.settings.parallelism)
-        problems: list[str] = []
-        for spec in specs:
-            result = results[spec.model_key]
-            if isinstance(result, PlanError):
-                problems.append(f"{spec.location_of('spec.model.repository')}: {result.message}")
+        problems = [
+            Diagnostic(spec.location_of("spec.model.repository"), result.message, result.hint)
+            for spec in specs
+            if isinstance(result := results[spec.model_key], PlanError)
+        ]
         if problems:
             self.blame_token()  # a wrong token fails every model: one error, not one per endpoint
-            raise PlanError("cannot plan:\n" + "\n".join(f"  {p}" for p in problems))
+            self.refuse(problems)
         return {k: v for k, v in results.items() if isinstance(v, ResolvedModel)}
 
     def context(
@@ -238,6 +246,7 @@ class Reconciler:
                 ),
             )
             for spec in specs
+            if spec.model_key in models  # the others are refused at the end of plan
         )
         return Context(manifests=manifests, specs=specs, models=models, live=live, desired=desired)
 
@@ -271,6 +280,22 @@ class Reconciler:
         if prune and allow_empty_prune and self.settings.namespace:
             self.extra_namespaces = (self.settings.namespace,)
         # `for_apply` no longer changes the checks: plan and apply refuse the same things.
+        # Model and limit problems wait for the hardware checks: all of them in one run.
+        self._deferred = []
+        try:
+            return self._plan(paths, adopt, prune, allow_empty_prune, credentials, replace_addresses)
+        finally:
+            self._deferred = None
+
+    def _plan(
+        self,
+        paths: Sequence[str],
+        adopt: Sequence[str],
+        prune: bool,
+        allow_empty_prune: bool,
+        credentials: bool,
+        replace_addresses: Sequence[str],
+    ) -> tuple[Context, Plan]:
         context = self.context(paths, allow_empty=prune)
         if prune and not context.specs and not allow_empty_prune:
             raise UsageError(
@@ -280,17 +305,18 @@ class Reconciler:
             )
         if prune and not context.specs and not self.settings.namespace:
             raise UsageError("--allow-empty-prune needs --namespace (or HFOPS_NAMESPACE) to know what to prune")
-        unknown = [a for a in adopt if a not in {d.spec.address for d in context.desired}]
+        declared = {s.address for s in context.specs}
+        unknown = [a for a in adopt if a not in declared]
         if unknown:
             raise UsageError(f"--adopt names endpoints no manifest declares: {', '.join(unknown)}")
-        undeclared = [a for a in replace_addresses if a not in {d.spec.address for d in context.desired}]
+        undeclared = [a for a in replace_addresses if a not in declared]
         if undeclared:
             raise UsageError(f"--replace names endpoints no manifest declares: {', '.join(undeclared)}")
         missing = [a for a in replace_addresses if a not in context.live]
         if missing:
             raise UsageError(f"--replace names endpoints that do not exist yet: {', '.join(missing)}")
         namespaces = sorted({s.namespace for s in context.specs if s.namespace} | set(self.extra_namespaces))
-        named = {d.spec.address for d in context.desired}
+        named = declared
         # Only this owner's endpoints: another manifest set sharing the namespace keeps its own.
         doomed = [
             e
@@ -358,8 +384,9 @@ class Reconciler:
         namespaces = sorted({d.spec.namespace for d in wanted if d.spec.namespace})
         catalogues = {ns: self.endpoints.hardware(ns) for ns in namespaces}
         costs, problems = check_hardware(wanted, context.live, catalogues)
+        problems = [*(self._deferred or ()), *problems]
         if problems:
-            raise ManifestError(problems)
+            raise ManifestError(sorted(problems, key=lambda d: (d.location.file, d.location.line)))
         return costs
 
     def check_model_limits(
@@ -401,7 +428,7 @@ class Reconciler:
                 refusal = spec_refusal(spec, model_known=True, model_context=limit)
                 problems.extend([refusal] if refusal is not None else [])
         if problems:
-            raise ManifestError(problems)
+            self.refuse(problems)
 
     # -- credentials -------------------------------------------------------------------------
 

@@ -56,9 +56,8 @@ def emulator() -> Iterator[Emulator]:
         yield server
 
 
-@pytest.fixture
-def hf_env(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Environment pointing hfops at the emulator, as a user would set it."""
+def point_at(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point hfops (its environment, as a user would set it) at `emulator`; returns what was set."""
     values = {
         "HF_TOKEN": TOKEN,
         "HF_ENDPOINT": emulator.url,
@@ -70,14 +69,25 @@ def hf_env(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
     return values
 
 
-@pytest.fixture
-def api(emulator: Emulator, hf_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> object:
-    """The real client (HfApi), as someone changing endpoints outside hfops would use it."""
+def client_for(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> object:
+    """The real client (HfApi) pointed at `emulator`: its endpoints API URL is a constant."""
     import huggingface_hub
     from huggingface_hub import HfApi
 
     monkeypatch.setattr(huggingface_hub.constants, "INFERENCE_ENDPOINTS_ENDPOINT", emulator.url + "/v2")
     return HfApi(endpoint=emulator.url, token=TOKEN)
+
+
+@pytest.fixture
+def hf_env(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment pointing hfops at the emulator, as a user would set it."""
+    return point_at(emulator, monkeypatch)
+
+
+@pytest.fixture
+def api(emulator: Emulator, hf_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> object:
+    """The real client (HfApi), as someone changing endpoints outside hfops would use it."""
+    return client_for(emulator, monkeypatch)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from tests.conftest import point_at
 from tests.factories import GENSTUDIO_KEY_FROM_ENV, endpoint_manifest
 
 TOKEN = "hf_test_deploy_token_0123456789"
@@ -211,13 +212,7 @@ def test_the_window_is_what_a_memory_limited_gpu_serves_not_the_models_context(r
     folder, creds = setup(tmp_path, monkeypatch, ("mistral", doc))
     config = EmulatorConfig(provision_seconds=0.3, retry_after_seconds=0.0, served_window="kv-cache")
     with Emulator(config) as emulator:
-        for key, value in {
-            "HF_TOKEN": TOKEN,
-            "HF_ENDPOINT": emulator.url,
-            "HFOPS_API_URL": emulator.url + "/v2",
-            "HFOPS_POLL_INTERVAL": "0.1",
-        }.items():
-            monkeypatch.setenv(key, value)
+        point_at(emulator, monkeypatch)
         applied = run("apply", str(folder), "--yes", "--credentials-dir", str(creds))
         assert applied.code == 0, applied.output
         url = emulator.endpoint_raw("acme", "mistral")["status"]["url"]

@@ -9,12 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import huggingface_hub
 import pytest
-from huggingface_hub import HfApi
 
 from hfops.emulator import Emulator, EmulatorConfig
-from tests.conftest import TOKEN
+from tests.conftest import client_for, point_at
 from tests.factories import create_outside_hfops
 
 SECRET = "fake-db-password-0000"
@@ -29,15 +27,8 @@ def service(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp
     """Two endpoints made outside hfops, one with a secret; returns the imported manifests' path."""
     config = EmulatorConfig(provision_seconds=0.2, retry_after_seconds=0.0, secrets_readback=request.param)
     with Emulator(config) as emulator:
-        for key, value in {
-            "HF_TOKEN": TOKEN,
-            "HF_ENDPOINT": emulator.url,
-            "HFOPS_API_URL": emulator.url + "/v2",
-            "HFOPS_POLL_INTERVAL": "0.1",
-        }.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setattr(huggingface_hub.constants, "INFERENCE_ENDPOINTS_ENDPOINT", emulator.url + "/v2")
-        api = HfApi(endpoint=emulator.url, token=TOKEN)
+        point_at(emulator, monkeypatch)
+        api = client_for(emulator, monkeypatch)
         create_outside_hfops(api, "plain")
         create_outside_hfops(api, "keyed", secrets={"DB_PASSWORD": SECRET})
         yield tmp_path / "m" / "imported.yaml"

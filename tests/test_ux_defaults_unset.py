@@ -33,9 +33,9 @@ def test_an_always_on_endpoint_in_a_scale_to_zero_fleet_is_told_at_its_own_line_
     assert result.code == 1
     assert result.stderr == (
         "Error: 1 manifest error:\n"
-        f"  {path}/chat.yaml:6: spec.scaling.minReplica: minReplica 1 keeps this endpoint always on, but it "
-        f"inherits scaleToZeroTimeout 30 from {path}/_defaults.yaml:6 (write scaleToZeroTimeout: null under "
-        "this endpoint's spec.scaling to not inherit it, or set minReplica: 0 to scale to zero when idle)\n"
+        f"  {path}/chat.yaml:6: spec.scaling.minReplica: minReplica 1 keeps the endpoint always on, but it "
+        f"inherits scaleToZeroTimeout 30 from {path}/_defaults.yaml:6 (write scaleToZeroTimeout: null beside "
+        "this minReplica to not inherit it, or set minReplica: 0 to scale to zero when idle)\n"
     )
 
 

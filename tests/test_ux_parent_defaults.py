@@ -89,3 +89,17 @@ def test_the_result_does_not_depend_on_the_working_directory(emulator, hf_env, r
         in (result.stderr)
     )
     assert run("plan", str(repo / "fleet")).code == 0
+
+
+def test_the_repository_root_as_path_looks_no_higher(run, tmp_path, monkeypatch):
+    (tmp_path / "_defaults.yaml").write_text(DEFAULTS)  # beside the checkout, not in it
+    root = tmp_path / "repo"
+    (root / ".git").mkdir(parents=True)
+    (root / "chat.yaml").write_text(CHAT)
+    monkeypatch.chdir(tmp_path)
+    result = run("validate", "repo")
+    assert result.code == 1
+    assert (
+        result.stderr
+        == "Error: 1 manifest error:\n  repo/chat.yaml:4: spec.compute: missing required field 'compute'\n"
+    )

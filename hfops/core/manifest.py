@@ -143,6 +143,11 @@ def _ancestor_defaults(paths: Sequence[str], loaded: set[str]) -> list[SourceDoc
     for raw in paths:
         start = Path(raw).resolve()
         directory = start if start.is_dir() else start.parent
+        if (directory / ".git").exists():  # the PATH is the repository root: nothing above counts
+            candidates = [] if start.is_dir() else [directory]
+            seen.add(directory)
+            found += _defaults_in(candidates, loaded)
+            continue
         candidates = [directory.parent] if start.is_dir() else [directory, directory.parent]
         here = candidates[-1]
         for _ in range(8):
@@ -154,16 +159,22 @@ def _ancestor_defaults(paths: Sequence[str], loaded: set[str]) -> list[SourceDoc
             if (here / ".git").exists() or here.parent == here:
                 break
             here = here.parent
-        for folder in candidates:
-            for file in sorted(folder.glob("*")):
-                if file.suffix not in MANIFEST_SUFFIXES or not file.is_file() or str(file) in loaded:
-                    continue
-                text, problem = read_manifest_text(str(file))
-                if text is None or problem is not None:
-                    continue
-                documents, file_problems = read_documents(text, file=_shown(file))
-                if not file_problems:
-                    found += [d for d in documents if d.kind == "Defaults" and _is_hfops_document(d)]
+        found += _defaults_in(candidates, loaded)
+    return found
+
+
+def _defaults_in(folders: Sequence[Path], loaded: set[str]) -> list[SourceDocument]:
+    found: list[SourceDocument] = []
+    for folder in folders:
+        for file in sorted(folder.glob("*")):
+            if file.suffix not in MANIFEST_SUFFIXES or not file.is_file() or str(file) in loaded:
+                continue
+            text, problem = read_manifest_text(str(file))
+            if text is None or problem is not None:
+                continue
+            documents, file_problems = read_documents(text, file=_shown(file))
+            if not file_problems:
+                found += [d for d in documents if d.kind == "Defaults" and _is_hfops_document(d)]
     return found
 
 

@@ -86,9 +86,9 @@ def check_scale_to_zero(spec: EndpointSpec, layer_of: LayerOf | None = None) -> 
         return [
             Diagnostic(
                 at(minimum.manifest_path),
-                f"{minimum.name} {spec.min_replica} keeps this endpoint always on, but it inherits "
+                f"{minimum.name} {spec.min_replica} keeps the endpoint always on, but it inherits "
                 f"{timeout.name} {spec.scale_to_zero_timeout} from {inherited.file}:{inherited.line}",
-                f"write {timeout.name}: null under this endpoint's spec.scaling to not inherit it, "
+                f"write {timeout.name}: null beside this {minimum.name} to not inherit it, "
                 f"or set {minimum.name}: 0 to scale to zero when idle",
             )
         ]

@@ -395,7 +395,7 @@ def test_misspelled_key_in_model_and_metadata() -> None:
         ("scaling:\n  minReplica: true\n", "spec.scaling.minReplica", "must be an integer, not a boolean"),
         ("scaling: [1, 2]\n", "spec.scaling", "must be a mapping, not a list"),
         ("env: [A=1]\n", "spec.env", "must be a mapping, not a list"),
-        ("env:\n  A: null\n", "spec.env.A", "must be a string or a number or true or false, not null"),
+        ("env:\n  A: [1]\n", "spec.env.A", "must be a string or a number or true or false, not a list"),
         ("image:\n  maxTotalTokens: many\n", "spec.image.maxTotalTokens", "must be an integer, not a string"),
         (
             "genstudio:\n  contextWindow: 4k\n",

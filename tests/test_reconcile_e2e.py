@@ -301,13 +301,14 @@ def test_verify_wakes_a_scaled_to_zero_endpoint_and_credentials_do_not(emulator,
     assert emulator.endpoint_raw("acme", "sleepy")["status"]["state"] == "running"
 
 
-def test_plan_does_not_need_the_genstudio_key_but_apply_does(emulator, hf_env, run, tmp_path, monkeypatch):
+def test_plan_refuses_a_missing_genstudio_key_as_apply_does(emulator, hf_env, run, tmp_path, monkeypatch):
+    # Issue 14 item 5: the same severity in plan and apply (a plan that passes is one apply can do).
     monkeypatch.delenv("GENSTUDIO_KEY", raising=False)
     path = tmp_path / "m.yaml"
     path.write_text(manifest("chat", extra="  genstudio:\n    apiKey: {fromEnv: GENSTUDIO_KEY}\n"))
     planned = run("plan", str(path))
-    assert planned.code == 0, planned.output
-    assert "GENSTUDIO_KEY is not set" in planned.stderr and "apply will need it" in planned.stderr
+    assert planned.code == 1, planned.output
+    assert f"{path}:11: spec.genstudio.apiKey: environment variable GENSTUDIO_KEY is not set" in planned.stderr
     applied = run("apply", str(path), "--yes")
     assert applied.code == 1
     assert f"{path}:11: spec.genstudio.apiKey: environment variable GENSTUDIO_KEY is not set" in applied.stderr

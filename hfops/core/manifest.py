@@ -130,8 +130,86 @@ def load_manifests(
     problems.extend(spec_problems)
     problems.extend(check_fleet(specs))
     if problems:
-        raise ManifestError(_ordered(problems, files))
+        raise ManifestError(_with_unloaded_defaults_hints(_ordered(problems, files), paths, sources, default_namespace))
     return ManifestSet(specs=tuple(specs), files=tuple(files), skipped=tuple(skipped))
+
+
+def _ancestor_defaults(paths: Sequence[str], loaded: set[str]) -> list[SourceDocument]:
+    """`kind: Defaults` documents in the directories above the PATHs (up to the repository root:
+    the first directory holding `.git`), in files this run did not load. Read only to explain an
+    error, never applied: a run uses exactly the PATHs it is given."""
+    found: list[SourceDocument] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        start = Path(raw).resolve()
+        directory = start if start.is_dir() else start.parent
+        if (directory / ".git").exists():  # the PATH is the repository root: nothing above counts
+            candidates = [] if start.is_dir() else [directory]
+            seen.add(directory)
+            found += _defaults_in(candidates, loaded)
+            continue
+        candidates = [directory.parent] if start.is_dir() else [directory, directory.parent]
+        here = candidates[-1]
+        for _ in range(8):
+            if here in seen:
+                break
+            seen.add(here)
+            if here not in candidates:
+                candidates.append(here)
+            if (here / ".git").exists() or here.parent == here:
+                break
+            here = here.parent
+        found += _defaults_in(candidates, loaded)
+    return found
+
+
+def _defaults_in(folders: Sequence[Path], loaded: set[str]) -> list[SourceDocument]:
+    found: list[SourceDocument] = []
+    for folder in folders:
+        for file in sorted(folder.glob("*")):
+            if file.suffix not in MANIFEST_SUFFIXES or not file.is_file() or str(file) in loaded:
+                continue
+            text, problem = read_manifest_text(str(file))
+            if text is None or problem is not None:
+                continue
+            documents, file_problems = read_documents(text, file=_shown(file))
+            if not file_problems:
+                found += [d for d in documents if d.kind == "Defaults" and _is_hfops_document(d)]
+    return found
+
+
+def _shown(file: Path) -> str:
+    try:
+        return os.path.relpath(file)
+    except ValueError:  # another drive
+        return str(file)
+
+
+def _with_unloaded_defaults_hints(
+    problems: list[Diagnostic],
+    paths: Sequence[str],
+    sources: list[SourceDocument],
+    default_namespace: str | None,
+) -> list[Diagnostic]:
+    """Each error that the Defaults of a parent directory would remove says so (and how to load them)."""
+    loaded = {str(Path(s.file).resolve()) for s in sources}
+    extra = [d for d in _ancestor_defaults(paths, loaded) if str(Path(d.file).resolve()) not in loaded]
+    if not extra:
+        return problems
+    specs, again = build_specs([*extra, *sources], default_namespace=default_namespace)
+    remaining = set(again) | set(check_fleet(specs))
+    files = sorted({d.file for d in extra})
+    parent = os.path.dirname(files[0]) or "."
+    note = (
+        f"not an error with the Defaults in {', '.join(files)}, which this run did not load: Defaults apply only "
+        f"to the PATHs given; pass {'them' if len(files) > 1 else 'it'} too, or give {parent} as the PATH"
+    )
+    return [
+        p
+        if p in remaining or p.location.file in files
+        else Diagnostic(p.location, p.message, f"{p.hint}; {note}" if p.hint else note)
+        for p in problems
+    ]
 
 
 def _ordered(problems: list[Diagnostic], files: list[str]) -> list[Diagnostic]:

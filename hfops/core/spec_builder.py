@@ -6,7 +6,8 @@ the Defaults file line that supplied it, not at the endpoint that inherited it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,13 @@ class Located:
                 return Location(own.file, own.document.start_line, dotted(path))
             probe = probe[:-1]
 
+    def layer_index(self, path: tuple[str | int, ...]) -> int:
+        """Which layer wrote `path`: 0 the endpoint itself, higher a less specific Defaults document."""
+        for index, layer in enumerate(self.layers):
+            if path in layer.document.lines:
+                return index
+        return len(self.layers)
+
     def plain_text(self, path: tuple[str | int, ...]) -> str | None:
         for layer in self.layers:
             if path in layer.document.lines:
@@ -83,14 +91,40 @@ class Located:
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Per-field merge: mappings merge key by key, anything else (lists, scalars) is replaced."""
+    """Per-field merge: mappings merge key by key, anything else (lists, scalars) is replaced.
+
+    `null` unsets, as in a JSON Merge Patch (RFC 7386) or a kustomize patch: the key is removed,
+    whatever a less specific layer said, so the field takes its built-in default.
+    """
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if value is None and _UNSETTABLE.match(str(key)):
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = _merge(merged[key], value)
         else:
-            merged[key] = value
+            merged[key] = without_nulls(value)
     return merged
+
+
+def without_nulls(value: Any) -> Any:
+    """A spec with every `key: null` removed (at any depth of mappings): null means "not set".
+
+    Only under a key that could name a field or a variable: `{HF_TOKEN=hf_...}` (a value pasted
+    into a key, which YAML reads as a key with a null value) stays, so the schema refuses it.
+    """
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None or not _UNSETTABLE.match(str(k))}
+    return value
+
+
+_UNSETTABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _spec_without_nulls(data: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(data.get("spec"), dict):
+        return data
+    return {**data, "spec": without_nulls(data["spec"])}
 
 
 def build_specs(
@@ -110,7 +144,7 @@ def build_specs(
             continue
         kind = data.get("kind")
         if kind == DEFAULTS_KIND:
-            issues = validate_defaults_document(data)
+            issues = validate_defaults_document(_spec_without_nulls(data))
             problems.extend(
                 Diagnostic(located.location(i.path), i.message, i.hint or _hint_for(i.path)) for i in issues
             )
@@ -152,7 +186,7 @@ def _with_defaults(
         d for d in defaults if namespace and _mapping(d.document.data.get("metadata")).get("namespace") == namespace
     ]
     if not chosen:
-        return Located(data, [source])
+        return Located(_spec_without_nulls(data), [source])
     spec: dict[str, Any] = {}
     tags: list[str] = []
     for layer in chosen:
@@ -161,7 +195,7 @@ def _with_defaults(
         tags += [t for t in (layer_tags if isinstance(layer_tags, list) else []) if t not in tags]
     merged = dict(data)
     own_spec = data.get("spec")
-    merged["spec"] = (
+    merged["spec"] = without_nulls(
         _merge(spec, own_spec) if isinstance(own_spec, dict) else (own_spec if own_spec is not None else spec)
     )
     own_tags = metadata.get("tags")
@@ -211,16 +245,89 @@ def _parse_located(located: Located, *, default_namespace: str | None) -> tuple[
     problems = [Diagnostic(located.location(i.path), i.message, i.hint or _hint_for(i.path)) for i in issues]
     placeholders = placeholder_problems(located)
     if problems and not all(i.message.startswith("unknown field") for i in issues):
-        return None, problems + placeholders
+        # The semantic checks that do not depend on a broken field still run, in the same run
+        # (a bad name does not hide minReplica above maxReplica until it is fixed).
+        return None, problems + placeholders + _checks_beside(located, [i.path for i in issues])
     if problems:
         # Only unknown keys: the rest is well-formed, so its semantic errors are reported in the
         # same run (with the unknown keys ignored) instead of one round trip later.
         known = Located(_without_unknown(data, [i.path for i in issues]), located.layers)
         spec = _to_spec(known, default_namespace=default_namespace)
-        return None, problems + placeholders + check_spec(spec)
+        return None, problems + placeholders + check_spec(spec, layer_of=_layer_of(located))
     spec = _to_spec(located, default_namespace=default_namespace)
-    problems = placeholders + check_spec(spec)
+    problems = placeholders + check_spec(spec, layer_of=_layer_of(located))
     return spec, problems
+
+
+# A value that makes a broken or missing required field well-formed, so the rest can be checked.
+_SKELETON: dict[str, Any] = {
+    "apiVersion": API_VERSION,
+    "kind": "Endpoint",
+    "metadata": {"name": "x"},
+    "spec": {
+        "model": {"repository": "x"},
+        "compute": {"vendor": "x", "region": "x", "accelerator": "cpu", "instanceType": "x", "instanceSize": "x1"},
+    },
+}
+# Fields whose semantic rules read each other (TGI's limits read image and env together, the
+# declared window reads the image's limit): a broken one silences the rules of its whole group.
+_GROUPS = {"image": "limits", "env": "limits", "genstudio": "limits"}
+
+
+def _group(path: Sequence[str | int]) -> tuple[str, ...]:
+    if len(path) >= 2 and path[0] == "spec":
+        return ("spec", _GROUPS.get(str(path[1]), str(path[1])))
+    return tuple(str(p) for p in path[:2])
+
+
+def _without_paths(data: dict[str, Any], paths: list[tuple[str | int, ...]]) -> dict[str, Any]:
+    """`data` without the values at `paths` (a path through a list drops that whole list)."""
+    import copy
+
+    pruned = copy.deepcopy(data)
+    for path in paths:
+        node: Any = pruned
+        for depth, part in enumerate(path):
+            if not isinstance(node, dict) or part not in node:
+                break
+            if depth == len(path) - 1 or not isinstance(node[part], (dict, list)):
+                node.pop(part)
+                break
+            if isinstance(node[part], list):
+                node.pop(part)
+                break
+            node = node[part]
+    return pruned
+
+
+def _checks_beside(located: Located, broken: list[tuple[str | int, ...]]) -> list[Diagnostic]:
+    """Semantic problems of a document with schema errors, from the fields that are not broken.
+
+    The broken values are removed and required ones stood in for (never reported); the rules of a
+    group a broken field belongs to are skipped, so no problem follows from a stand-in value.
+    """
+    pruned = _without_paths(located.data, broken)
+    if not isinstance(pruned.get("metadata"), dict) or not isinstance(pruned.get("spec"), dict):
+        return []
+    candidate = _merge(_SKELETON, pruned)
+    if validate_document(candidate):
+        return []  # still not well-formed (a broken parent): nothing more can be said safely
+    try:
+        spec = _to_spec(Located(candidate, located.layers), default_namespace=None)
+    except (KeyError, TypeError, ValueError):
+        return []
+    touched = {_group(path) for path in broken}
+    if touched & {("metadata", "name"), ("metadata", "namespace")}:
+        touched.add(("spec", "limits"))  # outputs expand {name} and {namespace}
+    return [
+        d
+        for d in check_spec(spec, layer_of=_layer_of(located))
+        if _group(d.location.field.replace("[", ".[").split(".")) not in touched
+    ]
+
+
+def _layer_of(located: Located) -> Callable[[str], int]:
+    return lambda field: located.layer_index(tuple(field.split(".")))
 
 
 def _without_unknown(data: dict[str, Any], paths: list[tuple[str | int, ...]]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from hfops.core import fields as catalogue
 from hfops.core.errors import Diagnostic
@@ -23,6 +23,8 @@ _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 # The temporary name a file output is written under first adds this much to the file name.
 TEMPORARY_NAME_OVERHEAD = 24
 NAME_MAX = 255
+# Which manifest layer wrote a dotted field: 0 the endpoint's own document, higher a Defaults one.
+LayerOf = Callable[[str], int]
 
 
 def check_outputs(spec: EndpointSpec) -> list[Diagnostic]:
@@ -65,7 +67,41 @@ def check_outputs(spec: EndpointSpec) -> list[Diagnostic]:
     return problems
 
 
-def check_spec(spec: EndpointSpec) -> list[Diagnostic]:
+def check_scale_to_zero(spec: EndpointSpec, layer_of: LayerOf | None = None) -> list[Diagnostic]:
+    """An idle timeout with minReplica above 0, blamed on the more specific of the two lines.
+
+    `layer_of(field)` says which layer wrote a field (0: the endpoint's own document, higher: a
+    less specific Defaults document). When minReplica is written more specifically than the
+    timeout (an always-on endpoint in a scale-to-zero fleet), the endpoint's intent is clear but
+    its Defaults still apply: the error is at the endpoint's minReplica line and says how to unset
+    the inherited timeout there. hfops does not drop it silently: what the files say is what is
+    deployed, as with Terraform and kustomize.
+    """
+    timeout, minimum = catalogue.SCALE_TO_ZERO_TIMEOUT, catalogue.MIN_REPLICA
+    if spec.min_replica == 0 or spec.scale_to_zero_timeout is None:
+        return []
+    at = spec.location_of
+    if layer_of is not None and layer_of(minimum.manifest_path) < layer_of(timeout.manifest_path):
+        inherited = at(timeout.manifest_path)
+        return [
+            Diagnostic(
+                at(minimum.manifest_path),
+                f"{minimum.name} {spec.min_replica} keeps the endpoint always on, but it inherits "
+                f"{timeout.name} {spec.scale_to_zero_timeout} from {inherited.file}:{inherited.line}",
+                f"write {timeout.name}: null beside this {minimum.name} to not inherit it, "
+                f"or set {minimum.name}: 0 to scale to zero when idle",
+            )
+        ]
+    return [
+        Diagnostic(
+            at(timeout.manifest_path),
+            f"{timeout.name} needs {minimum.name} 0 (it is {spec.min_replica})",
+            f"remove {timeout.name}, or set {minimum.name}: 0 to scale to zero when idle",
+        )
+    ]
+
+
+def check_spec(spec: EndpointSpec, *, layer_of: LayerOf | None = None) -> list[Diagnostic]:
     """Semantic rules the schema cannot express, each located at the offending field."""
     problems: list[Diagnostic] = []
     at = spec.location_of
@@ -76,15 +112,7 @@ def check_spec(spec: EndpointSpec) -> list[Diagnostic]:
                 f"maxReplica ({spec.max_replica}) must be at least minReplica ({spec.min_replica})",
             )
         )
-    timeout, minimum = catalogue.SCALE_TO_ZERO_TIMEOUT, catalogue.MIN_REPLICA
-    if spec.min_replica > 0 and spec.scale_to_zero_timeout is not None:
-        problems.append(
-            Diagnostic(
-                at(timeout.manifest_path),
-                f"{timeout.name} needs {minimum.name} 0 (it is {spec.min_replica})",
-                f"remove {timeout.name}, or set {minimum.name}: 0 to scale to zero when idle",
-            )
-        )
+    problems.extend(check_scale_to_zero(spec, layer_of))
     image = spec.image
     if image.max_input_tokens is not None and image.max_total_tokens is not None:
         if image.max_input_tokens >= image.max_total_tokens:

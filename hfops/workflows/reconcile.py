@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from hfops.adapters.settings import Settings
 from hfops.core.credentials import CredentialAction
 from hfops.core.diff import Desired, derived_secret_key, legacy_secrets_fingerprint, secrets_fingerprint
-from hfops.core.errors import Diagnostic, HfopsError, ManifestError, PlanError, UsageError
+from hfops.core.errors import Diagnostic, HfopsError, Location, ManifestError, PlanError, RemoteError, UsageError
 from hfops.core.hardware import EndpointCost
 from hfops.core.manifest import ManifestSet, load_manifests
 from hfops.core.model import OWNER_PATTERN, EndpointSpec, LiveEndpoint, ResolvedModel
@@ -64,29 +64,39 @@ def check_secret_env(
 ) -> list[Diagnostic]:
     """Secret environment variables that are not set, located at the manifest field naming them.
 
-    Secrets are needed to plan (their fingerprint tells whether they changed); the GenStudio key
-    only to write credentials, so `api_keys=False` leaves it out (a pull-request plan job need
-    not hold it).
+    One problem per cause: a variable named once in a Defaults file is one line, naming the
+    endpoints that use it (`used by acme/a, acme/b, +3 more`), not one line per endpoint.
+    `api_keys=False` leaves the GenStudio key out (commands that write no credential).
     """
-    problems: list[Diagnostic] = []
+    causes: dict[tuple[Location, str, str], list[EndpointSpec]] = {}
     for spec in specs:
         for key, ref in spec.secrets:
             if not env.get(ref.env_var):
-                problems.append(
-                    Diagnostic(
-                        spec.location_of(f"spec.secrets.{key}"),
-                        f"environment variable {ref.env_var} is not set (needed for secret {key})",
-                    )
-                )
+                cause = (spec.location_of(f"spec.secrets.{key}"), ref.env_var, "")
+                causes.setdefault(cause, []).append(spec)
         api_key = spec.genstudio.api_key
         if api_keys and api_key is not None and not env.get(api_key.env_var):
-            problems.append(
-                Diagnostic(
-                    spec.location_of("spec.genstudio.apiKey"),
-                    f"environment variable {api_key.env_var} is not set (needed for the GenStudio api_key)",
-                )
-            )
+            cause = (spec.location_of("spec.genstudio.apiKey"), api_key.env_var, "needed for the GenStudio api_key")
+            causes.setdefault(cause, []).append(spec)
+    files = list(dict.fromkeys(where.file for where, _, _ in causes))
+    problems = []
+    for (where, variable, why), users in sorted(
+        causes.items(), key=lambda item: (files.index(item[0][0].file), item[0][0].line)
+    ):
+        detail = "; ".join(part for part in (why, _used_by(where, users)) if part)
+        problems.append(
+            Diagnostic(where, f"environment variable {variable} is not set" + (f" ({detail})" if detail else ""))
+        )
     return problems
+
+
+def _used_by(where: Location, users: Sequence[EndpointSpec], shown: int = 2) -> str:
+    """`used by a, b, +3 more` when the line is shared or outside the endpoint's own file."""
+    if len(users) == 1 and users[0].source.file == where.file:
+        return ""
+    names = [u.address for u in users]
+    more = f", +{len(names) - shown} more" if len(names) > shown + 1 else ""
+    return f"used by {', '.join(names[: shown if more else len(names)])}{more}"
 
 
 def with_namespace(specs: Sequence[EndpointSpec], namespace: str) -> tuple[EndpointSpec, ...]:
@@ -128,6 +138,8 @@ class Reconciler:
         # Namespaces read even when no manifest names them (pruning an emptied namespace).
         self.extra_namespaces: tuple[str, ...] = ()
         self._sinks: OutputSinks | None = None
+        self._user: str | None = None  # the token's user, once asked
+        self._deferred: list[Diagnostic] | None = None  # while `plan` collects problems
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -135,10 +147,49 @@ class Reconciler:
         manifests = load_manifests(paths, default_namespace=self.settings.namespace, allow_empty=allow_empty)
         specs = manifests.specs
         if any(s.namespace is None for s in specs):
-            user = self.endpoints.whoami()
+            user = self.whoami()
             self.warn(f"no namespace given; using the token's user namespace {user!r}")
             specs = with_namespace(specs, user)
         return manifests, specs
+
+    def whoami(self) -> str:
+        """The token's user (once per run); a token the Hub refuses is one error, said as such."""
+        if self._user is None:
+            try:
+                self._user = self.endpoints.whoami()
+            except RemoteError as error:
+                if error.status == 401:
+                    raise self._token_refused() from None
+                raise
+        return self._user
+
+    def _token_refused(self) -> HfopsError:
+        return HfopsError(
+            f"the Hugging Face token (HF_TOKEN) was refused: {self.settings.hub_url}/api/whoami-v2 answered HTTP 401; "
+            "nothing was planned or changed",
+            hint="set HF_TOKEN to a valid, unexpired token for this Hub (`hf auth whoami` shows whom a token "
+            "belongs to); the manifests were not the problem",
+        )
+
+    def blame_token(self) -> None:
+        """After calls failed: if the token itself is refused, raise that one error instead of theirs.
+
+        Costs one whoami, and only when something already failed (never on a plan that works);
+        none when this run already asked whoami (a namespace-less manifest).
+        """
+        if self._user is not None:
+            return
+        try:
+            self.whoami()
+        except RemoteError:
+            return  # whoami cannot tell: the original errors stand
+
+    def refuse(self, problems: Sequence[Diagnostic]) -> None:
+        """Located problems found while planning: raised now, or kept for the end of `plan`, which
+        reports every independent one in one run (models, limits and hardware together)."""
+        if self._deferred is None:
+            raise ManifestError(list(problems))
+        self._deferred.extend(problems)
 
     def read_live(self, namespaces: Sequence[str]) -> dict[str, LiveEndpoint]:
         """One list call per namespace, the namespaces read concurrently."""
@@ -148,19 +199,25 @@ class Reconciler:
         if not unique:
             return {}
         with ThreadPoolExecutor(max_workers=min(len(unique), self.settings.parallelism)) as pool:
-            listed = list(pool.map(self.endpoints.list, unique))
+            try:
+                listed = list(pool.map(self.endpoints.list, unique))
+            except RemoteError as error:
+                if error.status in (401, 403):
+                    self.blame_token()
+                raise
         return {endpoint.address: endpoint for endpoints in listed for endpoint in endpoints}
 
     def resolve_models(self, specs: Sequence[EndpointSpec]) -> dict[tuple[str, str], ResolvedModel]:
         wanted = {s.model_key for s in specs}
         results = self.models.resolve_all(wanted, parallelism=self.settings.parallelism)
-        problems: list[str] = []
-        for spec in specs:
-            result = results[spec.model_key]
-            if isinstance(result, PlanError):
-                problems.append(f"{spec.location_of('spec.model.repository')}: {result.message}")
+        problems = [
+            Diagnostic(spec.location_of("spec.model.repository"), result.message, result.hint)
+            for spec in specs
+            if isinstance(result := results[spec.model_key], PlanError)
+        ]
         if problems:
-            raise PlanError("cannot plan:\n" + "\n".join(f"  {p}" for p in problems))
+            self.blame_token()  # a wrong token fails every model: one error, not one per endpoint
+            self.refuse(problems)
         return {k: v for k, v in results.items() if isinstance(v, ResolvedModel)}
 
     def context(
@@ -168,13 +225,11 @@ class Reconciler:
     ) -> Context:
         manifests, specs = self.load(paths, allow_empty=allow_empty)
         if check_env:
+            # Plan refuses what apply would refuse (the GenStudio key too): a plan that passes is
+            # one apply can carry out, as with Terraform.
             problems = check_secret_env(specs, self.env, api_keys=api_keys)
             if problems:
                 raise ManifestError(problems)
-            if not api_keys:
-                for missing in check_secret_env(specs, self.env):
-                    if "GenStudio" in missing.message:
-                        self.warn(f"{missing.location}: {missing.message}; apply will need it")
         namespaces = sorted({s.namespace for s in specs if s.namespace} | set(self.extra_namespaces))
         # The list reads and the model resolution need nothing of each other: both start now.
         from concurrent.futures import ThreadPoolExecutor
@@ -203,6 +258,7 @@ class Reconciler:
                 ),
             )
             for spec in specs
+            if spec.model_key in models  # the others are refused at the end of plan
         )
         return Context(manifests=manifests, specs=specs, models=models, live=live, desired=desired)
 
@@ -235,7 +291,24 @@ class Reconciler:
     ) -> tuple[Context, Plan]:
         if prune and allow_empty_prune and self.settings.namespace:
             self.extra_namespaces = (self.settings.namespace,)
-        context = self.context(paths, allow_empty=prune, api_keys=for_apply)
+        # `for_apply` no longer changes the checks: plan and apply refuse the same things.
+        # Model and limit problems wait for the hardware checks: all of them in one run.
+        self._deferred = []
+        try:
+            return self._plan(paths, adopt, prune, allow_empty_prune, credentials, replace_addresses)
+        finally:
+            self._deferred = None
+
+    def _plan(
+        self,
+        paths: Sequence[str],
+        adopt: Sequence[str],
+        prune: bool,
+        allow_empty_prune: bool,
+        credentials: bool,
+        replace_addresses: Sequence[str],
+    ) -> tuple[Context, Plan]:
+        context = self.context(paths, allow_empty=prune)
         if prune and not context.specs and not allow_empty_prune:
             raise UsageError(
                 "refusing to prune: the manifests name no endpoints, so every endpoint hfops manages "
@@ -244,17 +317,18 @@ class Reconciler:
             )
         if prune and not context.specs and not self.settings.namespace:
             raise UsageError("--allow-empty-prune needs --namespace (or HFOPS_NAMESPACE) to know what to prune")
-        unknown = [a for a in adopt if a not in {d.spec.address for d in context.desired}]
+        declared = {s.address for s in context.specs}
+        unknown = [a for a in adopt if a not in declared]
         if unknown:
             raise UsageError(f"--adopt names endpoints no manifest declares: {', '.join(unknown)}")
-        undeclared = [a for a in replace_addresses if a not in {d.spec.address for d in context.desired}]
+        undeclared = [a for a in replace_addresses if a not in declared]
         if undeclared:
             raise UsageError(f"--replace names endpoints no manifest declares: {', '.join(undeclared)}")
         missing = [a for a in replace_addresses if a not in context.live]
         if missing:
             raise UsageError(f"--replace names endpoints that do not exist yet: {', '.join(missing)}")
         namespaces = sorted({s.namespace for s in context.specs if s.namespace} | set(self.extra_namespaces))
-        named = {d.spec.address for d in context.desired}
+        named = declared
         # Only this owner's endpoints: another manifest set sharing the namespace keeps its own.
         doomed = [
             e
@@ -322,8 +396,9 @@ class Reconciler:
         namespaces = sorted({d.spec.namespace for d in wanted if d.spec.namespace})
         catalogues = {ns: self.endpoints.hardware(ns) for ns in namespaces}
         costs, problems = check_hardware(wanted, context.live, catalogues)
+        problems = [*(self._deferred or ()), *problems]
         if problems:
-            raise ManifestError(problems)
+            raise ManifestError(sorted(problems, key=lambda d: (d.location.file, d.location.line)))
         return costs
 
     def check_model_limits(
@@ -365,7 +440,7 @@ class Reconciler:
                 refusal = spec_refusal(spec, model_known=True, model_context=limit)
                 problems.extend([refusal] if refusal is not None else [])
         if problems:
-            raise ManifestError(problems)
+            self.refuse(problems)
 
     # -- credentials -------------------------------------------------------------------------
 

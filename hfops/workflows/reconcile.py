@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -139,6 +140,10 @@ class Reconciler:
         self.extra_namespaces: tuple[str, ...] = ()
         self._sinks: OutputSinks | None = None
         self._user: str | None = None  # the token's user, once asked
+        # The list reads and the model resolution run together and may both ask whoami after a
+        # failure: one asks, the other gets the same answer (or the same refusal).
+        self._whoami_lock = threading.Lock()
+        self._whoami_error: BaseException | None = None
         self._deferred: list[Diagnostic] | None = None  # while `plan` collects problems
 
     # -- reading -----------------------------------------------------------------------------
@@ -154,14 +159,16 @@ class Reconciler:
 
     def whoami(self) -> str:
         """The token's user (once per run); a token the Hub refuses is one error, said as such."""
-        if self._user is None:
-            try:
-                self._user = self.endpoints.whoami()
-            except RemoteError as error:
-                if error.status == 401:
-                    raise self._token_refused() from None
-                raise
-        return self._user
+        with self._whoami_lock:
+            if self._whoami_error is not None:
+                raise self._whoami_error
+            if self._user is None:
+                try:
+                    self._user = self.endpoints.whoami()
+                except RemoteError as error:
+                    self._whoami_error = self._token_refused() if error.status == 401 else error
+                    raise self._whoami_error from None
+            return self._user
 
     def _token_refused(self) -> HfopsError:
         return HfopsError(

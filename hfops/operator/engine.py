@@ -50,6 +50,7 @@ class Observation:
     hf_namespace: str | None = None
     credential: str | None = None
     changes: tuple[str, ...] = ()  # what was done, one line each (for events)
+    retries: int = 0  # API calls retried (rate limits, server errors) during this reconcile
 
     def status(self, generation: int | None) -> dict[str, Any]:
         status: dict[str, Any] = {
@@ -213,7 +214,8 @@ def reconcile(
         if reason == "NotOwned":
             message = f"{spec.address} exists and is not managed by this operator (owner {settings.owner}): {message}"
         live = reconciler.last_live.get(spec.address) if reconciler is not None else None
-        return _with_live(replace(base, reason=reason, message=message, retry=retry), live)
+        retried = reconciler.retry.stats.retries if reconciler is not None else 0
+        return _with_live(replace(base, reason=reason, message=message, retry=retry, retries=retried), live)
     address = spec.address
     live = reconciler.last_live.get(address)
     changes: list[str] = []
@@ -243,14 +245,17 @@ def reconcile(
     bad_credentials = [c for c in credentials if not c.ok]
     if failed:
         message = REDACTOR.scrub(failed[0].message or failed[0].result)
-        return _with_live(replace(base, reason="APIError", message=message, retry=True, changes=tuple(changes)), live)
+        return _with_live(
+            replace(base, reason="APIError", message=message, retry=True, changes=tuple(changes), retries=result.retries),
+            live,
+        )
     if bad_credentials:
         message = REDACTOR.scrub(bad_credentials[0].message or "credential not written")
         return _with_live(
             replace(base, synced=True, reason="CredentialError", message=message, retry=True, changes=tuple(changes)),
             live,
         )
-    observed = replace(base, synced=True, changes=tuple(changes))
+    observed = replace(base, synced=True, changes=tuple(changes), retries=result.retries)
     if live is None:
         return replace(observed, reason="Pending", message="the endpoint was asked for", retry=True)
     state = live.state.lower()

@@ -125,6 +125,14 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     def tell(body: Mapping[str, Any], observation: Observation) -> None:
         for change in observation.changes:
             kopf.info(dict(body), reason="Reconciled", message=change[:1024])
+        if observation.retries:
+            kopf.warn(
+                dict(body),
+                reason="APIRetried",
+                message=f"{observation.retries} API call(s) retried with backoff (rate limits or server errors)",
+            )
+        if observation.retry:
+            kopf.info(dict(body), reason="Waiting", message=f"{observation.reason}: {observation.message}"[:1024])
         if not observation.ready and observation.reason not in ("Provisioning", "Pending", "Paused"):
             kopf.warn(dict(body), reason=observation.reason, message=observation.message[:1024])
 

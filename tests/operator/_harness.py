@@ -183,11 +183,17 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
+def extra_resources() -> dict[str, Any]:
+    """More resources kmock serves (a test module overrides it)."""
+    return {}
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra_resources: dict[str, Any]) -> Iterator[Cluster]:
     for name in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
         monkeypatch.delenv(name, raising=False)
     config = EmulatorConfig(provision_seconds=0.3, retry_after_seconds=0.0)
-    with OperatorKube(OPERATOR_RESOURCES) as kube, Emulator(config) as hf:
+    with OperatorKube({**OPERATOR_RESOURCES, **extra_resources}) as kube, Emulator(config) as hf:
         monkeypatch.setenv("KUBECONFIG", str(kube.write_kubeconfig(tmp_path / "kubeconfig", namespace=K8S_NAMESPACE)))
         point_at(hf, monkeypatch)
         monkeypatch.setenv("HFOPS_OWNER", "kubernetes")

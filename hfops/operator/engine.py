@@ -186,9 +186,9 @@ def reconcile(
         return Observation(False, False, "InvalidSpec", _message(error), retry=False)
     spec = desire.spec
     hf_namespace = spec.namespace
-    secret = next(
-        (f"{o.namespace}/{o.name}" for o in spec.genstudio.outputs if hasattr(o, "key") and hasattr(o, "name")), None
-    )
+    from hfops.core.model import SecretOutput
+
+    secret = next((f"{o.namespace}/{o.name}" for o in spec.genstudio.outputs if isinstance(o, SecretOutput)), None)
     base = Observation(False, False, "", "", retry=False, hf_namespace=hf_namespace, credential=secret)
     captured: dict[str, Plan] = {}
     reconciler: ResourceReconciler | None = None
@@ -225,11 +225,19 @@ def reconcile(
         if listing is not None and outcome.live is not None:
             listing.remember(spec.namespace or "", outcome.address, outcome.live)
         if outcome.result != "unchanged":
-            changes.append(f"{outcome.address}: {outcome.result}" + (f" ({outcome.message})" if outcome.message else ""))
+            changes.append(
+                f"{outcome.address}: {outcome.result}" + (f" ({outcome.message})" if outcome.message else "")
+            )
     credentials = list(result.credentials)
     done = {c.output for c in credentials}
     pending = [a for a in result.plan.credentials if a.output.describe() not in done and a.verb != "remove"]
-    if pending and live is not None and live.state.lower() in SERVING and live.url and all(o.result == "unchanged" for o in result.outcomes):
+    if (
+        pending
+        and live is not None
+        and live.state.lower() in SERVING
+        and live.url
+        and all(o.result == "unchanged" for o in result.outcomes)
+    ):
         # apply does not write credentials without waiting; the endpoint serves now: the credentials
         # workflow writes them (the same plan, credential actions only).
         from hfops.workflows.credentials import apply_credentials
@@ -240,13 +248,17 @@ def reconcile(
             reason, retry = _reason_for(error, None)
             return _with_live(replace(base, synced=True, reason=reason, message=_message(error), retry=retry), live)
     for credential in credentials:
-        changes.append(f"credential {credential.verb} {credential.output}: {'ok' if credential.ok else credential.message}")
+        changes.append(
+            f"credential {credential.verb} {credential.output}: {'ok' if credential.ok else credential.message}"
+        )
     failed = [o for o in result.outcomes if not o.ok]
     bad_credentials = [c for c in credentials if not c.ok]
     if failed:
         message = REDACTOR.scrub(failed[0].message or failed[0].result)
         return _with_live(
-            replace(base, reason="APIError", message=message, retry=True, changes=tuple(changes), retries=result.retries),
+            replace(
+                base, reason="APIError", message=message, retry=True, changes=tuple(changes), retries=result.retries
+            ),
             live,
         )
     if bad_credentials:
@@ -263,8 +275,10 @@ def reconcile(
         return _with_live(replace(observed, reason="Paused", message="spec.paused is true"), live)
     if state in SERVING and live.url:
         message = f"{state}; credential in {secret}" if secret else state
-        return _with_live(replace(observed, ready=True, reason="Running" if state == "running" else "ScaledToZero",
-                                  message=message), live)
+        return _with_live(
+            replace(observed, ready=True, reason="Running" if state == "running" else "ScaledToZero", message=message),
+            live,
+        )
     reason = "Provisioning" if state in ("pending", "initializing") else state.capitalize()
     text = f"endpoint is {live.state}" + (f": {live.message}" if live.message else "")
     return _with_live(replace(observed, reason=reason, message=text, retry=state in TRANSITIONAL), live)
@@ -307,7 +321,7 @@ def delete(
     reconciler = ResourceReconciler(settings, desire, warn=warn, env=env, body=body, kube=kube)
     destroy = plan_destroy(reconciler, (desire.ref.source,))
     outcomes, removed = run_destroy(reconciler, destroy)
-    failed = [o for o in outcomes if not o.ok] + [c for c in removed if not c.ok]  # type: ignore[list-item]
+    failed: list[Any] = [o for o in outcomes if not o.ok] + [c for c in removed if not c.ok]
     if failed:
         return False, REDACTOR.scrub(str(getattr(failed[0], "message", "") or "delete failed"))
     if listing is not None:

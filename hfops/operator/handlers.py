@@ -46,12 +46,16 @@ def _now() -> str:
 def conditions(observation: Observation, previous: Any, generation: int | None) -> list[dict[str, Any]]:
     """Ready and Synced, keeping lastTransitionTime when a condition's status did not change."""
     before = {c.get("type"): c for c in previous or [] if isinstance(c, Mapping)}
-    ready_reason = observation.reason if not observation.ready or not observation.reason else observation.reason
+    ready_reason = observation.reason
     synced_reason = "Applied" if observation.synced else observation.reason
     rows = [
         ("Ready", observation.ready, ready_reason or "Ready", observation.message),
-        ("Synced", observation.synced, synced_reason or "Applied", observation.message if not observation.synced else
-         "the endpoint matches the spec"),
+        (
+            "Synced",
+            observation.synced,
+            synced_reason or "Applied",
+            observation.message if not observation.synced else "the endpoint matches the spec",
+        ),
     ]
     result = []
     for kind, ok, reason, message in rows:
@@ -122,19 +126,19 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
 
         return connection_info()
 
-    def tell(body: Mapping[str, Any], observation: Observation) -> None:
+    def tell(body: kopf.Body, observation: Observation) -> None:
         for change in observation.changes:
-            kopf.info(dict(body), reason="Reconciled", message=change[:1024])
+            kopf.info(body, reason="Reconciled", message=change[:1024])
         if observation.retries:
             kopf.warn(
-                dict(body),
+                body,
                 reason="APIRetried",
                 message=f"{observation.retries} API call(s) retried with backoff (rate limits or server errors)",
             )
         if observation.retry:
-            kopf.info(dict(body), reason="Waiting", message=f"{observation.reason}: {observation.message}"[:1024])
+            kopf.info(body, reason="Waiting", message=f"{observation.reason}: {observation.message}"[:1024])
         if not observation.ready and observation.reason not in ("Provisioning", "Pending", "Paused"):
-            kopf.warn(dict(body), reason=observation.reason, message=observation.message[:1024])
+            kopf.warn(body, reason=observation.reason, message=observation.message[:1024])
 
     @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
@@ -162,9 +166,9 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         with lock_for(body):
             done, message = delete(config.settings, body, env=config.env, listing=listing, warn=warn_to(logger))
         if not done:
-            kopf.warn(dict(body), reason="DeleteFailed", message=message[:1024])
+            kopf.warn(body, reason="DeleteFailed", message=message[:1024])
             raise kopf.TemporaryError(message, delay=config.retry_delay)
-        kopf.info(dict(body), reason="Deleted", message=message[:1024])
+        kopf.info(body, reason="Deleted", message=message[:1024])
         uid = str((body.get("metadata") or {}).get("uid") or "")
         with guard:
             locks.pop(uid, None)

@@ -108,7 +108,7 @@ def _operator_problems(body: Mapping[str, Any], document: Mapping[str, Any], whe
             problems.append(
                 Diagnostic(
                     Location(where, 0, "spec.genstudio.file"),
-                    "the operator writes credentials to Kubernetes Secrets only: use outputs: [{kubernetesSecret: ...}]",
+                    "the operator writes credentials to Kubernetes Secrets only: use outputs: [{kubernetesSecret: …}]",
                 )
             )
         for index, item in enumerate(genstudio.get("outputs") or []):

@@ -66,6 +66,7 @@ class OperatorKube(KubeEmulator):
             ready.set()
             await self._stop.wait()
 
+
 K8S_NAMESPACE = "team"
 HF_NAMESPACE = "acme"
 CR = "hfops.dev/v1/endpoints"
@@ -96,7 +97,12 @@ CPU_COMPUTE = {
 def resource(name: str, *, namespace: str = K8S_NAMESPACE, **spec: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"model": {"repository": "gpt2"}, "compute": dict(CPU_COMPUTE), "hfNamespace": HF_NAMESPACE}
     body.update(spec)
-    return {"apiVersion": "hfops.dev/v1", "kind": "Endpoint", "metadata": {"name": name, "namespace": namespace}, "spec": body}
+    return {
+        "apiVersion": "hfops.dev/v1",
+        "kind": "Endpoint",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": body,
+    }
 
 
 def condition(status: dict[str, Any] | None, kind: str) -> dict[str, Any]:
@@ -151,8 +157,9 @@ class Cluster:
             time.sleep(0.05)
         raise AssertionError(f"timed out waiting: {message} (last: {last!r})")
 
-    def wait_condition(self, name: str, kind: str, status: str, *, reason: str | None = None,
-                       timeout: float = 15.0) -> dict[str, Any]:
+    def wait_condition(
+        self, name: str, kind: str, status: str, *, reason: str | None = None, timeout: float = 15.0
+    ) -> dict[str, Any]:
         def check() -> dict[str, Any] | None:
             body = self.get(name)
             found = condition((body or {}).get("status"), kind)
@@ -167,13 +174,16 @@ class Cluster:
         import kmock
 
         objects = self.kube._call(lambda: dict(self.kube.handler.objects))
-        return [dict(o.raw) for (res, ns, _), o in objects.items() if res == kmock.resource("v1/events") and ns == namespace]
+        return [
+            dict(o.raw) for (res, ns, _), o in objects.items() if res == kmock.resource("v1/events") and ns == namespace
+        ]
 
     @contextlib.contextmanager
     def operator(self, *, interval: float = 1.0, retry_delay: float = 0.3, **extra: Any) -> Iterator[KopfRunner]:
         settings = settings_from_env(namespace=None)
-        config = OperatorConfig(settings=settings, interval=interval, retry_delay=retry_delay,
-                                namespaces=(K8S_NAMESPACE,), **extra)
+        config = OperatorConfig(
+            settings=settings, interval=interval, retry_delay=retry_delay, namespaces=(K8S_NAMESPACE,), **extra
+        )
         registry = build_registry(config)
         args = ["run", "--standalone", "--namespace", K8S_NAMESPACE]
         with KopfRunner(args, registry=registry, settings=operator_settings(config), timeout=30) as runner:

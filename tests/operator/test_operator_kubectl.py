@@ -24,11 +24,31 @@ from tests.operator._harness import K8S_NAMESPACE, OPERATOR_RESOURCES, Cluster
 ROOT = Path(__file__).resolve().parents[2]
 VERBS = {"create", "delete", "get", "list", "patch", "watch"}
 DEPLOY_RESOURCES: dict[str, Any] = {
-    "apiextensions.k8s.io/v1/customresourcedefinitions": {"kind": "CustomResourceDefinition", "singular": "customresourcedefinition", "namespaced": False, "verbs": VERBS},
-    "kopf.dev/v1/clusterkopfpeerings": {"kind": "ClusterKopfPeering", "singular": "clusterkopfpeering", "namespaced": False, "verbs": VERBS},
+    "apiextensions.k8s.io/v1/customresourcedefinitions": {
+        "kind": "CustomResourceDefinition",
+        "singular": "customresourcedefinition",
+        "namespaced": False,
+        "verbs": VERBS,
+    },
+    "kopf.dev/v1/clusterkopfpeerings": {
+        "kind": "ClusterKopfPeering",
+        "singular": "clusterkopfpeering",
+        "namespaced": False,
+        "verbs": VERBS,
+    },
     "v1/serviceaccounts": {"kind": "ServiceAccount", "singular": "serviceaccount", "namespaced": True, "verbs": VERBS},
-    "rbac.authorization.k8s.io/v1/clusterroles": {"kind": "ClusterRole", "singular": "clusterrole", "namespaced": False, "verbs": VERBS},
-    "rbac.authorization.k8s.io/v1/clusterrolebindings": {"kind": "ClusterRoleBinding", "singular": "clusterrolebinding", "namespaced": False, "verbs": VERBS},
+    "rbac.authorization.k8s.io/v1/clusterroles": {
+        "kind": "ClusterRole",
+        "singular": "clusterrole",
+        "namespaced": False,
+        "verbs": VERBS,
+    },
+    "rbac.authorization.k8s.io/v1/clusterrolebindings": {
+        "kind": "ClusterRoleBinding",
+        "singular": "clusterrolebinding",
+        "namespaced": False,
+        "verbs": VERBS,
+    },
     "apps/v1/deployments": {"kind": "Deployment", "singular": "deployment", "namespaced": True, "verbs": VERBS},
 }
 
@@ -72,7 +92,9 @@ def test_kubectl_apply_get_delete(cluster: Cluster, tmp_path: Path) -> None:
         created = kubectl(cluster, tmp_path, "apply", "--validate=false", "-f", str(tmp_path / "example.yaml"))
         assert created.returncode == 0, created.stderr
         cluster.wait_condition("llama-2-7b-chat", "Ready", "True", timeout=20)
-        got = kubectl(cluster, tmp_path, "get", "endpoints.hfops.dev", "-n", K8S_NAMESPACE, "-o", f"custom-columns={columns()}")
+        got = kubectl(
+            cluster, tmp_path, "get", "endpoints.hfops.dev", "-n", K8S_NAMESPACE, "-o", f"custom-columns={columns()}"
+        )
         assert got.returncode == 0, got.stderr
         lines = got.stdout.splitlines()
         assert lines[0].split() == ["NAME", "STATE", "URL", "READY"]
@@ -81,7 +103,9 @@ def test_kubectl_apply_get_delete(cluster: Cluster, tmp_path: Path) -> None:
         secret = kubectl(cluster, tmp_path, "get", "secret", "llama-2-7b-chat", "-n", K8S_NAMESPACE, "-o", "json")
         assert secret.returncode == 0, secret.stderr
         assert sorted(json.loads(secret.stdout)["data"]) == ["credential.json"]
-        deleted = kubectl(cluster, tmp_path, "delete", "endpoints.hfops.dev", "llama-2-7b-chat", "-n", K8S_NAMESPACE, "--wait=false")
+        deleted = kubectl(
+            cluster, tmp_path, "delete", "endpoints.hfops.dev", "llama-2-7b-chat", "-n", K8S_NAMESPACE, "--wait=false"
+        )
         assert deleted.returncode == 0, deleted.stderr
         cluster.wait(lambda: cluster.get("llama-2-7b-chat") is None, message="finalizer released")
     print(got.stdout)

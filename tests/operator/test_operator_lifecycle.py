@@ -73,8 +73,11 @@ def test_deleting_the_resource_deletes_endpoint_and_secret(cluster: Cluster) -> 
         cluster.delete("llama")
         cluster.wait(lambda: cluster.get("llama") is None, message="finalizer released")
         cluster.wait(
-            lambda: (cluster.hf.endpoint_raw(HF_NAMESPACE, "llama") or {}).get("status", {}).get("state") in (None, "deleting")
-            or cluster.hf.endpoint_raw(HF_NAMESPACE, "llama") is None,
+            lambda: (
+                (cluster.hf.endpoint_raw(HF_NAMESPACE, "llama") or {}).get("status", {}).get("state")
+                in (None, "deleting")
+                or cluster.hf.endpoint_raw(HF_NAMESPACE, "llama") is None
+            ),
             message="endpoint deleted",
         )
     assert cluster.kube.secret_data(K8S_NAMESPACE, "llama") is None

@@ -50,3 +50,52 @@ def test_twenty_percent_api_faults_converge_and_say_why(cluster: Cluster) -> Non
     assert "Waiting" in reasons, reasons  # and provisioning
     retried = [e for e in events if e.get("reason") == "APIRetried"]
     assert all(e.get("type") == "Warning" for e in retried)
+
+
+def test_argocd_configmap_carries_the_health_lua() -> None:
+    lua = (ROOT / "deploy" / "argocd" / "health.lua").read_text()
+    patch = yaml.safe_load((ROOT / "deploy" / "argocd" / "argocd-cm-patch.yaml").read_text())
+    assert patch["data"]["resource.customizations.health.hfops.dev_Endpoint"] == lua
+    for reason in ("InvalidSpec", "NotOwned", "ModelRefused", "QuotaExceeded"):
+        assert reason in lua
+
+
+def test_peering_flags_reach_kopf_and_the_deployment_uses_them() -> None:
+    from hfops.adapters.settings import Settings
+    from hfops.operator.handlers import OperatorConfig, operator_settings
+
+    standalone = operator_settings(OperatorConfig(Settings(token=None)))
+    assert standalone.peering.standalone is True
+    peered = operator_settings(OperatorConfig(Settings(token=None), peering="hfops", priority=7))
+    assert (peered.peering.standalone, peered.peering.name, peered.peering.priority) == (False, "hfops", 7)
+    assert peered.peering.mandatory is True and peered.peering.clusterwide is True
+    deployment = yaml.safe_load((ROOT / "deploy" / "deployment.yaml").read_text())
+    assert deployment["spec"]["replicas"] == 2
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--peering") + 1] == "hfops"
+    peering = list(yaml.safe_load_all((ROOT / "deploy" / "peering.yaml").read_text()))
+    assert any(d["kind"] == "ClusterKopfPeering" and d["metadata"]["name"] == "hfops" for d in peering)
+
+
+def test_operator_help_documents_every_flag() -> None:
+    from click.testing import CliRunner
+
+    from hfops.cli import cli
+
+    result = CliRunner().invoke(cli, ["operator", "--help"])
+    assert result.exit_code == 0
+    for flag in (
+        "--interval",
+        "--retry-delay",
+        "--hf-namespace",
+        "--namespace",
+        "--owner",
+        "--peering",
+        "--priority",
+        "--liveness",
+        "--timeout",
+        "--verbose",
+    ):
+        assert flag in result.output
+    listed = CliRunner().invoke(cli, ["--help"])
+    assert "operator" in listed.output

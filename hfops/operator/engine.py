@@ -22,7 +22,7 @@ from hfops.core.model import EndpointSpec, LiveEndpoint
 from hfops.core.plan import Plan
 from hfops.core.redact import REDACTOR
 from hfops.operator.listing import SharedListing
-from hfops.operator.resource import Desire, desire_of, ref_of
+from hfops.operator.resource import Desire, desire_of, ref_of, resource_owner
 from hfops.workflows.apply import ApplyHooks, ApplyRequest, run_apply
 from hfops.workflows.executor import ApplyOptions
 from hfops.workflows.outputs import OutputSinks
@@ -180,6 +180,7 @@ def reconcile(
     kube: Any = None,
 ) -> Observation:
     """Plan and apply one resource (never waiting for provisioning); what its status should say."""
+    settings = replace(settings, owner=resource_owner(settings.owner, ref_of(body).namespace))
     try:
         desire = desire_of(body, default_hf_namespace=settings.namespace)
     except ManifestError as error:
@@ -312,6 +313,7 @@ def delete(
     """
     from hfops.workflows.destroy import plan_destroy, run_destroy
 
+    settings = replace(settings, owner=resource_owner(settings.owner, ref_of(body).namespace))
     try:
         desire = desire_of(body, default_hf_namespace=settings.namespace)
     except ManifestError:

@@ -52,6 +52,20 @@ class Desire:
     document: Mapping[str, Any]
 
 
+def resource_owner(owner: str, namespace: str) -> str:
+    """The owner recorded on a resource's endpoint: the operator's `--owner` and the resource's
+    Kubernetes namespace, so that two resources of one name in two namespaces cannot both manage
+    one endpoint (the second is refused as another owner's). Kept within the owner tag's 48
+    characters (a long namespace is shortened with a digest)."""
+    import hashlib
+
+    full = f"{owner}.{namespace}"
+    if len(full) <= 48:
+        return full
+    digest = hashlib.sha256(namespace.encode()).hexdigest()[:8]
+    return f"{owner}.{namespace}"[: 48 - 9] + "-" + digest
+
+
 def ref_of(body: Mapping[str, Any]) -> ResourceRef:
     meta = body.get("metadata") or {}
     return ResourceRef(str(meta.get("namespace") or "default"), str(meta.get("name") or ""))

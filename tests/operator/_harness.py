@@ -158,10 +158,17 @@ class Cluster:
         raise AssertionError(f"timed out waiting: {message} (last: {last!r})")
 
     def wait_condition(
-        self, name: str, kind: str, status: str, *, reason: str | None = None, timeout: float = 15.0
+        self,
+        name: str,
+        kind: str,
+        status: str,
+        *,
+        reason: str | None = None,
+        timeout: float = 15.0,
+        namespace: str = K8S_NAMESPACE,
     ) -> dict[str, Any]:
         def check() -> dict[str, Any] | None:
-            body = self.get(name)
+            body = self.get(name, namespace)
             found = condition((body or {}).get("status"), kind)
             if found.get("status") == status and (reason is None or found.get("reason") == reason):
                 return body
@@ -181,11 +188,12 @@ class Cluster:
     @contextlib.contextmanager
     def operator(self, *, interval: float = 1.0, retry_delay: float = 0.3, **extra: Any) -> Iterator[KopfRunner]:
         settings = settings_from_env(namespace=None)
+        namespaces = tuple(extra.pop("namespaces", (K8S_NAMESPACE,)))
         config = OperatorConfig(
-            settings=settings, interval=interval, retry_delay=retry_delay, namespaces=(K8S_NAMESPACE,), **extra
+            settings=settings, interval=interval, retry_delay=retry_delay, namespaces=namespaces, **extra
         )
         registry = build_registry(config)
-        args = ["run", "--standalone", "--namespace", K8S_NAMESPACE]
+        args = ["run", "--standalone", *[a for n in namespaces for a in ("--namespace", n)]]
         with KopfRunner(args, registry=registry, settings=operator_settings(config), timeout=30) as runner:
             self.registry = registry
             yield runner

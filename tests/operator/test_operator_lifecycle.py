@@ -121,3 +121,13 @@ def test_invalid_spec_is_reported_with_the_field(cluster: Cluster) -> None:
     message = condition(body["status"], "Synced")["message"]
     assert "spec.scaling.maxReplica" in message
     assert cluster.hf.endpoint_raw(HF_NAMESPACE, "llama") is None
+
+
+def test_same_name_in_two_kubernetes_namespaces_cannot_share_one_endpoint(cluster: Cluster) -> None:
+    with cluster.operator(interval=5.0, namespaces=(K8S_NAMESPACE, "other")):
+        cluster.apply(resource("llama"))
+        cluster.wait_condition("llama", "Ready", "True")
+        cluster.apply(resource("llama", namespace="other", scaling={"minReplica": 0, "maxReplica": 3}))
+        body = cluster.wait_condition("llama", "Synced", "False", reason="NotOwned", namespace="other")
+    assert "kubernetes.team" in condition(body["status"], "Ready")["message"]
+    assert max_replica(cluster, "llama") == 1

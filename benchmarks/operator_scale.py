@@ -40,8 +40,13 @@ def body(name: str, namespace: str, uid: str) -> dict[str, Any]:
         "spec": {
             "hfNamespace": f"hf-{namespace}",
             "model": {"repository": "gpt2"},
-            "compute": {"vendor": "aws", "region": "us-east-1", "accelerator": "cpu",
-                        "instanceType": "intel-icl", "instanceSize": "x1"},
+            "compute": {
+                "vendor": "aws",
+                "region": "us-east-1",
+                "accelerator": "cpu",
+                "instanceType": "intel-icl",
+                "instanceSize": "x1",
+            },
         },
     }
 
@@ -75,14 +80,13 @@ def main() -> None:
     from tests.kube.kube_emulator import KubeEmulator
 
     namespaces = [f"team-{i}" for i in range(args.namespaces)]
-    bodies = [
-        body(f"ep-{i:04d}", namespaces[i % len(namespaces)], f"uid-{i:04d}") for i in range(args.resources)
-    ]
+    bodies = [body(f"ep-{i:04d}", namespaces[i % len(namespaces)], f"uid-{i:04d}") for i in range(args.resources)]
     config = EmulatorConfig(provision_seconds=0.5, retry_after_seconds=0.0)
     with KubeEmulator() as kube, Emulator(config) as hf, tempfile.TemporaryDirectory() as tmp:
         os.environ["KUBECONFIG"] = str(kube.write_kubeconfig(Path(tmp) / "kubeconfig", namespace="default"))
-        os.environ.update({"HF_TOKEN": TOKEN, "HF_ENDPOINT": hf.url, "HFOPS_API_URL": hf.url + "/v2",
-                           "HFOPS_OWNER": "kubernetes"})
+        os.environ.update(
+            {"HF_TOKEN": TOKEN, "HF_ENDPOINT": hf.url, "HFOPS_API_URL": hf.url + "/v2", "HFOPS_OWNER": "kubernetes"}
+        )
         settings = settings_from_env()
         rows = []
         for label in ("create", "credentials", "steady drift interval"):
@@ -120,7 +124,18 @@ def main() -> None:
             reasons = Counter(o.reason for o in observed)
             rows.append((label, wall, times, calls, len(kube.requests) - kube_before, peak, rss_mib(), reasons))
     print(f"\n{args.resources} resources in {args.namespaces} namespaces, {args.workers} workers\n")
-    header = ("pass", "wall s", "ms/reconcile p50", "p95", "lists/ns", "other API", "Hub", "kube", "peak MiB", "RSS MiB")
+    header = (
+        "pass",
+        "wall s",
+        "ms/reconcile p50",
+        "p95",
+        "lists/ns",
+        "other API",
+        "Hub",
+        "kube",
+        "peak MiB",
+        "RSS MiB",
+    )
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" for _ in header) + "|")
     for label, wall, times, calls, kube_calls, peak, rss, _ in rows:

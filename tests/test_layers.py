@@ -5,6 +5,7 @@
     hfops/workflows/  plan, apply, credentials, status, verify, destroy, import, demo
     hfops/cli/        parse, call one workflow, render, exit code
     hfops/emulator/   a separate program: imports nothing else from hfops
+    hfops/operator/   the Kubernetes operator (kopf): another caller of the workflows, like the CLI
 
 Each layer imports only itself and the layers below it; only adapters import huggingface_hub,
 httpx2 or tenacity; nothing imports the CLI.
@@ -25,6 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "workflows": {"core", "adapters", "emulator"},  # the demo runs the built-in emulator
     "cli": {"core", "adapters", "workflows", "emulator"},
     "emulator": set(),
+    "operator": {"core", "adapters", "workflows"},
 }
 NETWORK_LIBRARIES = ("huggingface_hub", "httpx2", "tenacity", "kubernetes")
 

@@ -33,6 +33,7 @@ class LazyGroup(click.Group):
 
     lazy: ClassVar[dict[str, tuple[str, str, str]]] = {
         "emulator": ("hfops.emulator.command", "emulator", "Run the local emulator of the API, the Hub and TGI."),
+        "operator": ("hfops.operator.command", "operator", "Run the Kubernetes operator (hfops.dev/v1 Endpoint)."),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -1,0 +1,150 @@
+"""A custom resource's body -> the manifest document and the EndpointSpec it declares. Pure.
+
+The resource's `spec` is a manifest's `spec` plus `hfNamespace` (the Inference Endpoints namespace)
+and `deletionPolicy` (`Delete`, the default, or `Orphan`); its `metadata.name` is the endpoint's
+name. Credentials go to Kubernetes Secrets only: without outputs, one Secret named after the
+resource in its namespace (key `credential.json`); a `kubernetesSecret` without a namespace is
+the resource's namespace (not the operator's). `file` and `command` outputs are refused: a pod's
+file system is not a place GenStudio reads from.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hfops.core.errors import Diagnostic, Location, ManifestError
+from hfops.core.model import API_VERSION, EndpointSpec
+from hfops.core.spec_builder import SourceDocument, build_specs
+from hfops.core.yaml_source import YamlDocument
+
+GROUP = "hfops.dev"
+VERSION = "v1"
+PLURAL = "endpoints"
+KIND = "Endpoint"
+RESOURCE_FIELDS = ("hfNamespace", "deletionPolicy")
+DELETION_POLICIES = ("Delete", "Orphan")
+DEFAULT_KEY = "credential.json"
+
+
+@dataclass(frozen=True)
+class ResourceRef:
+    """Which resource: its Kubernetes namespace and name."""
+
+    namespace: str
+    name: str
+
+    @property
+    def source(self) -> str:
+        """Where its errors are located (in place of a manifest file)."""
+        return f"{PLURAL}.{GROUP}/{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Desire:
+    """What one resource asks for."""
+
+    ref: ResourceRef
+    spec: EndpointSpec
+    deletion_policy: str
+    document: Mapping[str, Any]
+
+
+def resource_owner(owner: str, namespace: str) -> str:
+    """The owner recorded on a resource's endpoint: the operator's `--owner` and the resource's
+    Kubernetes namespace, so that two resources of one name in two namespaces cannot both manage
+    one endpoint (the second is refused as another owner's). Kept within the owner tag's 48
+    characters (a long namespace is shortened with a digest)."""
+    import hashlib
+
+    full = f"{owner}.{namespace}"
+    if len(full) <= 48:
+        return full
+    digest = hashlib.sha256(namespace.encode()).hexdigest()[:8]
+    return f"{owner}.{namespace}"[: 48 - 9] + "-" + digest
+
+
+def ref_of(body: Mapping[str, Any]) -> ResourceRef:
+    meta = body.get("metadata") or {}
+    return ResourceRef(str(meta.get("namespace") or "default"), str(meta.get("name") or ""))
+
+
+def deletion_policy(body: Mapping[str, Any]) -> str:
+    value = (body.get("spec") or {}).get("deletionPolicy") or "Delete"
+    return str(value)
+
+
+def manifest_document(body: Mapping[str, Any], *, default_hf_namespace: str | None) -> dict[str, Any]:
+    """The manifest document the resource declares (the same shape a YAML file holds)."""
+    ref = ref_of(body)
+    raw = body.get("spec")
+    spec: dict[str, Any] = copy.deepcopy(dict(raw)) if isinstance(raw, Mapping) else {}
+    hf_namespace = spec.pop("hfNamespace", None) or default_hf_namespace
+    spec.pop("deletionPolicy", None)
+    genstudio = spec.get("genstudio")
+    if genstudio is None:
+        genstudio = spec["genstudio"] = {}
+    if isinstance(genstudio, dict):
+        outputs = genstudio.get("outputs")
+        if outputs is None and "file" not in genstudio:
+            genstudio["outputs"] = [{"kubernetesSecret": {"name": ref.name, "namespace": ref.namespace}}]
+        elif isinstance(outputs, list):
+            for item in outputs:
+                secret = item.get("kubernetesSecret") if isinstance(item, dict) else None
+                if isinstance(secret, dict) and "namespace" not in secret:
+                    secret["namespace"] = ref.namespace
+    metadata: dict[str, Any] = {"name": ref.name}
+    if hf_namespace:
+        metadata["namespace"] = hf_namespace
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
+
+
+def _operator_problems(body: Mapping[str, Any], document: Mapping[str, Any], where: str) -> list[Diagnostic]:
+    problems: list[Diagnostic] = []
+    spec = body.get("spec") if isinstance(body.get("spec"), Mapping) else {}
+    policy = (spec or {}).get("deletionPolicy")
+    if policy is not None and policy not in DELETION_POLICIES:
+        problems.append(
+            Diagnostic(Location(where, 0, "spec.deletionPolicy"), f"deletionPolicy {policy!r}: use Delete or Orphan")
+        )
+    if not (document.get("metadata") or {}).get("namespace"):
+        problems.append(
+            Diagnostic(
+                Location(where, 0, "spec.hfNamespace"),
+                "no Inference Endpoints namespace: set spec.hfNamespace, or the operator's --hf-namespace",
+            )
+        )
+    genstudio = (document.get("spec") or {}).get("genstudio") or {}
+    if isinstance(genstudio, Mapping):
+        if "file" in genstudio:
+            problems.append(
+                Diagnostic(
+                    Location(where, 0, "spec.genstudio.file"),
+                    "the operator writes credentials to Kubernetes Secrets only: use outputs: [{kubernetesSecret: …}]",
+                )
+            )
+        for index, item in enumerate(genstudio.get("outputs") or []):
+            if isinstance(item, Mapping) and ("file" in item or "command" in item):
+                kind = "file" if "file" in item else "command"
+                problems.append(
+                    Diagnostic(
+                        Location(where, 0, f"spec.genstudio.outputs.{index}.{kind}"),
+                        f"the operator writes credentials to Kubernetes Secrets only, not a {kind}",
+                    )
+                )
+    return problems
+
+
+def desire_of(body: Mapping[str, Any], *, default_hf_namespace: str | None) -> Desire:
+    """Validate and convert through the core, as a manifest file is; raises ManifestError."""
+    ref = ref_of(body)
+    document = manifest_document(body, default_hf_namespace=default_hf_namespace)
+    problems = _operator_problems(body, document, ref.source)
+    source = SourceDocument(ref.source, YamlDocument(data=document, lines={}, start_line=0))
+    specs, spec_problems = build_specs([source], default_namespace=default_hf_namespace)
+    problems.extend(spec_problems)
+    if problems or len(specs) != 1:
+        raise ManifestError(list(dict.fromkeys(problems)) or [Diagnostic(Location(ref.source, 0), "no endpoint")])
+    return Desire(ref=ref, spec=specs[0], deletion_policy=deletion_policy(body), document=document)

@@ -1,0 +1,101 @@
+"""The committed CRD is the one generated from the schema; under 20% API faults the operator converges
+and says why it waited."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from hfops.operator import crd
+from tests.operator._harness import HF_NAMESPACE, K8S_NAMESPACE, Cluster, resource
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_committed_crd_is_generated_from_the_schema() -> None:
+    committed = (ROOT / "deploy" / "crd.yaml").read_text()
+    assert committed == crd.render(), "deploy/crd.yaml drifted: run python -m hfops.operator.crd > deploy/crd.yaml"
+
+
+def test_crd_spec_follows_every_manifest_spec_field() -> None:
+    manifest = crd.manifest_schema()["properties"]["spec"]["properties"]
+    document = yaml.safe_load((ROOT / "deploy" / "crd.yaml").read_text())
+    spec = document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert set(spec["properties"]) == set(manifest) | {"hfNamespace", "deletionPolicy"}
+    assert spec["required"] == ["model", "compute"]
+    # structural: no keyword Kubernetes refuses, everywhere in the tree
+    text = (ROOT / "deploy" / "crd.yaml").read_text()
+    for refused in ("$ref", "$comment", "propertyNames", "additionalProperties: false", "const:"):
+        assert refused not in text
+    columns = [c["name"] for c in document["spec"]["versions"][0]["additionalPrinterColumns"]]
+    assert columns[:4] == ["HF-Namespace", "State", "URL", "Ready"]
+
+
+def test_twenty_percent_api_faults_converge_and_say_why(cluster: Cluster) -> None:
+    cluster.hf.set_faults(fail_rate=0.2)
+    with cluster.operator(interval=1.0, retry_delay=0.2):
+        for name in ("alpha", "beta", "gamma"):
+            cluster.apply(resource(name))
+        for name in ("alpha", "beta", "gamma"):
+            cluster.wait_condition(name, "Ready", "True", timeout=40)
+    for name in ("alpha", "beta", "gamma"):
+        assert cluster.kube.secret_data(K8S_NAMESPACE, name) is not None
+        assert cluster.hf.endpoint_raw(HF_NAMESPACE, name) is not None
+    failed = [r for r in cluster.hf.requests() if r["status"] in (429, 500, 502, 503, 504)]
+    assert failed, "the emulator injected no fault: the test proves nothing"
+    events = cluster.events()
+    reasons = {e.get("reason") for e in events}
+    assert "APIRetried" in reasons, reasons  # why it waited: the API's faults, retried with backoff
+    assert "Waiting" in reasons, reasons  # and provisioning
+    retried = [e for e in events if e.get("reason") == "APIRetried"]
+    assert all(e.get("type") == "Warning" for e in retried)
+
+
+def test_argocd_configmap_carries_the_health_lua() -> None:
+    lua = (ROOT / "deploy" / "argocd" / "health.lua").read_text()
+    patch = yaml.safe_load((ROOT / "deploy" / "argocd" / "argocd-cm-patch.yaml").read_text())
+    assert patch["data"]["resource.customizations.health.hfops.dev_Endpoint"] == lua
+    for reason in ("InvalidSpec", "NotOwned", "ModelRefused", "QuotaExceeded"):
+        assert reason in lua
+
+
+def test_peering_flags_reach_kopf_and_the_deployment_uses_them() -> None:
+    from hfops.adapters.settings import Settings
+    from hfops.operator.handlers import OperatorConfig, operator_settings
+
+    standalone = operator_settings(OperatorConfig(Settings(token=None)))
+    assert standalone.peering.standalone is True
+    peered = operator_settings(OperatorConfig(Settings(token=None), peering="hfops", priority=7))
+    assert (peered.peering.standalone, peered.peering.name, peered.peering.priority) == (False, "hfops", 7)
+    assert peered.peering.mandatory is True and peered.peering.clusterwide is True
+    deployment = yaml.safe_load((ROOT / "deploy" / "deployment.yaml").read_text())
+    assert deployment["spec"]["replicas"] == 2
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--peering") + 1] == "hfops"
+    peering = list(yaml.safe_load_all((ROOT / "deploy" / "peering.yaml").read_text()))
+    assert any(d["kind"] == "ClusterKopfPeering" and d["metadata"]["name"] == "hfops" for d in peering)
+
+
+def test_operator_help_documents_every_flag() -> None:
+    from click.testing import CliRunner
+
+    from hfops.cli import cli
+
+    result = CliRunner().invoke(cli, ["operator", "--help"])
+    assert result.exit_code == 0
+    for flag in (
+        "--interval",
+        "--retry-delay",
+        "--hf-namespace",
+        "--namespace",
+        "--owner",
+        "--peering",
+        "--priority",
+        "--liveness",
+        "--timeout",
+        "--verbose",
+    ):
+        assert flag in result.output
+    listed = CliRunner().invoke(cli, ["--help"])
+    assert "operator" in listed.output

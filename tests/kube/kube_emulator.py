@@ -286,7 +286,10 @@ class KubeEmulator:
     `with KubeEmulator() as kube:` starts it; `kube.url`, `kube.write_kubeconfig(path, namespace=...)`,
     `kube.object("v1/secrets", ns, name)` (the stored object, or None), `kube.put_object(...)`
     (seed state without going through a client) and `kube.requests` (what clients sent).
+    A subclass serves another handler by setting `handler_class`.
     """
+
+    handler_class: type[ShimmedKubernetesEmulator] = ShimmedKubernetesEmulator
 
     def __init__(self, resources: Mapping[str, Mapping[str, Any] | kmock.ResourceInfo] | None = None) -> None:
         self._resources = {**CORE_RESOURCES, **(resources or {})}
@@ -323,7 +326,7 @@ class KubeEmulator:
     async def _main(self, ready: threading.Event) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        async with ShimmedKubernetesEmulator() as handler, kmock.Server(handler, host="127.0.0.1") as server:
+        async with self.handler_class() as handler, kmock.Server(handler, host="127.0.0.1") as server:
             for key, info in self._resources.items():
                 handler.resources[key] = info
             self._handler = handler

@@ -51,20 +51,7 @@ class OperatorKubeEmulator(ShimmedKubernetesEmulator):  # type: ignore[misc]
 
 
 class OperatorKube(KubeEmulator):
-    async def _main(self, ready: Any) -> None:
-        import asyncio
-
-        import kmock
-
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        async with OperatorKubeEmulator() as handler, kmock.Server(handler, host="127.0.0.1") as server:
-            for key, info in self._resources.items():
-                handler.resources[key] = info
-            self._handler = handler
-            self.url = f"http://127.0.0.1:{server.port}"
-            ready.set()
-            await self._stop.wait()
+    handler_class = OperatorKubeEmulator
 
 
 K8S_NAMESPACE = "team"

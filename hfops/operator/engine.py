@@ -187,6 +187,24 @@ def reconcile(
         return Observation(False, False, "InvalidSpec", _message(error), retry=False)
     spec = desire.spec
     hf_namespace = spec.namespace
+    try:
+        moved = _moved_from(settings, body, desire, warn=warn, env=env, kube=kube)
+    except HfopsError as error:
+        reason, retry = _reason_for(error, None)
+        return Observation(False, False, reason, _message(error), retry=retry, hf_namespace=recorded_hf_namespace(body))
+    if moved is not None:
+        # An Inference Endpoints namespace is where the endpoint lives: a new one would be a second
+        # endpoint and the first would run on, unmanaged and billed. Like an immutable field.
+        return Observation(
+            False,
+            False,
+            "InvalidSpec",
+            f"spec.hfNamespace cannot change while the endpoint exists: {spec.name} is in {moved}, not "
+            f"{hf_namespace}; set hfNamespace: {moved} back, or delete this resource (its endpoint in {moved} "
+            "goes with it) and create it anew",
+            retry=False,
+            hf_namespace=moved,
+        )
     from hfops.core.model import SecretOutput
 
     secret = next((f"{o.namespace}/{o.name}" for o in spec.genstudio.outputs if isinstance(o, SecretOutput)), None)
@@ -285,6 +303,33 @@ def reconcile(
     return _with_live(replace(observed, reason=reason, message=text, retry=state in TRANSITIONAL), live)
 
 
+def recorded_hf_namespace(body: Mapping[str, Any]) -> str | None:
+    """The Inference Endpoints namespace the resource's status says its endpoint is in."""
+    status = body.get("status")
+    value = status.get("hfNamespace") if isinstance(status, Mapping) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _in_namespace(body: Mapping[str, Any], hf_namespace: str) -> dict[str, Any]:
+    spec = dict(body.get("spec") or {})
+    spec["hfNamespace"] = hf_namespace
+    return {**body, "spec": spec}
+
+
+def _moved_from(
+    settings: Settings, body: Mapping[str, Any], desire: Desire, *, warn: Callable[[str], None], env: Any, kube: Any
+) -> str | None:
+    """The namespace the resource's endpoint still lives in, if the spec now names another one."""
+    recorded = recorded_hf_namespace(body)
+    if recorded is None or recorded == desire.spec.namespace:
+        return None
+    old = desire_of(_in_namespace(body, recorded), default_hf_namespace=settings.namespace)
+    reconciler = ResourceReconciler(settings, old, warn=warn, env=env, body=body, kube=kube)
+    live = reconciler.endpoints.get(recorded, desire.spec.name)
+    # Only an endpoint this resource owns pins it; nothing there (a create that never landed) does not.
+    return recorded if live is not None and live.owned_by(settings.owner) else None
+
+
 def _with_live(observation: Observation, live: LiveEndpoint | None) -> Observation:
     if live is None:
         return observation
@@ -320,6 +365,11 @@ def delete(
         return True, "the resource's spec is invalid, so it never had an endpoint; nothing deleted"
     if desire.deletion_policy == "Orphan":
         return True, f"deletionPolicy Orphan: {desire.spec.address} is kept"
+    recorded = recorded_hf_namespace(body)
+    if recorded is not None and recorded != desire.spec.namespace:
+        # The spec was edited to another namespace after the endpoint was made (refused): the endpoint
+        # to delete is the one the status records.
+        desire = desire_of(_in_namespace(body, recorded), default_hf_namespace=settings.namespace)
     reconciler = ResourceReconciler(settings, desire, warn=warn, env=env, body=body, kube=kube)
     destroy = plan_destroy(reconciler, (desire.ref.source,))
     outcomes, removed = run_destroy(reconciler, destroy)

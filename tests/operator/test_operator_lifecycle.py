@@ -131,3 +131,21 @@ def test_same_name_in_two_kubernetes_namespaces_cannot_share_one_endpoint(cluste
         body = cluster.wait_condition("llama", "Synced", "False", reason="NotOwned", namespace="other")
     assert "kubernetes.team" in condition(body["status"], "Ready")["message"]
     assert max_replica(cluster, "llama") == 1
+
+
+def test_moving_hf_namespace_is_refused_and_leaves_no_second_endpoint(cluster: Cluster) -> None:
+    """A new hfNamespace would be a second endpoint, the first running on unmanaged (and billed)."""
+    with cluster.operator(interval=5.0):
+        cluster.apply(resource("llama"))
+        cluster.wait_condition("llama", "Ready", "True")
+        cluster.apply(resource("llama", hfNamespace="genstudio"))
+        body = cluster.wait_condition("llama", "Synced", "False", reason="InvalidSpec")
+        message = condition(body["status"], "Synced")["message"]
+        assert f"spec.hfNamespace cannot change while the endpoint exists: llama is in {HF_NAMESPACE}" in message
+        assert body["status"]["hfNamespace"] == HF_NAMESPACE
+        assert cluster.hf.endpoint_raw("genstudio", "llama") is None
+        assert cluster.hf.endpoint_raw(HF_NAMESPACE, "llama")["status"]["state"] == "running"
+        # Deleting the resource deletes the endpoint where it is, not where the edited spec points.
+        cluster.delete("llama")
+        cluster.wait(lambda: cluster.get("llama") is None, message="finalizer released")
+        cluster.wait(lambda: cluster.hf.endpoint_raw(HF_NAMESPACE, "llama") is None, message="endpoint deleted")

@@ -101,6 +101,10 @@ class RemoteError(HfopsError):
         self.request_id = request_id
 
 
+class TokenRefused(HfopsError):
+    """The Hub refuses the token itself (whoami answers 401): one error for the run, not one per endpoint."""
+
+
 class ApplyError(HfopsError):
     """An endpoint could not be brought to its desired state; names the endpoint and the step."""
 

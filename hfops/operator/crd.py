@@ -74,6 +74,26 @@ def spec_schema() -> dict[str, Any]:
         "maxLength": 96,
         "description": "The Inference Endpoints namespace (user or organisation); else the operator's --hf-namespace.",
     }
+    secret_key_ref = {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 253},
+            "key": {"type": "string", "minLength": 1, "maxLength": 253},
+        },
+    }
+    spec["properties"]["hfTokenSecretRef"] = {
+        **secret_key_ref,
+        "description": "A Secret of this namespace holding this resource's Hugging Face token (key default "
+        "token), in place of the operator's HF_TOKEN.",
+    }
+    api_key = spec["properties"]["genstudio"]["properties"]["apiKey"]
+    api_key.pop("required", None)  # fromEnv or fromSecret (the operator checks it is exactly one)
+    api_key["properties"]["fromSecret"] = {
+        **secret_key_ref,
+        "required": ["name", "key"],
+        "description": "A key of a Secret of this namespace holding the GenStudio api_key.",
+    }
     spec["properties"]["deletionPolicy"] = {
         "type": "string",
         "enum": list(DELETION_POLICIES),

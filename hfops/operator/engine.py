@@ -16,13 +16,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from hfops.adapters.settings import Settings
-from hfops.core.errors import CredentialsError, HfopsError, ManifestError, PlanError, RemoteError
+from hfops.core.errors import CredentialsError, HfopsError, ManifestError, PlanError, RemoteError, TokenRefused
 from hfops.core.manifest import ManifestSet
 from hfops.core.model import EndpointSpec, LiveEndpoint
 from hfops.core.plan import Plan
 from hfops.core.redact import REDACTOR
 from hfops.operator.listing import SharedListing
-from hfops.operator.resource import Desire, desire_of, ref_of, resource_owner
+from hfops.operator.resource import API_KEY_VARIABLE, Desire, SecretKeyRef, desire_of, ref_of, resource_owner
 from hfops.workflows.apply import ApplyHooks, ApplyRequest, run_apply
 from hfops.workflows.executor import ApplyOptions
 from hfops.workflows.outputs import OutputSinks
@@ -161,6 +161,8 @@ def _reason_for(error: HfopsError, plan: Plan | None) -> tuple[str, bool]:
         return "APIError", True
     if isinstance(error, CredentialsError):
         return "CredentialError", True
+    if isinstance(error, TokenRefused):
+        return "TokenRefused", True  # a rotated token (in the Secret or the Deployment) is picked up next time
     return "Error", True
 
 
@@ -187,6 +189,13 @@ def reconcile(
         return Observation(False, False, "InvalidSpec", _message(error), retry=False)
     spec = desire.spec
     hf_namespace = spec.namespace
+    try:
+        settings, env = with_secret_inputs(settings, desire, env, kube)
+    except SecretInputMissing as error:
+        return Observation(False, False, "SecretMissing", _message(error), retry=True, hf_namespace=hf_namespace)
+    except HfopsError as error:
+        reason, retry = _reason_for(error, None)
+        return Observation(False, False, reason, _message(error), retry=retry, hf_namespace=hf_namespace)
     try:
         moved = _moved_from(settings, body, desire, warn=warn, env=env, kube=kube)
     except HfopsError as error:
@@ -303,6 +312,52 @@ def reconcile(
     return _with_live(replace(observed, reason=reason, message=text, retry=state in TRANSITIONAL), live)
 
 
+class SecretInputMissing(HfopsError):
+    """A Secret (or its key) the resource names for its token or GenStudio key is not there."""
+
+
+def _read_secret_key(kube: Any, namespace: str, ref: SecretKeyRef) -> str:
+    import base64
+    import binascii
+
+    if kube is None:
+        from hfops.adapters.kubernetes.client import KubernetesClient
+
+        kube = KubernetesClient.from_environment()
+    secret = kube.get_secret(namespace, ref.name)
+    data = (secret or {}).get("data") or {}
+    if secret is None or ref.key not in data:
+        raise SecretInputMissing(
+            f"{ref.describe(namespace)} does not exist", hint="create it; the resource is reconciled again"
+        )
+    try:
+        value = base64.b64decode(data[ref.key], validate=True).decode().strip()
+    except (binascii.Error, UnicodeDecodeError, TypeError):
+        raise SecretInputMissing(f"{ref.describe(namespace)} is not valid base64 text") from None
+    if not value:
+        raise SecretInputMissing(f"{ref.describe(namespace)} is empty")
+    REDACTOR.add(value)
+    return value
+
+
+def with_secret_inputs(
+    settings: Settings, desire: Desire, env: Mapping[str, str] | None, kube: Any
+) -> tuple[Settings, Mapping[str, str] | None]:
+    """The token and environment this resource's reconcile runs with: the operator's, with what the
+    resource's Secrets give in place (its own Hugging Face token, its GenStudio key)."""
+    namespace = desire.ref.namespace
+    if desire.token_ref is not None:
+        settings = replace(settings, token=_read_secret_key(kube, namespace, desire.token_ref))
+    if desire.api_key_ref is not None:
+        import os
+
+        env = {
+            **(os.environ if env is None else env),
+            API_KEY_VARIABLE: _read_secret_key(kube, namespace, desire.api_key_ref),
+        }
+    return settings, env
+
+
 def recorded_hf_namespace(body: Mapping[str, Any]) -> str | None:
     """The Inference Endpoints namespace the resource's status says its endpoint is in."""
     status = body.get("status")
@@ -370,6 +425,17 @@ def delete(
         # The spec was edited to another namespace after the endpoint was made (refused): the endpoint
         # to delete is the one the status records.
         desire = desire_of(_in_namespace(body, recorded), default_hf_namespace=settings.namespace)
+    if desire.token_ref is not None:
+        try:
+            settings = replace(settings, token=_read_secret_key(kube, desire.ref.namespace, desire.token_ref))
+        except SecretInputMissing as error:
+            # Deleting a namespace deletes its Secrets too, maybe first: the operator's own token (if
+            # it has one) still deletes the endpoint, rather than the finalizer holding forever.
+            if not settings.token:
+                return False, _message(error)
+            warn(f"{_message(error)}; deleting with the operator's own token")
+        except HfopsError as error:
+            return False, _message(error)
     reconciler = ResourceReconciler(settings, desire, warn=warn, env=env, body=body, kube=kube)
     destroy = plan_destroy(reconciler, (desire.ref.source,))
     outcomes, removed = run_destroy(reconciler, destroy)

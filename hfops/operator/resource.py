@@ -6,6 +6,13 @@ name. Credentials go to Kubernetes Secrets only: without outputs, one Secret nam
 resource in its namespace (key `credential.json`); a `kubernetesSecret` without a namespace is
 the resource's namespace (not the operator's). `file` and `command` outputs are refused: a pod's
 file system is not a place GenStudio reads from.
+
+Two operator-only ways to name a Secret of the resource's namespace (a pod's environment is one
+per operator, a team's tokens are not): `spec.hfTokenSecretRef: {name, key}` (key default
+`token`), the Hugging Face token for this resource in place of the operator's HF_TOKEN; and
+`spec.genstudio.apiKey: {fromSecret: {name, key}}` beside `fromEnv`. The document handed to the
+core reads the latter from a variable of the reconcile's own environment (`API_KEY_VARIABLE`),
+which the engine fills from the Secret: the one reconciler still reads every secret one way.
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ GROUP = "hfops.dev"
 VERSION = "v1"
 PLURAL = "endpoints"
 KIND = "Endpoint"
-RESOURCE_FIELDS = ("hfNamespace", "deletionPolicy")
+RESOURCE_FIELDS = ("hfNamespace", "deletionPolicy", "hfTokenSecretRef")
+API_KEY_VARIABLE = "HFOPS_OPERATOR_GENSTUDIO_API_KEY"  # only in a reconcile's environment mapping
+DEFAULT_TOKEN_KEY = "token"
 DELETION_POLICIES = ("Delete", "Orphan")
 DEFAULT_KEY = "credential.json"
 
@@ -43,6 +52,17 @@ class ResourceRef:
 
 
 @dataclass(frozen=True)
+class SecretKeyRef:
+    """A key of a Secret in the resource's namespace."""
+
+    name: str
+    key: str
+
+    def describe(self, namespace: str) -> str:
+        return f"secret {namespace}/{self.name} key {self.key}"
+
+
+@dataclass(frozen=True)
 class Desire:
     """What one resource asks for."""
 
@@ -50,6 +70,18 @@ class Desire:
     spec: EndpointSpec
     deletion_policy: str
     document: Mapping[str, Any]
+    token_ref: SecretKeyRef | None = None
+    api_key_ref: SecretKeyRef | None = None
+
+
+def _secret_key_ref(value: object, *, default_key: str | None) -> SecretKeyRef | None:
+    """`{name, key}` (key optional when there is a default), or None when malformed."""
+    if not isinstance(value, Mapping) or set(value) - {"name", "key"}:
+        return None
+    name, key = value.get("name"), value.get("key", default_key)
+    if not isinstance(name, str) or not name or not isinstance(key, str) or not key:
+        return None
+    return SecretKeyRef(name, key)
 
 
 def resource_owner(owner: str, namespace: str) -> str:
@@ -83,10 +115,14 @@ def manifest_document(body: Mapping[str, Any], *, default_hf_namespace: str | No
     spec: dict[str, Any] = copy.deepcopy(dict(raw)) if isinstance(raw, Mapping) else {}
     hf_namespace = spec.pop("hfNamespace", None) or default_hf_namespace
     spec.pop("deletionPolicy", None)
+    spec.pop("hfTokenSecretRef", None)
     genstudio = spec.get("genstudio")
     if genstudio is None:
         genstudio = spec["genstudio"] = {}
     if isinstance(genstudio, dict):
+        api_key = genstudio.get("apiKey")
+        if isinstance(api_key, dict) and set(api_key) == {"fromSecret"}:
+            genstudio["apiKey"] = {"fromEnv": API_KEY_VARIABLE}
         outputs = genstudio.get("outputs")
         if outputs is None and "file" not in genstudio:
             genstudio["outputs"] = [{"kubernetesSecret": {"name": ref.name, "namespace": ref.namespace}}]
@@ -108,6 +144,24 @@ def _operator_problems(body: Mapping[str, Any], document: Mapping[str, Any], whe
     if policy is not None and policy not in DELETION_POLICIES:
         problems.append(
             Diagnostic(Location(where, 0, "spec.deletionPolicy"), f"deletionPolicy {policy!r}: use Delete or Orphan")
+        )
+    if (spec or {}).get("hfTokenSecretRef") is not None and token_ref_of(body) is None:
+        problems.append(
+            Diagnostic(
+                Location(where, 0, "spec.hfTokenSecretRef"),
+                "hfTokenSecretRef names a Secret of the resource's namespace: {name: NAME, key: KEY} "
+                "(key default token)",
+            )
+        )
+    written_genstudio = (spec or {}).get("genstudio")
+    api_key = written_genstudio.get("apiKey") if isinstance(written_genstudio, Mapping) else None
+    if isinstance(api_key, Mapping) and "fromSecret" in api_key and api_key_ref_of(body) is None:
+        problems.append(
+            Diagnostic(
+                Location(where, 0, "spec.genstudio.apiKey.fromSecret"),
+                "fromSecret names a key of a Secret of the resource's namespace: {name: NAME, key: KEY}, "
+                "and stands alone (not beside fromEnv)",
+            )
         )
     if not (document.get("metadata") or {}).get("namespace"):
         problems.append(
@@ -137,6 +191,21 @@ def _operator_problems(body: Mapping[str, Any], document: Mapping[str, Any], whe
     return problems
 
 
+def token_ref_of(body: Mapping[str, Any]) -> SecretKeyRef | None:
+    spec = body.get("spec")
+    value = spec.get("hfTokenSecretRef") if isinstance(spec, Mapping) else None
+    return _secret_key_ref(value, default_key=DEFAULT_TOKEN_KEY)
+
+
+def api_key_ref_of(body: Mapping[str, Any]) -> SecretKeyRef | None:
+    spec = body.get("spec")
+    genstudio = spec.get("genstudio") if isinstance(spec, Mapping) else None
+    api_key = genstudio.get("apiKey") if isinstance(genstudio, Mapping) else None
+    if not isinstance(api_key, Mapping) or set(api_key) != {"fromSecret"}:
+        return None
+    return _secret_key_ref(api_key["fromSecret"], default_key=None)
+
+
 def desire_of(body: Mapping[str, Any], *, default_hf_namespace: str | None) -> Desire:
     """Validate and convert through the core, as a manifest file is; raises ManifestError."""
     ref = ref_of(body)
@@ -147,4 +216,11 @@ def desire_of(body: Mapping[str, Any], *, default_hf_namespace: str | None) -> D
     problems.extend(spec_problems)
     if problems or len(specs) != 1:
         raise ManifestError(list(dict.fromkeys(problems)) or [Diagnostic(Location(ref.source, 0), "no endpoint")])
-    return Desire(ref=ref, spec=specs[0], deletion_policy=deletion_policy(body), document=document)
+    return Desire(
+        ref=ref,
+        spec=specs[0],
+        deletion_policy=deletion_policy(body),
+        document=document,
+        token_ref=token_ref_of(body),
+        api_key_ref=api_key_ref_of(body),
+    )

@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING
 from hfops.adapters.settings import Settings
 from hfops.core.credentials import CredentialAction
 from hfops.core.diff import Desired, derived_secret_key, legacy_secrets_fingerprint, secrets_fingerprint
-from hfops.core.errors import Diagnostic, HfopsError, Location, ManifestError, PlanError, RemoteError, UsageError
+from hfops.core.errors import (
+    Diagnostic,
+    HfopsError,
+    Location,
+    ManifestError,
+    PlanError,
+    RemoteError,
+    TokenRefused,
+    UsageError,
+)
 from hfops.core.hardware import EndpointCost
 from hfops.core.manifest import ManifestSet, load_manifests
 from hfops.core.model import OWNER_PATTERN, EndpointSpec, LiveEndpoint, ResolvedModel
@@ -171,7 +180,7 @@ class Reconciler:
             return self._user
 
     def _token_refused(self) -> HfopsError:
-        return HfopsError(
+        return TokenRefused(
             f"the Hugging Face token (HF_TOKEN) was refused: {self.settings.hub_url}/api/whoami-v2 answered HTTP 401; "
             "nothing was planned or changed",
             hint="set HF_TOKEN to a valid, unexpired token for this Hub (`hf auth whoami` shows whom a token "

@@ -194,10 +194,18 @@ def extra_resources() -> dict[str, Any]:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra_resources: dict[str, Any]) -> Iterator[Cluster]:
+def hf_config() -> EmulatorConfig:
+    """The hfops emulator's settings (a test module overrides it)."""
+    return EmulatorConfig(provision_seconds=0.3, retry_after_seconds=0.0)
+
+
+@pytest.fixture
+def cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra_resources: dict[str, Any], hf_config: EmulatorConfig
+) -> Iterator[Cluster]:
     for name in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
         monkeypatch.delenv(name, raising=False)
-    config = EmulatorConfig(provision_seconds=0.3, retry_after_seconds=0.0)
+    config = hf_config
     with OperatorKube({**OPERATOR_RESOURCES, **extra_resources}) as kube, Emulator(config) as hf:
         monkeypatch.setenv("KUBECONFIG", str(kube.write_kubeconfig(tmp_path / "kubeconfig", namespace=K8S_NAMESPACE)))
         point_at(hf, monkeypatch)

@@ -22,7 +22,7 @@ def test_crd_spec_follows_every_manifest_spec_field() -> None:
     manifest = crd.manifest_schema()["properties"]["spec"]["properties"]
     document = yaml.safe_load((ROOT / "deploy" / "crd.yaml").read_text())
     spec = document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
-    assert set(spec["properties"]) == set(manifest) | {"hfNamespace", "deletionPolicy"}
+    assert set(spec["properties"]) == set(manifest) | {"hfNamespace", "deletionPolicy", "hfTokenSecretRef"}
     assert spec["required"] == ["model", "compute"]
     # structural: no keyword Kubernetes refuses, everywhere in the tree
     text = (ROOT / "deploy" / "crd.yaml").read_text()

@@ -407,21 +407,23 @@ class Emulator:
 
 def serve_forever(config: EmulatorConfig) -> int:
     """Run in the foreground: base URL as the first stdout line, then serve until SIGINT/SIGTERM."""
-    emulator = Emulator(config)
-    url = emulator.start()
-    print(url, flush=True)
-    print(
-        f"hfops emulator: serving the endpoints API at {url}/v2 (Ctrl+C to stop)", file=sys.stderr, flush=True
-    )
     done = threading.Event()
     previous: dict[signal.Signals, Any] = {}
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
         done.set()
 
+    # Handlers first: whoever reads the URL may stop the emulator at once, and must get a clean stop
+    # (a signal between the URL and the handlers killed the process with -15 on a loaded machine).
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, _on_signal)
+    emulator = Emulator(config)
+    url = emulator.start()
+    print(url, flush=True)
+    print(
+        f"hfops emulator: serving the endpoints API at {url}/v2 (Ctrl+C to stop)", file=sys.stderr, flush=True
+    )
     try:
         while not done.wait(0.2):
             pass

@@ -320,10 +320,6 @@ def _read_secret_key(kube: Any, namespace: str, ref: SecretKeyRef) -> str:
     import base64
     import binascii
 
-    if kube is None:
-        from hfops.adapters.kubernetes.client import KubernetesClient
-
-        kube = KubernetesClient.from_environment()
     secret = kube.get_secret(namespace, ref.name)
     data = (secret or {}).get("data") or {}
     if secret is None or ref.key not in data:
@@ -340,12 +336,21 @@ def _read_secret_key(kube: Any, namespace: str, ref: SecretKeyRef) -> str:
     return value
 
 
+def _cluster() -> Any:
+    from hfops.adapters.kubernetes.client import KubernetesClient
+
+    return KubernetesClient.from_environment()
+
+
 def with_secret_inputs(
     settings: Settings, desire: Desire, env: Mapping[str, str] | None, kube: Any
 ) -> tuple[Settings, Mapping[str, str] | None]:
     """The token and environment this resource's reconcile runs with: the operator's, with what the
     resource's Secrets give in place (its own Hugging Face token, its GenStudio key)."""
     namespace = desire.ref.namespace
+    if desire.token_ref is None and desire.api_key_ref is None:
+        return settings, env
+    kube = kube if kube is not None else _cluster()  # one client for both reads
     if desire.token_ref is not None:
         settings = replace(settings, token=_read_secret_key(kube, namespace, desire.token_ref))
     if desire.api_key_ref is not None:
@@ -427,7 +432,8 @@ def delete(
         desire = desire_of(_in_namespace(body, recorded), default_hf_namespace=settings.namespace)
     if desire.token_ref is not None:
         try:
-            settings = replace(settings, token=_read_secret_key(kube, desire.ref.namespace, desire.token_ref))
+            cluster = kube if kube is not None else _cluster()
+            settings = replace(settings, token=_read_secret_key(cluster, desire.ref.namespace, desire.token_ref))
         except SecretInputMissing as error:
             # Deleting a namespace deletes its Secrets too, maybe first: the operator's own token (if
             # it has one) still deletes the endpoint, rather than the finalizer holding forever.

@@ -27,7 +27,7 @@ from huggingface_hub import constants, get_session, hf_raise_for_status
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]  # lazily exported
 
-from hfops.adapters.http import InsecureUrl, MalformedAnswer, install_session, is_secure_url
+from hfops.adapters.http import InsecureUrl, MalformedAnswer, install_session, is_secure_url, warm_session
 from hfops.adapters.retry import RetryPolicy, call_with_retries
 from hfops.adapters.settings import Settings
 from hfops.core import fields as catalogue
@@ -164,6 +164,7 @@ class HubEndpoints:
         # endpoints API (HF_ENDPOINT only moves the Hub), so the adapter sets it.
         constants.INFERENCE_ENDPOINTS_ENDPOINT = settings.api_url
         install_http_timeouts(settings.http_timeout)
+        warm_session()
         self._settings = settings
         self._token = settings.token
         self._hf_api: HfApi | None = None

@@ -13,6 +13,7 @@ import posixpath
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 from hfops.core import fields as catalogue
@@ -253,12 +254,17 @@ class LiveEndpoint:
             image_source_url=str(image["url"]) if image.get("url") is not None else None,
         )
 
-    @property
-    def field_values(self) -> dict[str, object]:
+    @cached_property
+    def _field_map(self) -> dict[str, object]:
         return dict(self.fields)
 
+    @property
+    def field_values(self) -> dict[str, object]:
+        """The owned fields by path (a copy: callers adjust it to compare)."""
+        return dict(self._field_map)
+
     def value(self, field: catalogue.Field) -> Any:
-        return self.field_values.get(field.path)
+        return self._field_map.get(field.path)
 
     @property
     def repository(self) -> str:
@@ -309,16 +315,16 @@ class LiveEndpoint:
 
     @property
     def env(self) -> tuple[tuple[str, str], ...]:
-        return catalogue.map_items(self.field_values, catalogue.ENV)
+        return catalogue.map_items(self._field_map, catalogue.ENV)
 
     @property
     def secret_keys(self) -> tuple[str, ...]:
-        return tuple(k for k, _ in catalogue.map_items(self.field_values, catalogue.SECRETS))
+        return tuple(k for k, _ in catalogue.map_items(self._field_map, catalogue.SECRETS))
 
     @property
     def secrets_echoed(self) -> bool:
         """False when the API answer did not show secret keys at all (U5): they are unknown, not absent."""
-        return self.field_values.get(catalogue.SECRETS.path) != catalogue.NOT_ECHOED
+        return self._field_map.get(catalogue.SECRETS.path) != catalogue.NOT_ECHOED
 
     @property
     def address(self) -> str:

@@ -22,7 +22,7 @@ import kopf
 
 from hfops.adapters.settings import Settings
 from hfops.operator.engine import Observation, delete, reconcile
-from hfops.operator.listing import SharedListing
+from hfops.operator.interval import IntervalReads
 from hfops.operator.resource import GROUP, PLURAL, VERSION
 
 FINALIZER = "hfops.dev/endpoint"
@@ -108,7 +108,8 @@ def operator_settings(config: OperatorConfig) -> kopf.OperatorSettings:
 def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     """A registry with the operator's handlers bound to `config` (the CLI and the tests both use it)."""
     registry = kopf.OperatorRegistry()
-    listing = SharedListing(max_age=config.interval * 0.9)
+    reads = IntervalReads.for_interval(config.interval, retry_delay=config.retry_delay)
+    listing = reads.listing
     locks: dict[str, threading.Lock] = {}
     guard = threading.Lock()
 
@@ -143,9 +144,21 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, field="spec")
-    def apply_spec(body: kopf.Body, patch: kopf.Patch, logger: Any, retry: int, **_: Any) -> None:
+    def apply_spec(body: kopf.Body, patch: kopf.Patch, logger: Any, retry: int, reason: Any = None, **_: Any) -> None:
+        # A create or an edit is planned against the endpoint as it is now (one read of its
+        # namespace); a resume (the operator starting: every resource at once) reads the shared listing.
+        listed = str(reason) == "resume"
         with lock_for(body):
-            observation = reconcile(config.settings, body, env=config.env, warn=warn_to(logger))
+            observation = reconcile(
+                config.settings,
+                body,
+                env=config.env,
+                listing=listing,
+                listed=listed,
+                models=reads.models,
+                secrets=reads.secrets,
+                warn=warn_to(logger),
+            )
         write_status(observation, body, patch)
         tell(body, observation)
         if observation.retry:
@@ -157,7 +170,15 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         if (body.get("metadata") or {}).get("deletionTimestamp"):
             return
         with lock_for(body):
-            observation = reconcile(config.settings, body, env=config.env, listing=listing, warn=warn_to(logger))
+            observation = reconcile(
+                config.settings,
+                body,
+                env=config.env,
+                listing=listing,
+                models=reads.models,
+                secrets=reads.secrets,
+                warn=warn_to(logger),
+            )
         write_status(observation, body, patch)
         tell(body, observation)
 
@@ -174,4 +195,5 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
             locks.pop(uid, None)
 
     registry.hfops_listing = listing  # type: ignore[attr-defined]
+    registry.hfops_reads = reads  # type: ignore[attr-defined]
     return registry

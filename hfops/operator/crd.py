@@ -65,6 +65,12 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
     return out
 
 
+HF_NAMESPACE_IMMUTABLE = (
+    "spec.hfNamespace cannot change: the endpoint lives there; delete the resource (its endpoint goes "
+    "with it) and create it anew in the other namespace"
+)
+
+
 def spec_schema() -> dict[str, Any]:
     schema = manifest_schema()
     spec = _structural(schema["properties"]["spec"], schema.get("$defs", {}))
@@ -72,7 +78,11 @@ def spec_schema() -> dict[str, Any]:
         "type": "string",
         "minLength": 1,
         "maxLength": 96,
-        "description": "The Inference Endpoints namespace (user or organisation); else the operator's --hf-namespace.",
+        "description": "The Inference Endpoints namespace (user or organisation); else the operator's "
+        "--hf-namespace. Fixed once set: another namespace would be a second endpoint.",
+        # Refused by the API server on a cluster with CEL validation (Kubernetes 1.25+); the
+        # operator refuses the change too (InvalidSpec) where the server does not.
+        "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": HF_NAMESPACE_IMMUTABLE}],
     }
     secret_key_ref = {
         "type": "object",

@@ -32,6 +32,18 @@ def test_crd_spec_follows_every_manifest_spec_field() -> None:
     assert columns[:4] == ["HF-Namespace", "State", "URL", "Ready"]
 
 
+def test_crd_makes_hf_namespace_immutable_with_a_cel_rule() -> None:
+    """A cluster with CEL validation refuses the edit at the API server; the operator's own refusal
+    (InvalidSpec, test_operator_lifecycle) stays for one without."""
+    document = yaml.safe_load((ROOT / "deploy" / "crd.yaml").read_text())
+    schema = document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    field = schema["properties"]["spec"]["properties"]["hfNamespace"]
+    assert field["x-kubernetes-validations"] == [{"rule": "self == oldSelf", "message": crd.HF_NAMESPACE_IMMUTABLE}]
+    assert "spec.hfNamespace cannot change" in crd.HF_NAMESPACE_IMMUTABLE
+    # The only rule in the CRD: no other field is made immutable by accident.
+    assert (ROOT / "deploy" / "crd.yaml").read_text().count("x-kubernetes-validations") == 1
+
+
 def test_twenty_percent_api_faults_converge_and_say_why(cluster: Cluster) -> None:
     cluster.hf.set_faults(fail_rate=0.2)
     with cluster.operator(interval=1.0, retry_delay=0.2):

@@ -25,7 +25,15 @@ from hfops.core.plan import Plan
 from hfops.core.redact import REDACTOR
 from hfops.operator.listing import SharedListing
 from hfops.operator.models import CachedModelResolver, SharedModels
-from hfops.operator.resource import API_KEY_VARIABLE, Desire, SecretKeyRef, desire_of, ref_of, resource_owner
+from hfops.operator.resource import (
+    API_KEY_VARIABLE,
+    DefaultsResource,
+    Desire,
+    SecretKeyRef,
+    desire_of,
+    ref_of,
+    resource_owner,
+)
 from hfops.operator.secrets import SharedSecrets, SharedSecretsClient
 from hfops.workflows.apply import ApplyHooks, ApplyRequest, run_apply
 from hfops.workflows.executor import ApplyOptions
@@ -251,17 +259,19 @@ def reconcile(
     listed: bool = True,
     models: SharedModels | None = None,
     secrets: SharedSecrets | None = None,
+    defaults: Sequence[DefaultsResource] = (),
     warn: Callable[[str], None] = lambda message: None,
     kube: Any = None,
 ) -> Observation:
     """Plan and apply one resource (never waiting for provisioning); what its status should say.
 
     `listing`, `models`, `secrets`: the drift interval's shared reads (listing.py); `listed=False`
-    reads the endpoint afresh and only tells `listing` what was done.
+    reads the endpoint afresh and only tells `listing` what was done. `defaults`: the Defaults
+    resources of its Kubernetes namespace.
     """
     settings = replace(settings, owner=resource_owner(settings.owner, ref_of(body).namespace))
     try:
-        desire = desire_of(body, default_hf_namespace=settings.namespace)
+        desire = desire_of(body, default_hf_namespace=settings.namespace, defaults=defaults)
     except ManifestError as error:
         return Observation(False, False, "InvalidSpec", _message(error), retry=False)
     spec = desire.spec
@@ -274,7 +284,7 @@ def reconcile(
         reason, retry = _reason_for(error, None)
         return Observation(False, False, reason, _message(error), retry=retry, hf_namespace=hf_namespace)
     try:
-        moved = _moved_from(settings, body, desire, warn=warn, env=env, kube=kube)
+        moved = _moved_from(settings, body, desire, warn=warn, env=env, kube=kube, defaults=defaults)
     except HfopsError as error:
         reason, retry = _reason_for(error, None)
         return Observation(False, False, reason, _message(error), retry=retry, hf_namespace=recorded_hf_namespace(body))
@@ -465,13 +475,20 @@ def _in_namespace(body: Mapping[str, Any], hf_namespace: str) -> dict[str, Any]:
 
 
 def _moved_from(
-    settings: Settings, body: Mapping[str, Any], desire: Desire, *, warn: Callable[[str], None], env: Any, kube: Any
+    settings: Settings,
+    body: Mapping[str, Any],
+    desire: Desire,
+    *,
+    warn: Callable[[str], None],
+    env: Any,
+    kube: Any,
+    defaults: Sequence[DefaultsResource] = (),
 ) -> str | None:
     """The namespace the resource's endpoint still lives in, if the spec now names another one."""
     recorded = recorded_hf_namespace(body)
     if recorded is None or recorded == desire.spec.namespace:
         return None
-    old = desire_of(_in_namespace(body, recorded), default_hf_namespace=settings.namespace)
+    old = desire_of(_in_namespace(body, recorded), default_hf_namespace=settings.namespace, defaults=defaults)
     reconciler = ResourceReconciler(settings, old, warn=warn, env=env, body=body, kube=kube)
     live = reconciler.endpoints.get(recorded, desire.spec.name)
     # Only an endpoint this resource owns pins it; nothing there (a create that never landed) does not.
@@ -498,6 +515,7 @@ def delete(
     listing: SharedListing | None = None,
     warn: Callable[[str], None] = lambda message: None,
     kube: Any = None,
+    defaults: Sequence[DefaultsResource] = (),
 ) -> tuple[bool, str]:
     """Delete the resource's endpoint (only one this operator owns) and its credentials; (done, what happened).
 
@@ -508,7 +526,7 @@ def delete(
 
     settings = replace(settings, owner=resource_owner(settings.owner, ref_of(body).namespace))
     try:
-        desire = desire_of(body, default_hf_namespace=settings.namespace)
+        desire = desire_of(body, default_hf_namespace=settings.namespace, defaults=defaults)
     except ManifestError:
         return True, "the resource's spec is invalid, so it never had an endpoint; nothing deleted"
     if desire.deletion_policy == "Orphan":
@@ -517,7 +535,7 @@ def delete(
     if recorded is not None and recorded != desire.spec.namespace:
         # The spec was edited to another namespace after the endpoint was made (refused): the endpoint
         # to delete is the one the status records.
-        desire = desire_of(_in_namespace(body, recorded), default_hf_namespace=settings.namespace)
+        desire = desire_of(_in_namespace(body, recorded), default_hf_namespace=settings.namespace, defaults=defaults)
     if desire.token_ref is not None:
         try:
             cluster = kube if kube is not None else _cluster()

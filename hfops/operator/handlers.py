@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,9 +24,39 @@ import kopf
 from hfops.adapters.settings import Settings
 from hfops.operator.engine import Observation, delete, reconcile
 from hfops.operator.interval import IntervalReads
-from hfops.operator.resource import GROUP, PLURAL, VERSION
+from hfops.operator.resource import DEFAULTS_PLURAL, GROUP, PLURAL, VERSION, DefaultsResource
 
 FINALIZER = "hfops.dev/endpoint"
+# On each Endpoint: a digest of the Defaults of its namespace. A Defaults change rewrites it, and
+# that change is what re-reconciles the Endpoints (kopf's update handler on this annotation).
+DEFAULTS_DIGEST = "defaults.hfops.dev/digest"
+
+
+def defaults_digest(defaults: list[DefaultsResource]) -> str:
+    import hashlib
+    import json
+
+    text = json.dumps([[d.name, d.spec] for d in sorted(defaults, key=lambda d: d.name)], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _patch_digest(namespace: str, names: list[str], digest: str) -> None:
+    """Write the digest on each named Endpoint (a merge patch of one annotation)."""
+    from kubernetes import client as kube_client
+
+    from hfops.adapters.kubernetes.client import KubernetesClient
+
+    api = kube_client.CustomObjectsApi(KubernetesClient.from_environment()._api.api_client)
+    # The digest and when: Defaults changed and changed back while a reconcile for the change is
+    # still retrying must still differ from what was last handled (kopf drops a change undone).
+    value = f"{digest}@{time.time_ns()}"
+    for name in names:
+        body = {"metadata": {"annotations": {DEFAULTS_DIGEST: value}}}
+        try:
+            api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, body)
+        except kube_client.exceptions.ApiException as error:
+            if error.status != 404:  # one deleted meanwhile needs no reconcile
+                raise
 
 
 @dataclass(frozen=True)
@@ -141,10 +172,43 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         if not observation.ready and observation.reason not in ("Provisioning", "Pending", "Paused"):
             kopf.warn(body, reason=observation.reason, message=observation.message[:1024])
 
+    @kopf.index(GROUP, VERSION, DEFAULTS_PLURAL, registry=registry, id="hfops_defaults")
+    def hfops_defaults(namespace: str | None, name: str, spec: Any, **_: Any) -> dict[str, DefaultsResource]:
+        return {namespace or "": DefaultsResource(namespace or "", name, dict(spec or {}))}
+
+    @kopf.index(GROUP, VERSION, PLURAL, registry=registry, id="hfops_endpoints")
+    def hfops_endpoints(namespace: str | None, name: str, meta: Any, **_: Any) -> dict[str, tuple[str, str | None]]:
+        return {namespace or "": (name, (meta.get("annotations") or {}).get(DEFAULTS_DIGEST))}
+
+    def defaults_in(index: Any, namespace: str | None) -> list[DefaultsResource]:
+        return list(index.get(namespace, [])) if index is not None and namespace is not None else []
+
+    @kopf.on.event(GROUP, VERSION, DEFAULTS_PLURAL, registry=registry)
+    def defaults_changed(namespace: str | None, logger: Any, **kwargs: Any) -> None:
+        hfops_defaults, hfops_endpoints = kwargs["hfops_defaults"], kwargs["hfops_endpoints"]
+        # Every Endpoint of the namespace whose recorded digest differs is re-reconciled (by the
+        # annotation's update handler): one patch each, and none when nothing changed.
+        digest = defaults_digest(defaults_in(hfops_defaults, namespace))
+        stale = sorted(
+            name for name, seen in hfops_endpoints.get(namespace, []) if (seen or "").partition("@")[0] != digest
+        )
+        if stale and namespace:
+            logger.info(f"Defaults of {namespace} changed: reconciling {len(stale)} endpoint(s)")
+            _patch_digest(namespace, stale, digest)
+
     @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, field="spec")
-    def apply_spec(body: kopf.Body, patch: kopf.Patch, logger: Any, retry: int, reason: Any = None, **_: Any) -> None:
+    @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, field=("metadata", "annotations", DEFAULTS_DIGEST))
+    def apply_spec(
+        body: kopf.Body,
+        patch: kopf.Patch,
+        logger: Any,
+        retry: int,
+        reason: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        hfops_defaults = kwargs.get("hfops_defaults")
         # A create or an edit is planned against the endpoint as it is now (one read of its
         # namespace); a resume (the operator starting: every resource at once) reads the shared listing.
         listed = str(reason) == "resume"
@@ -157,6 +221,7 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
                 listed=listed,
                 models=reads.models,
                 secrets=reads.secrets,
+                defaults=defaults_in(hfops_defaults, body.get("metadata", {}).get("namespace")),
                 warn=warn_to(logger),
             )
         write_status(observation, body, patch)
@@ -166,7 +231,8 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
             raise kopf.TemporaryError(f"{observation.reason}: {observation.message}", delay=delay)
 
     @kopf.timer(GROUP, VERSION, PLURAL, registry=registry, interval=config.interval, initial_delay=config.interval)
-    def correct_drift(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+    def correct_drift(body: kopf.Body, patch: kopf.Patch, logger: Any, **kwargs: Any) -> None:
+        hfops_defaults = kwargs.get("hfops_defaults")
         if (body.get("metadata") or {}).get("deletionTimestamp"):
             return
         with lock_for(body):
@@ -177,15 +243,19 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
                 listing=listing,
                 models=reads.models,
                 secrets=reads.secrets,
+                defaults=defaults_in(hfops_defaults, body.get("metadata", {}).get("namespace")),
                 warn=warn_to(logger),
             )
         write_status(observation, body, patch)
         tell(body, observation)
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
-    def finalize(body: kopf.Body, logger: Any, **_: Any) -> None:
+    def finalize(body: kopf.Body, logger: Any, **kwargs: Any) -> None:
+        defaults = defaults_in(kwargs.get("hfops_defaults"), body.get("metadata", {}).get("namespace"))
         with lock_for(body):
-            done, message = delete(config.settings, body, env=config.env, listing=listing, warn=warn_to(logger))
+            done, message = delete(
+                config.settings, body, env=config.env, listing=listing, warn=warn_to(logger), defaults=defaults
+            )
         if not done:
             kopf.warn(body, reason="DeleteFailed", message=message[:1024])
             raise kopf.TemporaryError(message, delay=config.retry_delay)

@@ -65,6 +65,12 @@ OPERATOR_RESOURCES: dict[str, Any] = {
         "verbs": {"create", "delete", "get", "list", "patch", "watch"},
         "shortnames": {"hfe"},
     },
+    "hfops.dev/v1/defaults": {
+        "kind": "Defaults",
+        "singular": "defaults",
+        "namespaced": True,
+        "verbs": {"create", "delete", "get", "list", "patch", "watch"},
+    },
     "v1/events": {
         "kind": "Event",
         "singular": "event",

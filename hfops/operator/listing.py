@@ -53,6 +53,7 @@ class SharedReads(Generic[K, V]):
         self._taken: dict[K, tuple[float, float]] = {}  # key -> (when read, how long it is kept)
         self._values: dict[K, V] = {}
         self.reads = 0  # reads made (for the benchmark and the tests)
+        self._purged = clock()
 
     def _key_lock(self, key: K) -> threading.Lock:
         with self._lock:
@@ -69,9 +70,22 @@ class SharedReads(Generic[K, V]):
             keep = self.max_age if self._max_age_of is None else min(self.max_age, self._max_age_of(value))
             with self._lock:
                 self.reads += 1
+                now = self._clock()
                 self._values[key] = value
-                self._taken[key] = (self._clock(), keep)
+                self._taken[key] = (now, keep)
+                if now - self._purged >= self.max_age:
+                    self._purge(now)
             return value
+
+    def _purge(self, now: float) -> None:
+        """Forget what aged out (a namespace no resource names any more, a rotated token's models):
+        what is kept stays bounded by what is in use. Called under `_lock`, at most once per max_age."""
+        self._purged = now
+        for key in [k for k, (taken, keep) in self._taken.items() if now - taken >= keep]:
+            del self._taken[key], self._values[key]
+            lock = self._key_locks.get(key)
+            if lock is not None and not lock.locked():
+                del self._key_locks[key]
 
     def update(self, key: K, change: Callable[[V], None]) -> None:
         """Change the kept value of `key` in place (nothing when none is kept)."""

@@ -308,3 +308,45 @@ def test_under_kopf_each_interval_lists_and_resolves_once_for_all_resources(clus
     assert lists <= bound, f"{lists} endpoint lists in {window}s"
     assert models <= bound, f"{models} model resolutions in {window}s"
     assert secret_lists <= bound, f"{secret_lists} Secret lists in {window}s"
+
+
+def test_shared_reads_one_read_per_age_failures_not_kept_aged_keys_forgotten() -> None:
+    """The cache itself, on a test clock and threads: one read in flight per key, the others wait."""
+    import threading
+
+    from hfops.operator.listing import SharedReads
+
+    clock = Clock()
+    reads: SharedReads[str, int] = SharedReads(max_age=10.0, clock=clock, max_age_of=lambda v: 1.0 if v < 0 else 10.0)
+    calls: list[str] = []
+    gate = threading.Event()
+
+    def slow(key: str) -> int:
+        calls.append(key)
+        gate.wait(5)
+        return len(key)
+
+    threads = [threading.Thread(target=reads.get, args=("abc", slow)) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)
+    gate.set()
+    for thread in threads:
+        thread.join(5)
+    assert calls == ["abc"]  # six askers, one read
+
+    def failing(key: str) -> int:
+        calls.append(key)
+        raise RuntimeError("the API is down")
+
+    for _ in range(2):
+        with pytest.raises(RuntimeError):
+            reads.get("down", failing)
+    assert calls.count("down") == 2  # a failure is not kept
+
+    assert reads.get("neg", lambda k: -1) == -1
+    clock.now += 1.0  # a value kept shorter (a refusal) is read again sooner
+    assert reads.get("neg", lambda k: -2) == -2
+    clock.now += 10.0
+    reads.get("other", lambda k: 1)  # the purge runs: "abc" and "neg" aged out and are forgotten
+    assert set(reads._values) == {"other"} and set(reads._key_locks) <= {"other", "down"}

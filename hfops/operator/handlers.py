@@ -4,9 +4,15 @@ Every handler calls `engine` and writes what it observed into the resource's sta
 replicas, credential Secret, observedGeneration, conditions Ready and Synced with reason and
 message); changes and waits are posted as Kubernetes events. A resource not yet ready raises
 `kopf.TemporaryError`, so kopf asks again after `retry_delay` (backoff: kopf's retry counter grows
-the delay up to 8x). The drift timer reads each Inference Endpoints namespace once per interval
-for all resources (`listing.SharedListing`). One lock per resource keeps a timer tick and a
-change handler of the same resource from running at once.
+the delay up to 8x). Every reconcile shares the interval's reads (`interval.IntervalReads`): one
+resolution per model, one list of a Kubernetes namespace's hfops Secrets; the drift timer and
+resume also read each Inference Endpoints namespace once per interval for all resources (create
+and update read the endpoint afresh). One lock per resource keeps a timer tick and a change
+handler of the same resource from running at once.
+
+`kind: Defaults` resources are indexed by namespace (kopf index `hfops_defaults`) and handed to
+every reconcile of that namespace's Endpoints; a Defaults event rewrites the `DEFAULTS_DIGEST`
+annotation on each Endpoint whose digest differs, and that annotation's update handler reconciles it.
 """
 
 from __future__ import annotations

@@ -48,21 +48,11 @@ def defaults_digest(defaults: list[DefaultsResource]) -> str:
 
 def _patch_digest(namespace: str, names: list[str], digest: str) -> None:
     """Write the digest on each named Endpoint (a merge patch of one annotation)."""
-    from kubernetes import client as kube_client
+    from hfops.adapters.kubernetes.custom_objects import annotate
 
-    from hfops.adapters.kubernetes.client import KubernetesClient
-
-    api = kube_client.CustomObjectsApi(KubernetesClient.from_environment()._api.api_client)
     # The digest and when: Defaults changed and changed back while a reconcile for the change is
     # still retrying must still differ from what was last handled (kopf drops a change undone).
-    value = f"{digest}@{time.time_ns()}"
-    for name in names:
-        body = {"metadata": {"annotations": {DEFAULTS_DIGEST: value}}}
-        try:
-            api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, body)
-        except kube_client.exceptions.ApiException as error:
-            if error.status != 404:  # one deleted meanwhile needs no reconcile
-                raise
+    annotate(GROUP, VERSION, PLURAL, namespace, names, DEFAULTS_DIGEST, f"{digest}@{time.time_ns()}")
 
 
 @dataclass(frozen=True)

@@ -517,6 +517,16 @@ def bench_plan(emu: EmulatorProcess, work: Path, args: argparse.Namespace, resul
                 f"hfops {spread([r.seconds for r in hf])}; limit {spread([r.seconds for r in probe])}")
     results.add(goal, "endpoint-API calls", f"{calls}", f"{args.namespaces} namespaces", "-",
                 "one list per namespace", calls == args.namespaces, describe(requests))
+    # What neither side can go below: hfops' start-up floor is any client that talks through
+    # huggingface_hub (interpreter, click, yaml, the session modules imported and the client
+    # built); the probe's is the interpreter with yaml, json and http.client. The rest is work.
+    hf_floor, probe_floor = measure_floors(args.plan_runs)
+    results.add(goal, "start-up floor (no work)", f"{hf_floor:.2f} s", f"limit's floor {probe_floor:.2f} s",
+                f"{hf_floor / probe_floor:.2f}x", "-", None,
+                "python + click + yaml + huggingface_hub session, built; limit: python + yaml + http.client")
+    results.add(goal, "work above the floor", f"{hf_s - hf_floor:.2f} s", f"limit {probe_s - probe_floor:.2f} s",
+                f"{(hf_s - hf_floor) / max(probe_s - probe_floor, 1e-3):.2f}x", "-", None,
+                "median wall minus median floor, each side")
 
     if args.big:
         big_dir, big = setup_fleet(emu, work, args, args.big, "p5k")
@@ -536,6 +546,20 @@ def bench_plan(emu: EmulatorProcess, work: Path, args: argparse.Namespace, resul
                     f"limit probe: {max(r.max_rss_mb for r in probe_b):.0f} MB")
         results.add(goal, "endpoint-API calls", f"{api_calls(requests_b)}", f"{args.namespaces} namespaces", "-",
                     "one list per namespace", api_calls(requests_b) == args.namespaces, describe(requests_b))
+
+
+HF_FLOOR = ("import click, yaml; from huggingface_hub import get_session, hf_raise_for_status; "
+            "from huggingface_hub.utils import build_hf_headers; get_session()")
+PROBE_FLOOR = "import yaml, json, http.client, concurrent.futures"
+
+
+def measure_floors(runs: int) -> tuple[float, float]:
+    """Median wall of the two start-up floors, interleaved."""
+    hf, probe = [], []
+    for _ in range(runs):
+        hf.append(must(run_process([sys.executable, "-c", HF_FLOOR], base_env()), "floor").seconds)
+        probe.append(must(run_process([sys.executable, "-c", PROBE_FLOOR], base_env()), "floor").seconds)
+    return med(hf), med(probe)
 
 
 def measure_apply(emu: EmulatorProcess, work: Path, args: argparse.Namespace, count: int, runs: int,

@@ -389,8 +389,8 @@ class Ledger:
                 if any(changed) or corrupt:
                     data["version"] = _VERSION
                     generation = data.get("generation")
-                    ok = isinstance(generation, int) and not isinstance(generation, bool) and generation >= 0
-                    data["generation"] = (generation if ok else 0) + 1
+                    valid = isinstance(generation, int) and not isinstance(generation, bool) and generation >= 0
+                    data["generation"] = (generation if valid and isinstance(generation, int) else 0) + 1
                     written = atomic_write(self.path, _serialise(data), mode=0o600)
                     # What this run just wrote needs no re-reading: recognised by the file's identity.
                     self._entries = (_identity(written), _entries_of(data.get("outputs") or {}))

@@ -48,6 +48,7 @@ GITIGNORE_TEXT = "# Created by hfops: the files here hold keys; never commit the
 BOOKKEEPING_NAMES = (".gitignore", LEDGER_NAME)
 _VERSION = 1
 _LOCK_TIMEOUT = 30.0
+BATCH_SECONDS = 0.5  # inside `Ledger.batch`, changes wait at most this long for a commit
 
 # scrypt, N=2**15, r=8, p=1: 32 MiB of memory and ~70-100 ms of one core per guess on this machine
 # (measured; the test suite asserts at least 50 ms). Recovering even a short key from its
@@ -181,7 +182,10 @@ class Ledger:
         self._queue_lock = threading.Lock()
         self._commit_lock = threading.Lock()  # one commit at a time in this process
         self._batch_depth = 0
-        self._batched: list[_Pending] = []
+        self._batched: list[_Pending] = []  # changes of the batch under way, not yet committed
+        self._batch_since = 0.0  # when the oldest of them was asked for
+        self._batch_every = BATCH_SECONDS
+        self._batch_errors: list[CredentialsError] = []
 
     @property
     def path(self) -> Path:
@@ -311,42 +315,58 @@ class Ledger:
                 os.close(fd)  # releases the lock
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
-        """Changes asked for inside (from any thread) are committed together, once, at the end.
+    def batch(self, *, every: float = BATCH_SECONDS) -> Iterator[None]:
+        """Changes asked for inside (from any thread) are committed together: at the end, and
+        whenever the oldest waiting one is `every` seconds old (so that a long batch, killed,
+        loses at most that much bookkeeping).
 
-        A change then returns before it is in the file: use it where the caller has already
-        written what the change records (a credential file is complete before its entry is
-        asked for), so that a kill before the end leaves files the ledger does not claim yet,
-        never entries for files that were not written.
+        A change then returns before it is in the file: use it only where what the change records
+        is already complete (a credential file is written, fsynced and renamed before its entry
+        is asked for), so that a kill leaves at worst files the ledger does not claim yet (adopted
+        as hfops' by the next run), never entries for files that were not written. A failed
+        commit is raised at the end of the batch.
         """
         with self._queue_lock:
             self._batch_depth += 1
+            if self._batch_depth == 1:
+                self._batch_every = every
+                self._batch_errors = []
         try:
             yield
         finally:
             with self._queue_lock:
                 self._batch_depth -= 1
-                batched = self._batched if self._batch_depth == 0 else []
-                if self._batch_depth == 0:
-                    self._batched = []
+                last = self._batch_depth == 0
+                batched, self._batched = (self._batched, []) if last else ([], self._batched)
             if batched:
                 self._group_commit(batched)
-                errors = [p.error for p in batched if p.error is not None]
-                if errors:
-                    raise errors[0]
+                self._batch_errors.extend(p.error for p in batched if p.error is not None)
+            if last and self._batch_errors:
+                raise self._batch_errors[0]
 
     def _change(self, change: Change) -> list[str]:
         """Apply `change(data) -> bool (changed)` to the ledger; returns warnings (see `_commit`).
 
         Group commit: the change is queued; whichever thread holds the commit lock next takes
-        every queued change and makes one commit of them all.
+        every queued change and makes one commit of them all. Inside a batch, see `batch`.
         """
         pending = _Pending(change)
         with self._queue_lock:
-            if self._batch_depth:
+            batched = self._batch_depth > 0
+            if batched:
+                now = time.monotonic()
+                if not self._batched:
+                    self._batch_since = now
                 self._batched.append(pending)
-                return []
-        self._group_commit([pending])
+                if now - self._batch_since < self._batch_every:
+                    return []
+                due, self._batched = self._batched, []
+            else:
+                due = [pending]
+        self._group_commit(due)
+        if batched:  # the callers of the others have returned: told at the end of the batch
+            self._batch_errors.extend(p.error for p in due if p.error is not None)
+            return pending.warnings
         if pending.error is not None:
             raise pending.error
         return pending.warnings

@@ -8,7 +8,7 @@ from hfops.core.credentials import CredentialAction, credential_bytes
 from hfops.core.errors import CredentialsError, HfopsError, UsageError
 from hfops.core.outcome import CredentialOutcome
 from hfops.core.plan import Plan
-from hfops.workflows.outputs import CredentialDelivery, carry_out
+from hfops.workflows.outputs import CredentialDelivery, carry_out, record_adopted
 from hfops.workflows.reconcile import Context, Reconciler
 
 
@@ -61,6 +61,7 @@ def apply_credentials(reconciler: Reconciler, paths: Sequence[str]) -> list[Cred
             return [CredentialOutcome(action.address, described, action.verb, False, error.message)]
 
     results += carry_out(plan.credentials, carry, sinks=delivery.sinks)
+    record_adopted(delivery.sinks, context.specs, context.live, reconciler.settings.owner)
     return results
 
 

@@ -401,3 +401,44 @@ def carry_out(
             for group in run_concurrently(tasks, workers=workers):
                 done.update(group)
     return [result for index in range(len(actions)) for result in done[index]]
+
+
+def record_adopted(
+    sinks: OutputSinks, specs: Iterable[EndpointSpec], live: Mapping[str, LiveEndpoint], owner: str
+) -> int:
+    """Record the file outputs that hold their endpoint's credential but are not in the ledger.
+
+    Such a file was written by a run killed before the ledger recorded it (or by an hfops from
+    before the ledger); it is adopted as hfops' own when read, but only a recorded output is
+    removed by prune or destroy. A file counts only if it is credential-shaped and names the URL
+    the endpoint has now. Returns how many were recorded (one ledger commit for all).
+    """
+    from pathlib import Path
+
+    if not Path(sinks.settings.credentials_dir).is_dir():
+        return 0
+    found: list[tuple[str, str]] = []
+    for spec in specs:
+        current = live.get(spec.address)
+        if spec.paused or current is None or current.url is None:
+            continue
+        for output in spec.genstudio.outputs:
+            if not isinstance(output, FileOutput) or sinks.ledger.get(output.output_id) is not None:
+                continue
+            try:
+                held = sinks.sink(output).read()
+            except HfopsError:
+                continue
+            if held.state != "ours" or held.address is not None or held.content is None:
+                continue
+            try:
+                data = json.loads(held.content)
+            except ValueError:
+                continue
+            if isinstance(data, dict) and data.get("endpoint") == current.url:
+                found.append((output.output_id, spec.address))
+    if found:
+        with sinks.ledger.batch():
+            for output_id, address in found:
+                sinks.ledger.record(output_id, address, owner)
+    return len(found)

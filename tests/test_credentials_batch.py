@@ -149,11 +149,18 @@ def assert_consistent(creds: Path, keys: tuple[str, ...] = (GENSTUDIO_KEY,)) -> 
     return complete
 
 
-def kill_during_credentials(emulator: Emulator, manifests: Path, creds: Path, delay: float, key: str) -> None:
-    """Start `hfops credentials`, SIGKILL it `delay` seconds after it wrote its first file."""
+def kill_during_credentials(
+    emulator: Emulator,
+    manifests: Path,
+    creds: Path,
+    delay: float,
+    key: str,
+    command: tuple[str, ...] = ("credentials",),
+) -> None:
+    """Start `hfops credentials` (or `command`), SIGKILL it `delay` seconds after it wrote its first file."""
     before = {p.name: p.stat().st_ino for p in creds.glob("svc-*.json")}
     process = subprocess.Popen(
-        [HFOPS, "credentials", str(manifests), "--credentials-dir", str(creds)],
+        [HFOPS, *command, str(manifests), "--credentials-dir", str(creds)],
         env=_env(emulator, key),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -204,6 +211,31 @@ def test_a_kill_during_a_credentials_run_leaves_complete_files_and_a_truthful_le
         assert rerun.returncode == 0, rerun.stdout + rerun.stderr
         assert sorted(assert_consistent(creds)) == [f"{n}.json" for n in names]
         assert not [p.name for p in creds.iterdir() if is_temporary_name(p.name)]
+        planned = _hfops(emulator, "plan", str(manifests), "--detailed-exitcode", "--credentials-dir", str(creds))
+        assert planned.returncode == 0, planned.stdout + planned.stderr
+
+
+def test_a_kill_during_an_apply_leaves_complete_files_and_a_truthful_ledger(tmp_path: Path) -> None:
+    """The same during `hfops apply`, whose credentials are written as endpoints become ready."""
+    with Emulator(EmulatorConfig(provision_seconds=0.3, retry_after_seconds=0, latency_ms=10, seed=4)) as emulator:
+        manifests = tmp_path / "manifests"
+        names = fleet(manifests, 120)
+        creds = tmp_path / "creds"
+        creds.mkdir(mode=0o700)
+        apply = ("apply", "--yes")
+        kill_during_credentials(emulator, manifests, creds, 0.0, GENSTUDIO_KEY, apply)
+        first = assert_consistent(creds)
+        kill_during_credentials(emulator, manifests, creds, 0.05, "hf_fake_batch_rotated_key_0000", apply)
+        second = assert_consistent(creds, (GENSTUDIO_KEY, "hf_fake_batch_rotated_key_0000"))
+        assert len(first) < len(names) or len(second) < len(names), "no kill came while credentials were written"
+
+        rerun = _hfops(emulator, "apply", str(manifests), "--yes", "--credentials-dir", str(creds))
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        assert sorted(assert_consistent(creds)) == [f"{n}.json" for n in names]
+        assert sorted(ledger_data(creds)["outputs"]) == [f"file:{n}.json" for n in names]
+        assert not [p.name for p in creds.iterdir() if is_temporary_name(p.name)]
+        posts = [r for r in emulator.requests() if r["method"] == "POST" and r["status"] == 202]
+        assert len(posts) == len(names), "an endpoint was created twice"
         planned = _hfops(emulator, "plan", str(manifests), "--detailed-exitcode", "--credentials-dir", str(creds))
         assert planned.returncode == 0, planned.stdout + planned.stderr
 

@@ -107,6 +107,29 @@ def test_a_redacted_placeholder_cannot_be_applied(
     assert [r for r in emulator.requests() if r["method"] in ("POST", "PUT")] == []
 
 
+@pytest.mark.parametrize(
+    "written",
+    [
+        '"(sens\\x69tive value)"',  # an escape spells a letter: the word is not in the file as such
+        ">-\n      (sensitive\n      value)",  # folded: the newline becomes the space
+        '"(sensitive\\u0020value)"',
+    ],
+)
+def test_the_placeholder_is_refused_however_yaml_spells_it(run: Any, tmp_path: Path, written: str) -> None:
+    # hfops skips the placeholder search in files that cannot hold it; these all can.
+    path = tmp_path / "pasted.yaml"
+    path.write_text(
+        "apiVersion: hfops/v1\nkind: Endpoint\nmetadata: {name: pasted, namespace: acme}\nspec:\n"
+        "  model: {repository: gpt2}\n"
+        "  compute: {vendor: aws, region: us-east-1, accelerator: cpu, instanceType: intel-icl, instanceSize: x1}\n"
+        "  env:\n"
+        f"    API_SECRET_VALUE: {written}\n"
+    )
+    validated = run("validate", str(path))
+    assert validated.code == 1, validated.output
+    assert f"{path}:8: spec.env.API_SECRET_VALUE: '(sensitive value)' is the placeholder" in validated.stderr
+
+
 def test_a_token_shaped_env_value_is_refused(run: Any, tmp_path: Path) -> None:
     path = tmp_path / "plain.yaml"
     path.write_text(

@@ -29,7 +29,7 @@ def test_no_huggingface_hub_download_bars_and_the_board_ticks_on_a_terminal(tmp_
         code, screen = run_on_terminal(["plan", "m"], env, cwd=tmp_path)
         assert code == 0, screen
         assert "+ acme/alpha will be created" in screen
-        # huggingface_hub draws `config.json: 100%|███| 1.2k/1.2k` here unless hfops silences it.
+        # huggingface_hub's downloads draw `config.json: 100%|███| 1.2k/1.2k`; hfops reads the file itself.
         assert "config.json" not in screen and "%|" not in screen, screen
 
         code, screen = run_on_terminal(["apply", "m", "--yes", "--credentials-dir", "creds"], env, cwd=tmp_path)

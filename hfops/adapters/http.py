@@ -17,6 +17,8 @@ is the library's default client (its request hook included) with four rules adde
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -171,3 +173,26 @@ def install_session(read_seconds: float) -> None:
             timeout=timeout,
         )
     )
+
+
+_warming: list[threading.Thread] = []
+
+
+def warm_session() -> None:
+    """Build huggingface_hub's shared client now, in the background, once per process.
+
+    Its TLS context loads the CA bundle (25-45 ms here), which OpenSSL does with the GIL released:
+    started before the manifests load, it is ready when the first read goes out instead of
+    delaying it. A failure is left for the first real request to raise where it is reported.
+    """
+    if _warming:
+        return
+    from huggingface_hub import get_session
+
+    def build() -> None:
+        with contextlib.suppress(Exception):
+            get_session()
+
+    thread = threading.Thread(target=build, name="hfops-session", daemon=True)
+    _warming.append(thread)
+    thread.start()

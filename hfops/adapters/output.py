@@ -127,21 +127,6 @@ class Output:
             self._write(self._stderr, f"Hint: {hint}", colour=colour_prefixes)
 
 
-def silence_library_progress() -> None:
-    """Turn off huggingface_hub's download bars (`config.json: 100%|...`) for this process.
-
-    hfops reads a few small files from the Hub (a model's config.json) while planning; the
-    library would draw a bar for each on a terminal, between the lines hfops prints. Called by
-    every command before it talks to the Hub, with huggingface_hub's own switch. A user who sets
-    HF_HUB_DISABLE_PROGRESS_BARS explicitly keeps what they chose (the variable has priority).
-    """
-    from huggingface_hub import constants
-    from huggingface_hub.utils.tqdm import disable_progress_bars
-
-    if constants.HF_HUB_DISABLE_PROGRESS_BARS is None:
-        disable_progress_bars()
-
-
 def _kind(error: BaseException) -> str:
     """The error's kind in a JSON error document (most specific class first)."""
     for cls, kind in (

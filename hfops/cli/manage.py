@@ -137,8 +137,6 @@ def import_(addresses: Sequence[str], out_file: str | None, no_adopt: bool) -> i
 )
 def demo(examples_dir: str | None, credentials_dir: str | None) -> int:
     """The whole flow on a built-in emulator and the shipped examples; no account, no network."""
-    from hfops.adapters.output import silence_library_progress
     from hfops.workflows.demo import run_demo
 
-    silence_library_progress()
     return run_demo(Output(), examples_dir=examples_dir, credentials_dir=credentials_dir)

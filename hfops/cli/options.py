@@ -126,10 +126,8 @@ def settings(**overrides: Any) -> Settings:
 
 
 def reconciler(out: Output, run_settings: Settings) -> Reconciler:
-    from hfops.adapters.output import silence_library_progress
     from hfops.workflows.reconcile import Reconciler
 
-    silence_library_progress()  # every command that reads the Hub comes through here
     return Reconciler(run_settings, warn=out.warn)
 
 

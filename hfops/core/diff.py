@@ -14,6 +14,7 @@ import hmac
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from hfops.core import fields as catalogue
 from hfops.core.fields import SENSITIVE, field_order
@@ -67,6 +68,14 @@ class Desired:
     # The same secret values in the old v1 format, only to recognise an endpoint tagged by an
     # earlier version (never written): its secrets are unchanged, only the tag format is old.
     legacy_secrets_fingerprint: str | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def owned_fields(self) -> dict[str, object]:
+        """Every field the manifest owns, by path, tags included; computed once (a plan reads it for
+        the diff, the digests and the plan's own digest). Read it through `desired_fields`, a copy."""
+        fields = catalogue.desired_fields(self)
+        fields[catalogue.TAGS_PATH] = list(self.visible_tags)
+        return fields
 
     @property
     def visible_tags(self) -> tuple[str, ...]:
@@ -151,9 +160,7 @@ def fields_digest(fields: Mapping[str, object], secrets_fingerprint: str | None)
 
 
 def desired_fields(desired: Desired) -> dict[str, object]:
-    fields = catalogue.desired_fields(desired)
-    fields[catalogue.TAGS_PATH] = list(desired.visible_tags)
-    return fields
+    return dict(desired.owned_fields)
 
 
 def live_fields(live: LiveEndpoint) -> dict[str, object]:
@@ -164,6 +171,8 @@ def live_fields(live: LiveEndpoint) -> dict[str, object]:
 
 def diff_fields(old: Mapping[str, object], new: Mapping[str, object]) -> Iterator[FieldChange]:
     """Every path whose value differs, in a stable, readable order."""
+    if old == new:
+        return  # the common case of a fleet at rest, without sorting every path of every endpoint
     for path in sorted(set(old) | set(new), key=field_order):
         before, after = old.get(path), new.get(path)
         if before != after:

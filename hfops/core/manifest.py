@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hfops.core.errors import Diagnostic, Location, ManifestError
+from hfops.core.gc_pause import paused_gc
 from hfops.core.model import EndpointSpec
 from hfops.core.schema import dotted
-from hfops.core.spec_builder import KINDS, SourceDocument, build_specs
+from hfops.core.spec_builder import KINDS, PLACEHOLDER_WORD, SourceDocument, build_specs
 from hfops.core.spec_checks import check_fleet
 from hfops.core.yaml_source import MAX_FILE_BYTES, parse_yaml_documents
 
@@ -106,7 +107,14 @@ def load_manifests(
 
     A directory without manifests is an error unless `allow_empty` (pruning decides for itself).
     `kind: Defaults` documents anywhere in the set apply to the endpoints of the same set.
+    The garbage collector is paused for the whole load, not per file (`gc_pause`): with it running
+    between files, each new file's nodes made it walk every value the files before had left.
     """
+    with paused_gc():
+        return _load_manifests(paths, default_namespace=default_namespace, allow_empty=allow_empty)
+
+
+def _load_manifests(paths: Sequence[str], *, default_namespace: str | None, allow_empty: bool) -> ManifestSet:
     files, scanned, problems = discover_files(paths, allow_empty=allow_empty)
     sources: list[SourceDocument] = []
     skipped: list[str] = []
@@ -219,7 +227,7 @@ def _ordered(problems: list[Diagnostic], files: list[str]) -> list[Diagnostic]:
 
 
 def read_documents(text: str, *, file: str) -> tuple[list[SourceDocument], list[Diagnostic]]:
-    documents, yaml_problems = parse_yaml_documents(text)
+    documents, yaml_problems = parse_yaml_documents(text, watched_words=frozenset({PLACEHOLDER_WORD}))
     problems = [Diagnostic(Location(file, p.line, dotted(p.path)), p.message) for p in yaml_problems]
     return [SourceDocument(file, d) for d in documents], problems
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from hfops.core import fields as catalogue
@@ -30,6 +31,9 @@ from hfops.core.spec_checks import check_spec
 from hfops.core.yaml_source import YamlDocument
 
 DEFAULTS_KIND = "Defaults"
+# A word of the placeholder hfops prints for secrets; files without it are not searched for it.
+PLACEHOLDER_WORD = "sensitive"
+assert PLACEHOLDER_WORD in catalogue.SENSITIVE
 KINDS = ("Endpoint", DEFAULTS_KIND)
 
 
@@ -85,9 +89,19 @@ class Located:
         table: dict[str, Location] = {}
         for layer in reversed(self.layers):  # the endpoint's own lines win
             for path, line in layer.document.lines.items():
-                if path and all(isinstance(p, str) for p in path):
-                    table[dotted(path)] = Location(layer.file, line, dotted(path))
+                name = _field_name(path)
+                if name is not None:
+                    table[name] = Location(layer.file, line, name)
         return tuple(table.items())
+
+
+@lru_cache(maxsize=4096)
+def _field_name(path: tuple[str | int, ...]) -> str | None:
+    """`spec.compute.vendor` for a path of keys (None through a list): the same few dozen paths
+    recur in every manifest, so each is spelled once (and shared by every spec holding it)."""
+    if path and all(isinstance(p, str) for p in path):
+        return dotted(path)
+    return None
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -216,6 +230,8 @@ def placeholder_problems(located: Located) -> list[Diagnostic]:
     applying it would overwrite the real value with that text, so it is refused wherever it is.
     """
     problems: list[Diagnostic] = []
+    if all(PLACEHOLDER_WORD in layer.document.text_free_of for layer in located.layers):
+        return problems  # no file it came from has the word: no value can hold the placeholder
 
     def walk(node: object, path: tuple[str | int, ...]) -> None:
         if isinstance(node, dict):

@@ -56,6 +56,20 @@ class YamlDocument:
     # The text of every plain (unquoted) scalar as written, so that values such as `1.10` or
     # `010` can be kept verbatim where a string is meant (environment values).
     plain_text: dict[Path, str] = field(default_factory=dict)
+    # True when no value of the document can hold `words` of `may_hold` (see there): a check that
+    # looks for a text in every value can skip a document whose file does not contain it.
+    text_free_of: frozenset[str] = frozenset()
+
+
+def absent_words(text: str, words: frozenset[str]) -> frozenset[str]:
+    """Which of `words` no value parsed from `text` can contain.
+
+    Without a backslash in the file no escape can spell a letter, and folding only changes the
+    spaces between words: a word that is not in the text is in no value.
+    """
+    if "\\" in text:
+        return frozenset()
+    return frozenset(word for word in words if word not in text)
 
 
 
@@ -108,20 +122,36 @@ def _line_of(text: str, position: int) -> int:
     return text.count("\n", 0, max(0, position)) + 1
 
 
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_MERGE = "tag:yaml.org,2002:merge"
+_SCALAR_TAGS = frozenset(
+    {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"}
+)
+
+
 class _Builder:
     def __init__(self) -> None:
         self.lines: dict[Path, int] = {}
         self.plain_text: dict[Path, str] = {}
         self.problems: list[YamlProblem] = []
         self._scalar_loader = yaml.SafeLoader("")
+        self._constructors = self._scalar_loader.yaml_constructors
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         line = node.start_mark.line + 1
         self.lines[path] = line
+        tag = node.tag
+        # The common cases first (a string, a mapping of plain keys): most of a manifest.
+        if tag == _STR and isinstance(node, yaml.ScalarNode):
+            if not node.style:  # libyaml marks plain scalars
+                self.plain_text[path] = str(node.value)
+            return node.value
         if len(path) >= MAX_NESTING and isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
             self.problems.append(YamlProblem(line, _DEEP_MESSAGE, path[:3]))
             return None
-        if node.tag == _TIMESTAMP and isinstance(node, yaml.ScalarNode):
+        if tag == _TIMESTAMP and isinstance(node, yaml.ScalarNode):
             # YAML reads an unquoted 2024-01-01 as a date, not as the text it looks like.
             self.problems.append(
                 YamlProblem(
@@ -131,56 +161,48 @@ class _Builder:
                 )
             )
             return None
-        if node.tag not in _STANDARD_TAGS:
+        if tag not in _STANDARD_TAGS:
             self.problems.append(
-                YamlProblem(
-                    line, f"unsupported YAML tag {node.tag!r} (only plain YAML data is allowed)", path
-                )
+                YamlProblem(line, f"unsupported YAML tag {tag!r} (only plain YAML data is allowed)", path)
             )
             return None
         if isinstance(node, yaml.MappingNode):
-            result: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    self.problems.append(
-                        YamlProblem(
-                            key_node.start_mark.line + 1, "YAML merge keys ('<<') are not supported", path
-                        )
-                    )
-                    continue
-                if not isinstance(key_node, yaml.ScalarNode):
-                    self.problems.append(
-                        YamlProblem(key_node.start_mark.line + 1, "mapping keys must be plain", path)
-                    )
-                    continue
-                if key_node.tag not in _STANDARD_TAGS:
-                    self.problems.append(
-                        YamlProblem(
-                            key_node.start_mark.line + 1, f"unsupported YAML tag {key_node.tag!r}", path
-                        )
-                    )
-                    continue
-                # Keys are names: keep them as written (YAML 1.1 would turn `ON` into True).
-                key = str(key_node.value)
-                if key in result:
-                    self.problems.append(
-                        YamlProblem(
-                            key_node.start_mark.line + 1,
-                            f"duplicate key {key!r} (first written on line {self.lines[path + (key,)]})",
-                            path + (key,),
-                        )
-                    )
-                    continue
-                self.lines[path + (key,)] = key_node.start_mark.line + 1
-                result[key] = self.build(value_node, path + (key,))
-                # A key's line is where the user typed it, which is what an error should point at.
-                self.lines[path + (key,)] = key_node.start_mark.line + 1
-            return result
+            return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
-        if isinstance(node, yaml.ScalarNode) and not node.style:  # libyaml marks plain scalars
+        if isinstance(node, yaml.ScalarNode) and not node.style:
             self.plain_text[path] = str(node.value)
-        return self._scalar_loader.construct_object(node, deep=True)
+        if tag in _SCALAR_TAGS:
+            # The safe loader's own constructor for the tag (int, float, bool, null): YAML's rules.
+            return self._constructors[tag](self._scalar_loader, node)
+        return self._scalar_loader.construct_object(node, deep=True)  # e.g. `!!map x`: its error
+
+    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
+        result: dict[Any, Any] = {}
+        lines = self.lines
+        for key_node, value_node in node.value:
+            key_line = key_node.start_mark.line + 1
+            if key_node.tag == _MERGE:
+                self.problems.append(YamlProblem(key_line, "YAML merge keys ('<<') are not supported", path))
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problems.append(YamlProblem(key_line, "mapping keys must be plain", path))
+                continue
+            if key_node.tag not in _STANDARD_TAGS:
+                self.problems.append(YamlProblem(key_line, f"unsupported YAML tag {key_node.tag!r}", path))
+                continue
+            # Keys are names: keep them as written (YAML 1.1 would turn `ON` into True).
+            key = str(key_node.value)
+            child = (*path, key)
+            if key in result:
+                self.problems.append(
+                    YamlProblem(key_line, f"duplicate key {key!r} (first written on line {lines[child]})", child)
+                )
+                continue
+            result[key] = self.build(value_node, child)
+            # A key's line is where the user typed it, which is what an error should point at.
+            lines[child] = key_line
+        return result
 
 
 # libyaml's composer is about ten times faster; the pure-Python one gives the same nodes, and is
@@ -197,7 +219,9 @@ def _compose(text: str) -> list[yaml.Node]:
     return list(yaml.compose_all(text, Loader=yaml.SafeLoader))
 
 
-def parse_yaml_documents(text: str) -> tuple[list[YamlDocument], list[YamlProblem]]:
+def parse_yaml_documents(
+    text: str, *, watched_words: frozenset[str] = frozenset()
+) -> tuple[list[YamlDocument], list[YamlProblem]]:
     """Parse every document in `text`. Returns the documents and the problems found.
 
     A syntax error stops parsing (later documents cannot be trusted); other problems are collected.
@@ -205,10 +229,10 @@ def parse_yaml_documents(text: str) -> tuple[list[YamlDocument], list[YamlProble
     (`gc_pause`): a file of a thousand manifests is a million small objects.
     """
     with paused_gc():
-        return _parse_yaml_documents(text)
+        return _parse_yaml_documents(text, absent_words(text, watched_words))
 
 
-def _parse_yaml_documents(text: str) -> tuple[list[YamlDocument], list[YamlProblem]]:
+def _parse_yaml_documents(text: str, free_of: frozenset[str]) -> tuple[list[YamlDocument], list[YamlProblem]]:
     problems: list[YamlProblem] = []
     documents: list[YamlDocument] = []
     nul = text.find("\0")
@@ -244,7 +268,8 @@ def _parse_yaml_documents(text: str) -> tuple[list[YamlDocument], list[YamlProbl
         if node is None:
             continue
         try:
-            _count_expanded(node, _Budget())
+            if "&" in text:  # an alias needs an anchor: a text without `&` has no alias to expand
+                _count_expanded(node, _Budget())
         except (_TooLarge, RecursionError):
             problems.append(
                 YamlProblem(
@@ -274,6 +299,7 @@ def _parse_yaml_documents(text: str) -> tuple[list[YamlDocument], list[YamlProbl
                 lines=builder.lines,
                 start_line=node.start_mark.line + 1,
                 plain_text=builder.plain_text,
+                text_free_of=free_of,
             )
         )
     return documents, problems

@@ -233,6 +233,11 @@ def _finite(value: float, name: str) -> float:
     help="Hostile server: error messages carry terminal escape sequences (OSC title, CSI, C1).",
 )
 @click.option(
+    "--strip-commit-header",
+    is_flag=True,
+    help="A Hub mirror or proxy that drops X-Repo-Commit from file answers (the commit a file was served from).",
+)
+@click.option(
     "--pessimistic",
     is_flag=True,
     help="Every uncertain point (U1-U11) at its likely-real variant, except --namespaces and --quotas "
@@ -297,6 +302,7 @@ def emulator(
     malformed_kind: str,
     oversized_mb: float,
     escape_errors: bool,
+    strip_commit_header: bool,
     pessimistic: bool,
     optimistic: bool,
     update_lag_seconds: float | None,
@@ -375,6 +381,7 @@ def emulator(
         malformed_kind=malformed_kind,
         oversized_mb=oversized_mb,
         escape_errors=escape_errors,
+        strip_commit_header=strip_commit_header,
     )
     try:
         return serve_forever(config)

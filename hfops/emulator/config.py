@@ -38,6 +38,7 @@ class EmulatorConfig:
     malformed_kind: str = "json"  # json (truncated) | html | shape (JSON, wrong shape)
     oversized_mb: float = 0.0  # pad 2xx answers with this many MB of whitespace, sent chunked
     escape_errors: bool = False  # error messages carry terminal escape sequences
+    strip_commit_header: bool = False  # Hub file answers without X-Repo-Commit (a mirror or proxy)
     # Uncertain-point variants (variants.py; reference §9). Defaults: the likely variant, except
     # quotas and namespaces (contract §5); `optimistic()` is the historical, kinder emulator.
     null_on_put: str = "keep"  # U1: clear | keep | reject

@@ -153,9 +153,7 @@ class Router:
             if hub.is_hub_path(segments):
                 return apply(
                     method, path, headers, body,
-                    lambda: hub.handle(
-                        method, segments, self.token_state(headers), self.catalog, self.identity(headers)
-                    ),
+                    lambda: self._hub(method, segments, headers),
                     stopping=self.stopping,
                 )
             return error_response(404, "Not Found")
@@ -186,6 +184,12 @@ class Router:
         except json.JSONDecodeError as exc:
             where = f"at line {exc.lineno} column {exc.colno}"
             raise ApiError(400, f"Failed to parse the request body as JSON: {exc.msg} {where}") from exc
+
+    def _hub(self, method: str, segments: list[str], headers: Any) -> Response:
+        response = hub.handle(method, segments, self.token_state(headers), self.catalog, self.identity(headers))
+        if self.config.strip_commit_header:
+            response.headers = [(k, v) for k, v in response.headers if k.lower() != "x-repo-commit"]
+        return response
 
     def _api(self, method: str, segs: list[str], headers: Any, body: bytes) -> Response:
         if self.token_state(headers) != "valid":

@@ -78,6 +78,21 @@ def test_hfops_credentials_records_a_fleet_in_one_ledger_commit(emulator, hf_env
     assert run("plan", manifests, "--detailed-exitcode", "--credentials-dir", str(creds)).code == 0
 
 
+def test_apply_records_the_credentials_it_writes_in_a_few_ledger_commits(emulator, hf_env, run, tmp_path, monkeypatch):
+    monkeypatch.setenv("GENSTUDIO_API_KEY", GENSTUDIO_KEY)
+    names = fleet(tmp_path / "manifests", 40)
+    creds = tmp_path / "creds"
+
+    result = run("apply", str(tmp_path / "manifests"), "--yes", "--credentials-dir", str(creds))
+
+    assert result.code == 0, result.output
+    assert sorted(ledger_data(creds)["outputs"]) == [f"file:{n}.json" for n in names]
+    commits = Ledger(creds).generation()
+    # One per credential would be 40: written as endpoints become ready, they are recorded every 0.5 s.
+    assert 1 <= commits <= 10, f"{commits} ledger commits for {len(names)} credentials"
+    assert run("plan", str(tmp_path / "manifests"), "--detailed-exitcode", "--credentials-dir", str(creds)).code == 0
+
+
 def test_a_credential_written_but_never_recorded_is_recorded_by_the_next_run_and_then_pruned(
     emulator, hf_env, run, tmp_path, monkeypatch
 ):

@@ -148,26 +148,33 @@ def run_apply(
         on_event=hooks.on_event,
         stop=stop,
     )
-    outcomes = executor.run(the_plan)
-    interrupted = stop is not None and stop.is_set()
-    handled = {o.address for o in outcomes if o.credential_path is not None}
-    failed = {o.address for o in outcomes if not o.ok}
-    def deliver_rest() -> list[CredentialOutcome]:
-        if interrupted:
-            return []
-        done = carry_out_credentials(
-            the_plan, delivery, specs, context.live, handled=handled, failed=failed, wait=request.options.wait
-        )
-        if files_untracked and request.options.wait:
-            done += write_untracked_files(the_plan, delivery, specs, context.live, handled | failed)
-        return done
+    # The credentials written as endpoints become ready are recorded in the ledger in batches (a
+    # commit every fraction of a second, not one per credential; see `Ledger.batch`).
+    with sinks.ledger.batch():
+        outcomes = executor.run(the_plan)
+        interrupted = stop is not None and stop.is_set()
+        handled = {o.address for o in outcomes if o.credential_path is not None}
+        failed = {o.address for o in outcomes if not o.ok}
 
-    # In a worker thread, like every other write: the main thread must stay free for the signal
-    # handler, which must never find the temporary-file registry locked by the thread it interrupted.
-    from concurrent.futures import ThreadPoolExecutor
+        def deliver_rest() -> list[CredentialOutcome]:
+            try:
+                if interrupted:
+                    return []
+                done = carry_out_credentials(
+                    the_plan, delivery, specs, context.live, handled=handled, failed=failed, wait=request.options.wait
+                )
+                if files_untracked and request.options.wait:
+                    done += write_untracked_files(the_plan, delivery, specs, context.live, handled | failed)
+                return done
+            finally:
+                sinks.ledger.flush()  # here, so that the end of the batch has nothing left to write
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfops-credentials") as pool:
-        credentials = pool.submit(deliver_rest).result()
+        # In a worker thread, like every other write: the main thread must stay free for the signal
+        # handler, which must never find the temporary-file registry locked by the thread it interrupted.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfops-credentials") as pool:
+            credentials = pool.submit(deliver_rest).result()
     running = {o.address: o.live for o in outcomes if o.credential_path is not None and o.live is not None}
     for written in credentials:
         if written.ok and written.verb != "remove" and written.address in context.live:

@@ -344,6 +344,15 @@ class Ledger:
             if last and self._batch_errors:
                 raise self._batch_errors[0]
 
+    def flush(self) -> None:
+        """Commit now what the batch under way has waiting (so that its end, in another thread,
+        has nothing left to write); a failure is raised at the end of the batch."""
+        with self._queue_lock:
+            due, self._batched = self._batched, []
+        if due:
+            self._group_commit(due)
+            self._batch_errors.extend(p.error for p in due if p.error is not None)
+
     def _change(self, change: Change) -> list[str]:
         """Apply `change(data) -> bool (changed)` to the ledger; returns warnings (see `_commit`).
 

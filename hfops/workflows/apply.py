@@ -160,6 +160,9 @@ def run_apply(
             try:
                 if interrupted:
                     return []
+                # What the executor wrote must be in the ledger before any removal is decided on it:
+                # a removal of an output's old endpoint checks the ledger for whose it is now.
+                sinks.ledger.flush()
                 done = carry_out_credentials(
                     the_plan, delivery, specs, context.live, handled=handled, failed=failed, wait=request.options.wait
                 )

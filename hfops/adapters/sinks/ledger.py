@@ -338,6 +338,7 @@ class Ledger:
                 self._batch_depth -= 1
                 last = self._batch_depth == 0
                 batched, self._batched = (self._batched, []) if last else ([], self._batched)
+                self._queue.extend(batched)
             if batched:
                 self._group_commit(batched)
                 self._batch_errors.extend(p.error for p in batched if p.error is not None)
@@ -349,6 +350,7 @@ class Ledger:
         has nothing left to write); a failure is raised at the end of the batch."""
         with self._queue_lock:
             due, self._batched = self._batched, []
+            self._queue.extend(due)
         if due:
             self._group_commit(due)
             self._batch_errors.extend(p.error for p in due if p.error is not None)
@@ -372,6 +374,7 @@ class Ledger:
                 due, self._batched = self._batched, []
             else:
                 due = [pending]
+            self._queue.extend(due)  # in the order asked for, under the same lock as taken
         self._group_commit(due)
         if batched:  # the callers of the others have returned: told at the end of the batch
             self._batch_errors.extend(p.error for p in due if p.error is not None)
@@ -381,8 +384,11 @@ class Ledger:
         return pending.warnings
 
     def _group_commit(self, mine: list[_Pending]) -> None:
-        with self._queue_lock:
-            self._queue.extend(mine)
+        """Make sure the changes `mine`, already queued, are committed (by this thread or another).
+
+        Changes are queued in the order they were asked for, moved from a batch to the queue
+        under one hold of the queue lock, so that two of one output (a removal, then a write)
+        are never committed in the other order."""
         with self._commit_lock:
             if all(p.done for p in mine):
                 return  # made by the commit of another thread meanwhile

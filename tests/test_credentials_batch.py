@@ -339,3 +339,28 @@ def test_the_ledger_file_is_json_one_output_per_line(tmp_path: Path) -> None:
     assert "hf_fake_content_0000" not in text
     lines = text.splitlines()
     assert sum(1 for line in lines if '"address"' in line) == 2, text
+
+
+@pytest.mark.parametrize("every", [3600.0, 0.0])
+def test_a_batch_keeps_the_order_of_the_changes_to_one_output(tmp_path: Path, every: float) -> None:
+    """A write, a removal, then a write of one output: the last one wins, with threads' changes
+    committed together at the end (every=3600) or falling due as they come (every=0)."""
+    root = tmp_path / "creds"
+    ledger = Ledger(root)
+
+    def work(thread: int) -> None:
+        for index in range(10):
+            output_id = f"file:t{thread}-{index}.json"
+            ledger.record(output_id, "ns/old", "ci")
+            ledger.forget(output_id)
+            ledger.record(output_id, "ns/new", "ci")
+
+    with ledger.batch(every=every):
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    entries = Ledger(root).entries()
+    assert len(entries) == 80
+    assert {entry.address for entry in entries.values()} == {"ns/new"}

@@ -126,7 +126,10 @@ def _compile(schema: Any, root: dict[str, Any], refs: dict[str, Check]) -> Check
     if "type" in schema:
         kinds = [schema["type"]] if isinstance(schema["type"], str) else schema["type"]
         predicates = tuple(_TYPES.get(kind, _no) for kind in kinds)
-        checks.append(lambda value: any(p(value) for p in predicates))
+        if len(predicates) == 1:
+            checks.append(predicates[0])
+        else:
+            checks.append(lambda value: any(p(value) for p in predicates))
     if "const" in schema:
         const = schema["const"]
         checks.append(lambda value: _same(value, const))
@@ -141,14 +144,34 @@ def _compile(schema: Any, root: dict[str, Any], refs: dict[str, Check]) -> Check
         checks.append(
             lambda value: not isinstance(value, (int, float)) or isinstance(value, bool) or number_checks(value)
         )
-    checks.append(_object_check(schema, root, refs))
+    object_check = _object_check(schema, root, refs)
+    if object_check is not _yes:
+        checks.append(object_check)
     list_check = _list_check(schema, root, refs)
     if list_check is not None:
         checks.append(lambda value: not isinstance(value, list) or list_check(value))
+    return _all_of(checks)
+
+
+def _all_of(checks: list[Check]) -> Check:
+    """One check that passes when each passes, without a generator per call for the usual few."""
     if len(checks) == 1:
         return checks[0]
+    if len(checks) == 2:
+        first, second = checks
+        return lambda value: first(value) and second(value)
+    if len(checks) == 3:
+        first, second, third = checks
+        return lambda value: first(value) and second(value) and third(value)
     every = tuple(checks)
-    return lambda value: all(check(value) for check in every)
+
+    def check(value: Any) -> bool:
+        for one in every:  # noqa: SIM110  (all() would make a generator per call)
+            if not one(value):
+                return False
+        return True
+
+    return check
 
 
 def _string_checks(schema: dict[str, Any]) -> Check | None:
@@ -186,16 +209,17 @@ def _object_check(schema: dict[str, Any], root: dict[str, Any], refs: dict[str, 
     extra = schema.get("additionalProperties", True)
     extra_check = None if extra is False else _compile(extra, root, refs)
     names = _compile(schema.get("propertyNames", True), root, refs)
-    plain = not required and not properties and extra_check is _yes and names is _yes
+    if not required and not properties and extra_check is _yes and names is _yes:
+        return _yes
 
     def check(value: Any) -> bool:
-        if plain or not isinstance(value, dict):
+        if not isinstance(value, dict):
             return True
         for key in required:
             if key not in value:
                 return False
         for key, item in value.items():
-            if not isinstance(key, str) or not names(key):
+            if not isinstance(key, str) or (names is not _yes and not names(key)):
                 return False
             sub = properties.get(key)
             if sub is not None:

@@ -23,6 +23,8 @@ from hfops.core.spec_checks import check_fleet
 from hfops.core.yaml_source import MAX_FILE_BYTES, parse_yaml_documents
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
+# Lines every spec needs (its `source`, where its name is written); others are found on demand.
+WATCHED_PATHS: frozenset[tuple[str | int, ...]] = frozenset({("metadata", "name")})
 
 
 @dataclass(frozen=True)
@@ -227,7 +229,9 @@ def _ordered(problems: list[Diagnostic], files: list[str]) -> list[Diagnostic]:
 
 
 def read_documents(text: str, *, file: str) -> tuple[list[SourceDocument], list[Diagnostic]]:
-    documents, yaml_problems = parse_yaml_documents(text, watched_words=frozenset({PLACEHOLDER_WORD}))
+    documents, yaml_problems = parse_yaml_documents(
+        text, watched_words=frozenset({PLACEHOLDER_WORD}), watched_paths=WATCHED_PATHS
+    )
     problems = [Diagnostic(Location(file, p.line, dotted(p.path)), p.message) for p in yaml_problems]
     return [SourceDocument(file, d) for d in documents], problems
 

@@ -13,7 +13,8 @@ import posixpath
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import Any, Protocol
 
 from hfops.core import fields as catalogue
 from hfops.core.errors import Location
@@ -133,6 +134,18 @@ class GenStudioSpec:
     outputs: tuple[CredentialOutput, ...] = ()  # resolved: never empty once a manifest is read
 
 
+class FieldLocator(Protocol):
+    """Where the fields of one endpoint's manifest were written (spec_builder.LayeredLocations)."""
+
+    def locate(self, path: str) -> Location | None:
+        """The location of the dotted key path `path` if a manifest layer wrote it."""
+        ...
+
+    def declares(self, path: str) -> bool:
+        """Whether a manifest layer wrote `path`."""
+        ...
+
+
 @dataclass(frozen=True)
 class EndpointSpec:
     """One desired endpoint, as a manifest declares it (defaults applied, nothing resolved)."""
@@ -157,8 +170,8 @@ class EndpointSpec:
     tags: tuple[str, ...] = ()
     genstudio: GenStudioSpec = field(default_factory=GenStudioSpec)
     paused: bool = False
-    # Where each field was written, for errors found after loading (dotted path -> location).
-    locations: tuple[tuple[str, Location], ...] = field(default=(), repr=False, compare=False)
+    # Where each field was written, for errors found after loading (None: not from a manifest).
+    locations: FieldLocator | None = field(default=None, repr=False, compare=False)
 
     @property
     def address(self) -> str:
@@ -171,13 +184,17 @@ class EndpointSpec:
 
     def location_of(self, path: str) -> Location:
         """The location of a dotted field path, or of the closest enclosing field written."""
-        table = dict(self.locations)
         probe = path
-        while probe:
-            if probe in table:
-                return Location(table[probe].file, table[probe].line, path)
+        while probe and self.locations is not None:
+            found = self.locations.locate(probe)
+            if found is not None:
+                return Location(found.file, found.line, path)
             probe = probe.rpartition(".")[0]
         return Location(self.source.file, self.source.line, path)
+
+    def declares(self, path: str) -> bool:
+        """Whether the manifest (or a Defaults document it inherits) wrote the dotted field `path`."""
+        return self.locations is not None and self.locations.declares(path)
 
 
 @dataclass(frozen=True)
@@ -237,12 +254,17 @@ class LiveEndpoint:
             image_source_url=str(image["url"]) if image.get("url") is not None else None,
         )
 
-    @property
-    def field_values(self) -> dict[str, object]:
+    @cached_property
+    def _field_map(self) -> dict[str, object]:
         return dict(self.fields)
 
+    @property
+    def field_values(self) -> dict[str, object]:
+        """The owned fields by path (a copy: callers adjust it to compare)."""
+        return dict(self._field_map)
+
     def value(self, field: catalogue.Field) -> Any:
-        return self.field_values.get(field.path)
+        return self._field_map.get(field.path)
 
     @property
     def repository(self) -> str:
@@ -293,16 +315,16 @@ class LiveEndpoint:
 
     @property
     def env(self) -> tuple[tuple[str, str], ...]:
-        return catalogue.map_items(self.field_values, catalogue.ENV)
+        return catalogue.map_items(self._field_map, catalogue.ENV)
 
     @property
     def secret_keys(self) -> tuple[str, ...]:
-        return tuple(k for k, _ in catalogue.map_items(self.field_values, catalogue.SECRETS))
+        return tuple(k for k, _ in catalogue.map_items(self._field_map, catalogue.SECRETS))
 
     @property
     def secrets_echoed(self) -> bool:
         """False when the API answer did not show secret keys at all (U5): they are unknown, not absent."""
-        return self.field_values.get(catalogue.SECRETS.path) != catalogue.NOT_ECHOED
+        return self._field_map.get(catalogue.SECRETS.path) != catalogue.NOT_ECHOED
 
     @property
     def address(self) -> str:

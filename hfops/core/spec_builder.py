@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from hfops.core import fields as catalogue
@@ -75,33 +74,53 @@ class Located:
     def layer_index(self, path: tuple[str | int, ...]) -> int:
         """Which layer wrote `path`: 0 the endpoint itself, higher a less specific Defaults document."""
         for index, layer in enumerate(self.layers):
-            if path in layer.document.lines:
+            if _holds(layer.document.data, path):
                 return index
         return len(self.layers)
 
     def plain_text(self, path: tuple[str | int, ...]) -> str | None:
         for layer in self.layers:
-            if path in layer.document.lines:
+            if _holds(layer.document.data, path):
                 return layer.document.plain_text.get(path)
         return None
 
-    def recorded_locations(self) -> tuple[tuple[str, Location], ...]:
-        table: dict[str, Location] = {}
-        for layer in reversed(self.layers):  # the endpoint's own lines win
-            for path, line in layer.document.lines.items():
-                name = _field_name(path)
-                if name is not None:
-                    table[name] = Location(layer.file, line, name)
-        return tuple(table.items())
+
+def _holds(data: Any, path: tuple[str | int, ...]) -> bool:
+    """Whether a document's value has `path` (the document wrote it, if only as `null`)."""
+    node = data
+    for part in path:
+        if isinstance(node, dict):
+            if part not in node:
+                return False
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int):
+            if not 0 <= part < len(node):
+                return False
+            node = node[part]
+        else:
+            return False
+    return True
 
 
-@lru_cache(maxsize=4096)
-def _field_name(path: tuple[str | int, ...]) -> str | None:
-    """`spec.compute.vendor` for a path of keys (None through a list): the same few dozen paths
-    recur in every manifest, so each is spelled once (and shared by every spec holding it)."""
-    if path and all(isinstance(p, str) for p in path):
-        return dotted(path)
-    return None
+class LayeredLocations:
+    """Where an endpoint's fields were written, over its layers (its own document first): the
+    `FieldLocator` an `EndpointSpec` keeps for errors found after loading. Lines are found only
+    when asked for (`yaml_source.LazyLines`)."""
+
+    def __init__(self, layers: Sequence[SourceDocument]) -> None:
+        self._layers = tuple(layers)
+
+    def locate(self, path: str) -> Location | None:
+        key = tuple(path.split("."))
+        for layer in self._layers:
+            line = layer.document.lines.get(key)
+            if line is not None:
+                return Location(layer.file, line, path)
+        return None
+
+    def declares(self, path: str) -> bool:
+        key = tuple(path.split("."))
+        return any(_holds(layer.document.data, key) for layer in self._layers)
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -404,7 +423,7 @@ def _to_spec(located: Located, *, default_namespace: str | None) -> EndpointSpec
                 genstudio, namespace=metadata.get("namespace") or default_namespace or "", name=metadata["name"]
             ),
         ),
-        locations=located.recorded_locations(),
+        locations=LayeredLocations(located.layers),
     )
 
 

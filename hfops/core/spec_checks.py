@@ -30,7 +30,7 @@ LayerOf = Callable[[str], int]
 def check_outputs(spec: EndpointSpec) -> list[Diagnostic]:
     at = spec.location_of
     problems: list[Diagnostic] = []
-    if spec.genstudio.file is not None and any(path == "spec.genstudio.outputs" for path, _ in spec.locations):
+    if spec.genstudio.file is not None and spec.declares("spec.genstudio.outputs"):
         problems.append(
             Diagnostic(
                 at("spec.genstudio.outputs"),
@@ -40,9 +40,10 @@ def check_outputs(spec: EndpointSpec) -> list[Diagnostic]:
         )
     seen: set[str] = set()
     for index, output in enumerate(spec.genstudio.outputs):
-        where = at(f"spec.genstudio.outputs[{index}]") if spec.genstudio.file is None else at("spec.genstudio.file")
+        # Located only when a problem is found: finding a line costs a walk of the file (LazyLines).
+        where_path = f"spec.genstudio.outputs[{index}]" if spec.genstudio.file is None else "spec.genstudio.file"
         if output.output_id in seen:
-            problems.append(Diagnostic(where, f"{output.describe()} is listed twice"))
+            problems.append(Diagnostic(at(where_path), f"{output.describe()} is listed twice"))
         seen.add(output.output_id)
         if isinstance(output, FileOutput):
             reason = credential_file_problem(output.path)
@@ -54,16 +55,22 @@ def check_outputs(spec: EndpointSpec) -> list[Diagnostic]:
                         "(the filesystem allows 255, and the temporary name used for an atomic write is longer)"
                     )
             if reason:
-                problems.append(Diagnostic(where, reason))
+                problems.append(Diagnostic(at(where_path), reason))
         elif isinstance(output, SecretOutput):
             if not output.name or len(output.name) > 253 or not _DNS_SUBDOMAIN.match(output.name):
                 problems.append(
-                    Diagnostic(where, f"kubernetesSecret name {output.name!r} is not a valid Secret name (DNS-1123)")
+                    Diagnostic(
+                        at(where_path), f"kubernetesSecret name {output.name!r} is not a valid Secret name (DNS-1123)"
+                    )
                 )
             if output.namespace is not None and not _DNS_LABEL.match(output.namespace):
-                problems.append(Diagnostic(where, f"kubernetesSecret namespace {output.namespace!r} is not valid"))
+                problems.append(
+                    Diagnostic(at(where_path), f"kubernetesSecret namespace {output.namespace!r} is not valid")
+                )
             if not _SECRET_KEY.match(output.key) or len(output.key) > 253:
-                problems.append(Diagnostic(where, f"kubernetesSecret key {output.key!r} is not a valid Secret key"))
+                problems.append(
+                    Diagnostic(at(where_path), f"kubernetesSecret key {output.key!r} is not a valid Secret key")
+                )
     return problems
 
 
@@ -206,7 +213,7 @@ def check_fleet(specs: Iterable[EndpointSpec]) -> list[Diagnostic]:
             if output_id in outputs:
                 other = outputs[output_id]
                 what = "credential file " + repr(output_id[5:]) if isinstance(output, FileOutput) else output.describe()
-                declared = any(path.startswith("spec.genstudio.outputs") for path, _ in spec.locations)
+                declared = spec.declares("spec.genstudio.outputs")
                 problems.append(
                     Diagnostic(
                         spec.location_of("spec.genstudio.outputs" if declared else "spec.genstudio.file"),

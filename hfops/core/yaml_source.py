@@ -8,6 +8,8 @@ with a located error instead of being silently accepted or expanded.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,17 +50,93 @@ class YamlProblem:
 
 @dataclass(frozen=True)
 class YamlDocument:
-    """One YAML document: its value, the line of every path in it, and where it starts."""
+    """One YAML document: its value, the line of every path in it, and where it starts.
+
+    The lines of a parsed document are found when first asked for (`LazyLines`): only an error
+    needs them, and recording the line of every value of 5,000 manifests cost a quarter of
+    loading them and a fifth of the memory of a plan.
+    """
 
     data: Any
-    lines: dict[Path, int]
+    lines: Mapping[Path, int]
     start_line: int
-    # The text of every plain (unquoted) scalar as written, so that values such as `1.10` or
-    # `010` can be kept verbatim where a string is meant (environment values).
+    # The text of every plain (unquoted) scalar that YAML did not read as a string, as written,
+    # so that values such as `1.10` or `010` can be kept verbatim where a string is meant
+    # (environment values).
     plain_text: dict[Path, str] = field(default_factory=dict)
     # True when no value of the document can hold `words` of `may_hold` (see there): a check that
     # looks for a text in every value can skip a document whose file does not contain it.
     text_free_of: frozenset[str] = frozenset()
+
+
+class _FileLines:
+    """The lines of every document of one file's text, found on first use by composing it again
+    (with the composer that parsed it: the same nodes) and walking the paths as `_Builder` does."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._lines: list[dict[Path, int]] | None = None
+        self._lock = threading.Lock()
+
+    def of(self, index: int) -> dict[Path, int]:
+        with self._lock:
+            if self._lines is None:
+                with paused_gc():
+                    self._lines = [_node_lines(node) if node is not None else {} for node in _compose(self._text)]
+                self._text = ""  # no longer needed
+            return self._lines[index]
+
+
+def _node_lines(root: yaml.Node) -> dict[Path, int]:
+    lines: dict[Path, int] = {}
+
+    def walk(node: yaml.Node, path: Path) -> None:
+        lines[path] = node.start_mark.line + 1
+        if len(path) >= MAX_NESTING:
+            return
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, value_node in node.value:
+                if key_node.tag == _MERGE or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = str(key_node.value)
+                if key in seen:
+                    continue  # a duplicate: the builder kept the first one
+                seen.add(key)
+                child = (*path, key)
+                walk(value_node, child)
+                lines[child] = key_node.start_mark.line + 1  # a key's line: where the user typed it
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, (*path, index))
+
+    walk(root, ())
+    return lines
+
+
+class LazyLines(Mapping[Path, int]):
+    """The line of every path of document `index` of a file, computed when first read."""
+
+    def __init__(self, source: _FileLines, index: int, known: dict[Path, int]) -> None:
+        self._source = source
+        self._index = index
+        self._known = known  # the lines recorded while parsing (`watched_paths`): no walk for them
+
+    def _table(self) -> dict[Path, int]:
+        return self._source.of(self._index)
+
+    def __getitem__(self, path: Path) -> int:
+        line = self._known.get(path)
+        return line if line is not None else self._table()[path]
+
+    def __iter__(self) -> Iterator[Path]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._known or path in self._table()
 
 
 def absent_words(text: str, words: frozenset[str]) -> frozenset[str]:
@@ -132,22 +210,25 @@ _SCALAR_TAGS = frozenset(
 
 
 class _Builder:
-    def __init__(self) -> None:
-        self.lines: dict[Path, int] = {}
+    """Builds one document's value from its nodes, refusing what is not plain YAML data.
+
+    Records no lines (see `LazyLines`), except in the problems it finds.
+    """
+
+    def __init__(self, scalar_loader: yaml.SafeLoader, watched_paths: frozenset[Path]) -> None:
         self.plain_text: dict[Path, str] = {}
+        self.lines: dict[Path, int] = {}  # of `watched_paths` only
+        self._watched = watched_paths
         self.problems: list[YamlProblem] = []
-        self._scalar_loader = yaml.SafeLoader("")
-        self._constructors = self._scalar_loader.yaml_constructors
+        self._scalar_loader = scalar_loader
+        self._constructors = scalar_loader.yaml_constructors
 
     def build(self, node: yaml.Node, path: Path) -> Any:
-        line = node.start_mark.line + 1
-        self.lines[path] = line
         tag = node.tag
         # The common cases first (a string, a mapping of plain keys): most of a manifest.
         if tag == _STR and isinstance(node, yaml.ScalarNode):
-            if not node.style:  # libyaml marks plain scalars
-                self.plain_text[path] = str(node.value)
             return node.value
+        line = node.start_mark.line + 1
         if len(path) >= MAX_NESTING and isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
             self.problems.append(YamlProblem(line, _DEEP_MESSAGE, path[:3]))
             return None
@@ -179,7 +260,7 @@ class _Builder:
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
-        lines = self.lines
+        key_lines: dict[str, int] = {}  # for the message of a duplicate key
         for key_node, value_node in node.value:
             key_line = key_node.start_mark.line + 1
             if key_node.tag == _MERGE:
@@ -196,12 +277,13 @@ class _Builder:
             child = (*path, key)
             if key in result:
                 self.problems.append(
-                    YamlProblem(key_line, f"duplicate key {key!r} (first written on line {lines[child]})", child)
+                    YamlProblem(key_line, f"duplicate key {key!r} (first written on line {key_lines[key]})", child)
                 )
                 continue
             result[key] = self.build(value_node, child)
-            # A key's line is where the user typed it, which is what an error should point at.
-            lines[child] = key_line
+            key_lines[key] = key_line
+            if child in self._watched:
+                self.lines[child] = key_line
         return result
 
 
@@ -220,19 +302,22 @@ def _compose(text: str) -> list[yaml.Node]:
 
 
 def parse_yaml_documents(
-    text: str, *, watched_words: frozenset[str] = frozenset()
+    text: str, *, watched_words: frozenset[str] = frozenset(), watched_paths: frozenset[Path] = frozenset()
 ) -> tuple[list[YamlDocument], list[YamlProblem]]:
     """Parse every document in `text`. Returns the documents and the problems found.
 
     A syntax error stops parsing (later documents cannot be trusted); other problems are collected.
     Empty documents (a trailing `---`) are skipped. The garbage collector is paused meanwhile
-    (`gc_pause`): a file of a thousand manifests is a million small objects.
+    (`gc_pause`): a file of a thousand manifests is a million small objects. The lines of
+    `watched_paths` are recorded while parsing; the others are found when first asked for.
     """
     with paused_gc():
-        return _parse_yaml_documents(text, absent_words(text, watched_words))
+        return _parse_yaml_documents(text, absent_words(text, watched_words), watched_paths)
 
 
-def _parse_yaml_documents(text: str, free_of: frozenset[str]) -> tuple[list[YamlDocument], list[YamlProblem]]:
+def _parse_yaml_documents(
+    text: str, free_of: frozenset[str], watched_paths: frozenset[Path]
+) -> tuple[list[YamlDocument], list[YamlProblem]]:
     problems: list[YamlProblem] = []
     documents: list[YamlDocument] = []
     nul = text.find("\0")
@@ -264,7 +349,9 @@ def _parse_yaml_documents(text: str, free_of: frozenset[str]) -> tuple[list[Yaml
         return [], [YamlProblem(line, f"invalid YAML: {reason}")]
     except yaml.YAMLError as error:
         return [], [YamlProblem(0, f"invalid YAML: {error}")]
-    for node in nodes:
+    lines = _FileLines(text)
+    scalar_loader = yaml.SafeLoader("")
+    for index, node in enumerate(nodes):
         if node is None:
             continue
         try:
@@ -279,7 +366,7 @@ def _parse_yaml_documents(text: str, free_of: frozenset[str]) -> tuple[list[Yaml
                 )
             )
             continue
-        builder = _Builder()
+        builder = _Builder(scalar_loader, watched_paths)
         try:
             data = builder.build(node, ())
         except RecursionError:
@@ -296,7 +383,7 @@ def _parse_yaml_documents(text: str, free_of: frozenset[str]) -> tuple[list[Yaml
         documents.append(
             YamlDocument(
                 data=data,
-                lines=builder.lines,
+                lines=LazyLines(lines, index, builder.lines),
                 start_line=node.start_mark.line + 1,
                 plain_text=builder.plain_text,
                 text_free_of=free_of,

@@ -76,7 +76,7 @@ def main() -> None:
     from hfops.adapters.settings import settings_from_env
     from hfops.emulator import Emulator, EmulatorConfig
     from hfops.operator.engine import reconcile
-    from hfops.operator.listing import SharedListing
+    from hfops.operator.interval import IntervalReads
     from tests.kube.kube_emulator import KubeEmulator
 
     namespaces = [f"team-{i}" for i in range(args.namespaces)]
@@ -92,14 +92,16 @@ def main() -> None:
         for label in ("create", "credentials", "steady drift interval"):
             if label == "credentials":
                 time.sleep(config.provision_seconds * 3)
-            listing = SharedListing(max_age=3600)  # one interval: every namespace listed once
+            # One drift interval (as build_registry makes them): every namespace listed once, every
+            # model resolved once, every Kubernetes namespace's Secrets listed once.
+            reads = IntervalReads.for_interval(3600, retry_delay=10)
             hf.clear_requests()
             kube_before = len(kube.requests)
             times: list[float] = []
 
-            def one(item: dict[str, Any], listing: SharedListing = listing, times: list[float] = times) -> Any:
+            def one(item: dict[str, Any], reads: IntervalReads = reads, times: list[float] = times) -> Any:
                 started = time.perf_counter()
-                observed = reconcile(settings, item, listing=listing)
+                observed = reconcile(settings, item, listing=reads.listing, models=reads.models, secrets=reads.secrets)
                 times.append(time.perf_counter() - started)
                 return observed
 
@@ -121,8 +123,12 @@ def main() -> None:
                     calls[f"api {request['method']}"] += 1
                 else:
                     calls["hub"] += 1
+                    if path.startswith("/api/models/"):
+                        calls["model"] += 1
+            kube_calls = kube.requests[kube_before:]
+            calls["secret lists"] = sum(1 for r in kube_calls if str(r.action) == "action.LIST")
             reasons = Counter(o.reason for o in observed)
-            rows.append((label, wall, times, calls, len(kube.requests) - kube_before, peak, rss_mib(), reasons))
+            rows.append((label, wall, times, calls, len(kube_calls), peak, rss_mib(), reasons))
     print(f"\n{args.resources} resources in {args.namespaces} namespaces, {args.workers} workers\n")
     header = (
         "pass",
@@ -132,7 +138,9 @@ def main() -> None:
         "lists/ns",
         "other API",
         "Hub",
+        "model resolutions",
         "kube",
+        "Secret lists/ns",
         "peak MiB",
         "RSS MiB",
     )
@@ -144,7 +152,8 @@ def main() -> None:
         other = sum(v for k, v in calls.items() if k.startswith("api"))
         print(
             f"| {label} | {wall:.1f} | {statistics.median(times) * 1000:.0f} | {p95 * 1000:.0f} | "
-            f"{calls['list'] / args.namespaces:.1f} | {other} | {calls['hub']} | {kube_calls} | "
+            f"{calls['list'] / args.namespaces:.1f} | {other} | {calls['hub']} | {calls['model']} | {kube_calls} | "
+            f"{calls['secret lists'] / args.namespaces:.1f} | "
             f"{peak / 2**20:.1f} | {rss:.0f} |"
         )
     print()

@@ -157,22 +157,35 @@ def _learn_budget(response: httpx2.Response) -> None:
     PACER.after_response(_origin(response.request.url), response.headers)
 
 
+_installed: list[float] = []  # the read timeout of the factory installed, once installed
+_install_lock = threading.Lock()
+
+
 def install_session(read_seconds: float) -> None:
-    """Make huggingface_hub's shared session the hfops one (see the module docstring)."""
+    """Make huggingface_hub's shared session the hfops one (see the module docstring).
+
+    Once per timeout: installing a factory closes the shared client, and a request another thread
+    is making through it at that moment fails ("the client has been closed") or hangs. The
+    operator builds an adapter per reconcile, several at once.
+    """
     from huggingface_hub import set_client_factory
     from huggingface_hub.utils._http import hf_request_event_hook
 
     timeout = httpx2.Timeout(read_seconds, connect=min(10.0, read_seconds))
-    set_client_factory(
-        lambda: _Client(
-            event_hooks={
-                "request": [hf_request_event_hook, _refuse_plain_http_token, _pace],
-                "response": [_learn_budget, _check_answer],
-            },
-            follow_redirects=True,
-            timeout=timeout,
+    with _install_lock:
+        if _installed == [read_seconds]:
+            return
+        set_client_factory(
+            lambda: _Client(
+                event_hooks={
+                    "request": [hf_request_event_hook, _refuse_plain_http_token, _pace],
+                    "response": [_learn_budget, _check_answer],
+                },
+                follow_redirects=True,
+                timeout=timeout,
+            )
         )
-    )
+        _installed[:] = [read_seconds]
 
 
 _warming: list[threading.Thread] = []

@@ -25,6 +25,8 @@ from hfops.core.yaml_source import MAX_FILE_BYTES, parse_yaml_documents
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 # Lines every spec needs (its `source`, where its name is written); others are found on demand.
 WATCHED_PATHS: frozenset[tuple[str | int, ...]] = frozenset({("metadata", "name")})
+# Mappings whose values are strings however YAML reads them (`1.10` stays "1.10"): environment.
+VERBATIM_MAPPINGS: frozenset[tuple[str | int, ...]] = frozenset({("spec", "env")})
 
 
 @dataclass(frozen=True)
@@ -230,7 +232,10 @@ def _ordered(problems: list[Diagnostic], files: list[str]) -> list[Diagnostic]:
 
 def read_documents(text: str, *, file: str) -> tuple[list[SourceDocument], list[Diagnostic]]:
     documents, yaml_problems = parse_yaml_documents(
-        text, watched_words=frozenset({PLACEHOLDER_WORD}), watched_paths=WATCHED_PATHS
+        text,
+        watched_words=frozenset({PLACEHOLDER_WORD}),
+        watched_paths=WATCHED_PATHS,
+        plain_text_under=VERBATIM_MAPPINGS,
     )
     problems = [Diagnostic(Location(file, p.line, dotted(p.path)), p.message) for p in yaml_problems]
     return [SourceDocument(file, d) for d in documents], problems

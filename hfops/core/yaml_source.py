@@ -8,6 +8,7 @@ with a located error instead of being silently accepted or expanded.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -60,9 +61,9 @@ class YamlDocument:
     data: Any
     lines: Mapping[Path, int]
     start_line: int
-    # The text of every plain (unquoted) scalar that YAML did not read as a string, as written,
-    # so that values such as `1.10` or `010` can be kept verbatim where a string is meant
-    # (environment values).
+    # The text of the plain (unquoted) scalars that YAML did not read as strings, as written, in
+    # the mappings the parser was asked to keep them for, so that values such as `1.10` or `010`
+    # can be kept verbatim where a string is meant (environment values).
     plain_text: dict[Path, str] = field(default_factory=dict)
     # True when no value of the document can hold `words` of `may_hold` (see there): a check that
     # looks for a text in every value can skip a document whose file does not contain it.
@@ -99,7 +100,7 @@ def _node_lines(root: yaml.Node) -> dict[Path, int]:
             for key_node, value_node in node.value:
                 if key_node.tag == _MERGE or not isinstance(key_node, yaml.ScalarNode):
                     continue
-                key = str(key_node.value)
+                key = sys.intern(str(key_node.value))
                 if key in seen:
                     continue  # a duplicate: the builder kept the first one
                 seen.add(key)
@@ -204,6 +205,7 @@ _STR = "tag:yaml.org,2002:str"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
+_INTERNED_LENGTH = 128
 _SCALAR_TAGS = frozenset(
     {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"}
 )
@@ -215,10 +217,13 @@ class _Builder:
     Records no lines (see `LazyLines`), except in the problems it finds.
     """
 
-    def __init__(self, scalar_loader: yaml.SafeLoader, watched_paths: frozenset[Path]) -> None:
+    def __init__(
+        self, scalar_loader: yaml.SafeLoader, watched_paths: frozenset[Path], plain_text_under: frozenset[Path]
+    ) -> None:
         self.plain_text: dict[Path, str] = {}
         self.lines: dict[Path, int] = {}  # of `watched_paths` only
         self._watched = watched_paths
+        self._plain_text_under = plain_text_under
         self.problems: list[YamlProblem] = []
         self._scalar_loader = scalar_loader
         self._constructors = scalar_loader.yaml_constructors
@@ -227,7 +232,9 @@ class _Builder:
         tag = node.tag
         # The common cases first (a string, a mapping of plain keys): most of a manifest.
         if tag == _STR and isinstance(node, yaml.ScalarNode):
-            return node.value
+            # Interned: a fleet's manifests repeat the same few values (`aws`, `us-east-1`) and keys
+            # thousands of times; one copy each is a fifth of the memory of loading 5,000.
+            return sys.intern(node.value) if len(node.value) <= _INTERNED_LENGTH else node.value
         line = node.start_mark.line + 1
         if len(path) >= MAX_NESTING and isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
             self.problems.append(YamlProblem(line, _DEEP_MESSAGE, path[:3]))
@@ -251,7 +258,7 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
-        if isinstance(node, yaml.ScalarNode) and not node.style:
+        if isinstance(node, yaml.ScalarNode) and not node.style and path[:-1] in self._plain_text_under:
             self.plain_text[path] = str(node.value)
         if tag in _SCALAR_TAGS:
             # The safe loader's own constructor for the tag (int, float, bool, null): YAML's rules.
@@ -273,7 +280,7 @@ class _Builder:
                 self.problems.append(YamlProblem(key_line, f"unsupported YAML tag {key_node.tag!r}", path))
                 continue
             # Keys are names: keep them as written (YAML 1.1 would turn `ON` into True).
-            key = str(key_node.value)
+            key = sys.intern(str(key_node.value))
             child = (*path, key)
             if key in result:
                 self.problems.append(
@@ -302,21 +309,26 @@ def _compose(text: str) -> list[yaml.Node]:
 
 
 def parse_yaml_documents(
-    text: str, *, watched_words: frozenset[str] = frozenset(), watched_paths: frozenset[Path] = frozenset()
+    text: str,
+    *,
+    watched_words: frozenset[str] = frozenset(),
+    watched_paths: frozenset[Path] = frozenset(),
+    plain_text_under: frozenset[Path] = frozenset(),
 ) -> tuple[list[YamlDocument], list[YamlProblem]]:
     """Parse every document in `text`. Returns the documents and the problems found.
 
     A syntax error stops parsing (later documents cannot be trusted); other problems are collected.
     Empty documents (a trailing `---`) are skipped. The garbage collector is paused meanwhile
     (`gc_pause`): a file of a thousand manifests is a million small objects. The lines of
-    `watched_paths` are recorded while parsing; the others are found when first asked for.
+    `watched_paths` are recorded while parsing; the others are found when first asked for. The
+    plain text of non-string scalars is kept for the values of the mappings at `plain_text_under`.
     """
     with paused_gc():
-        return _parse_yaml_documents(text, absent_words(text, watched_words), watched_paths)
+        return _parse_yaml_documents(text, absent_words(text, watched_words), watched_paths, plain_text_under)
 
 
 def _parse_yaml_documents(
-    text: str, free_of: frozenset[str], watched_paths: frozenset[Path]
+    text: str, free_of: frozenset[str], watched_paths: frozenset[Path], plain_text_under: frozenset[Path]
 ) -> tuple[list[YamlDocument], list[YamlProblem]]:
     problems: list[YamlProblem] = []
     documents: list[YamlDocument] = []
@@ -366,7 +378,7 @@ def _parse_yaml_documents(
                 )
             )
             continue
-        builder = _Builder(scalar_loader, watched_paths)
+        builder = _Builder(scalar_loader, watched_paths, plain_text_under)
         try:
             data = builder.build(node, ())
         except RecursionError:

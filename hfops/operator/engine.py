@@ -15,14 +15,26 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from hfops.adapters.kubernetes.secret_sink import KubernetesSecretSink
 from hfops.adapters.settings import Settings
+from hfops.core.credentials import Target
 from hfops.core.errors import CredentialsError, HfopsError, ManifestError, PlanError, RemoteError, TokenRefused
 from hfops.core.manifest import ManifestSet
 from hfops.core.model import EndpointSpec, LiveEndpoint
 from hfops.core.plan import Plan
 from hfops.core.redact import REDACTOR
 from hfops.operator.listing import SharedListing
-from hfops.operator.resource import API_KEY_VARIABLE, Desire, SecretKeyRef, desire_of, ref_of, resource_owner
+from hfops.operator.models import CachedModelResolver, SharedModels
+from hfops.operator.resource import (
+    API_KEY_VARIABLE,
+    DefaultsResource,
+    Desire,
+    SecretKeyRef,
+    desire_of,
+    ref_of,
+    resource_owner,
+)
+from hfops.operator.secrets import SharedSecrets, SharedSecretsClient
 from hfops.workflows.apply import ApplyHooks, ApplyRequest, run_apply
 from hfops.workflows.executor import ApplyOptions
 from hfops.workflows.outputs import OutputSinks
@@ -66,38 +78,84 @@ class Observation:
         return status
 
 
+class GuardedSecretSink(KubernetesSecretSink):
+    """A Secret key's sink that removes the key only while it still names this endpoint and owner.
+
+    Stale keys are found from a Secret list kept for the interval (secrets.py): by the time one is
+    removed, another endpoint may have been given it. The Secret is read again here first.
+    """
+
+    def remove(self, target: Target) -> None:
+        from hfops.adapters.kubernetes.secret_sink import is_managed, written_keys
+
+        secret = self.client.get_secret(self.namespace, self.name)
+        if secret is None or not is_managed(secret):
+            return
+        entry = written_keys(secret).get(self.key)
+        if entry is not None and (entry.get("endpoint") != target.address or entry.get("owner") != target.owner):
+            return  # now another endpoint's (or owner's) credential: not stale any more
+        super().remove(target)
+
+
 class OwnedOutputSinks(OutputSinks):
-    """The CLI's sinks; a Secret in the resource's namespace gets an owner reference to the resource."""
+    """The CLI's sinks; a Secret in the resource's namespace gets an owner reference to the resource.
+
+    With `secrets` (the operator's shared Secret lists), the Kubernetes client's `list_secrets`
+    comes from it (one list per namespace per interval) and removals are guarded.
+    """
 
     def __init__(
-        self, settings: Settings, env: Mapping[str, str], names: Sequence[str], *, owner: Mapping[str, Any] | None
+        self,
+        settings: Settings,
+        env: Mapping[str, str],
+        names: Sequence[str],
+        *,
+        owner: Mapping[str, Any] | None,
+        secrets: SharedSecrets | None = None,
     ) -> None:
         super().__init__(settings, env, names)
         self.owner = owner
+        self.secrets = secrets
+
+    def kube(self) -> Any:
+        client = super().kube()
+        if self.secrets is not None and not isinstance(client, SharedSecretsClient):
+            client = self._kube = SharedSecretsClient(client, self.secrets)
+        return client
 
     def sink(self, output: Any) -> Any:
-        from hfops.adapters.kubernetes.secret_sink import KubernetesSecretSink
         from hfops.core.model import SecretOutput
 
-        if isinstance(output, SecretOutput) and self.owner is not None:
+        if not isinstance(output, SecretOutput):
+            return super().sink(output)
+        references: list[dict[str, Any]] | None = None
+        if self.owner is not None:
             meta = self.owner.get("metadata") or {}
             if output.namespace == meta.get("namespace") and meta.get("uid"):
-                reference = {
-                    "apiVersion": str(self.owner.get("apiVersion") or "hfops.dev/v1"),
-                    "kind": str(self.owner.get("kind") or "Endpoint"),
-                    "name": str(meta.get("name")),
-                    "uid": str(meta["uid"]),
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-                return KubernetesSecretSink(
-                    self.kube(), output.name, output.namespace, output.key, owner_references=[reference]
-                )
-        return super().sink(output)
+                references = [
+                    {
+                        "apiVersion": str(self.owner.get("apiVersion") or "hfops.dev/v1"),
+                        "kind": str(self.owner.get("kind") or "Endpoint"),
+                        "name": str(meta.get("name")),
+                        "uid": str(meta["uid"]),
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ]
+        if references is None and self.secrets is None:
+            return super().sink(output)
+        kind = GuardedSecretSink if self.secrets is not None else KubernetesSecretSink
+        return kind(self.kube(), output.name, output.namespace, output.key, owner_references=references)
 
 
 class ResourceReconciler(Reconciler):
-    """The CLI's Reconciler over one in-memory manifest document (a custom resource)."""
+    """The CLI's Reconciler over one in-memory manifest document (a custom resource).
+
+    `listing`: the drift interval's shared endpoint lists; read from when `listed` (the timer,
+    resume), else only told what this reconcile did (create and update read afresh: a user's edit
+    is planned against the endpoint as it is now). `models`: the interval's shared model
+    resolutions. `secrets`: the interval's shared Secret lists.
+    """
 
     def __init__(
         self,
@@ -107,15 +165,24 @@ class ResourceReconciler(Reconciler):
         warn: Callable[[str], None],
         env: Mapping[str, str] | None = None,
         listing: SharedListing | None = None,
+        listed: bool = True,
+        models: SharedModels | None = None,
+        secrets: SharedSecrets | None = None,
         body: Mapping[str, Any] | None = None,
         kube: Any = None,
     ) -> None:
         super().__init__(settings, warn=warn, env=env)
         self.desire = desire
-        self.listing = listing
+        self.listing = listing if listed else None
+        self.secrets = secrets
         self.body = body
         self.kube = kube
         self.last_live: dict[str, LiveEndpoint] = {}
+        self._fresh: dict[tuple[str, ...], dict[str, LiveEndpoint]] = {}
+        if models is not None:
+            self.models = CachedModelResolver(  # type: ignore[assignment]
+                self.models, models, hub_url=settings.hub_url, token=settings.token
+            )
 
     def load(self, paths: Sequence[str], *, allow_empty: bool = False) -> tuple[ManifestSet, tuple[EndpointSpec, ...]]:
         specs = (self.desire.spec,)
@@ -123,7 +190,12 @@ class ResourceReconciler(Reconciler):
 
     def read_live(self, namespaces: Sequence[str]) -> dict[str, LiveEndpoint]:
         if self.listing is None:
-            live = super().read_live(namespaces)
+            # One fresh read per reconcile: the credentials step after an unchanged apply re-plans
+            # against the same answer rather than listing the namespace a second time.
+            key = tuple(sorted(set(namespaces)))
+            if key not in self._fresh:
+                self._fresh[key] = super().read_live(namespaces)
+            live = dict(self._fresh[key])
         else:
             listing = self.listing
             live = {}
@@ -136,7 +208,9 @@ class ResourceReconciler(Reconciler):
         from hfops.workflows.outputs import secret_env_names
 
         if self._sinks is None:
-            sinks = OwnedOutputSinks(self.settings, self.env, sorted(secret_env_names(specs)), owner=self.body)
+            sinks = OwnedOutputSinks(
+                self.settings, self.env, sorted(secret_env_names(specs)), owner=self.body, secrets=self.secrets
+            )
             if self.kube is not None:
                 sinks._kube = self.kube
             self._sinks = sinks
@@ -151,6 +225,10 @@ def _reason_for(error: HfopsError, plan: Plan | None) -> tuple[str, bool]:
     if isinstance(error, ManifestError):
         if "quota" in text:
             return "QuotaExceeded", False
+        if error.diagnostics and all(d.location.field == "spec.model.repository" for d in error.diagnostics):
+            # The Hub refused the model (none, no such revision, gated, not text-generation): the
+            # drift timer asks again each interval, so a model that comes to exist is picked up.
+            return "ModelRefused", False
         return "InvalidSpec", False
     if isinstance(error, PlanError):
         return "ModelRefused", False
@@ -178,13 +256,22 @@ def reconcile(
     *,
     env: Mapping[str, str] | None = None,
     listing: SharedListing | None = None,
+    listed: bool = True,
+    models: SharedModels | None = None,
+    secrets: SharedSecrets | None = None,
+    defaults: Sequence[DefaultsResource] = (),
     warn: Callable[[str], None] = lambda message: None,
     kube: Any = None,
 ) -> Observation:
-    """Plan and apply one resource (never waiting for provisioning); what its status should say."""
+    """Plan and apply one resource (never waiting for provisioning); what its status should say.
+
+    `listing`, `models`, `secrets`: the drift interval's shared reads (listing.py); `listed=False`
+    reads the endpoint afresh and only tells `listing` what was done. `defaults`: the Defaults
+    resources of its Kubernetes namespace.
+    """
     settings = replace(settings, owner=resource_owner(settings.owner, ref_of(body).namespace))
     try:
-        desire = desire_of(body, default_hf_namespace=settings.namespace)
+        desire = desire_of(body, default_hf_namespace=settings.namespace, defaults=defaults)
     except ManifestError as error:
         return Observation(False, False, "InvalidSpec", _message(error), retry=False)
     spec = desire.spec
@@ -197,7 +284,7 @@ def reconcile(
         reason, retry = _reason_for(error, None)
         return Observation(False, False, reason, _message(error), retry=retry, hf_namespace=hf_namespace)
     try:
-        moved = _moved_from(settings, body, desire, warn=warn, env=env, kube=kube)
+        moved = _moved_from(settings, body, desire, warn=warn, env=env, kube=kube, defaults=defaults)
     except HfopsError as error:
         reason, retry = _reason_for(error, None)
         return Observation(False, False, reason, _message(error), retry=retry, hf_namespace=recorded_hf_namespace(body))
@@ -221,7 +308,18 @@ def reconcile(
     captured: dict[str, Plan] = {}
     reconciler: ResourceReconciler | None = None
     try:
-        reconciler = ResourceReconciler(settings, desire, warn=warn, env=env, listing=listing, body=body, kube=kube)
+        reconciler = ResourceReconciler(
+            settings,
+            desire,
+            warn=warn,
+            env=env,
+            listing=listing,
+            listed=listed,
+            models=models,
+            secrets=secrets,
+            body=body,
+            kube=kube,
+        )
         request = ApplyRequest(
             paths=(desire.ref.source,),
             yes=True,
@@ -377,13 +475,20 @@ def _in_namespace(body: Mapping[str, Any], hf_namespace: str) -> dict[str, Any]:
 
 
 def _moved_from(
-    settings: Settings, body: Mapping[str, Any], desire: Desire, *, warn: Callable[[str], None], env: Any, kube: Any
+    settings: Settings,
+    body: Mapping[str, Any],
+    desire: Desire,
+    *,
+    warn: Callable[[str], None],
+    env: Any,
+    kube: Any,
+    defaults: Sequence[DefaultsResource] = (),
 ) -> str | None:
     """The namespace the resource's endpoint still lives in, if the spec now names another one."""
     recorded = recorded_hf_namespace(body)
     if recorded is None or recorded == desire.spec.namespace:
         return None
-    old = desire_of(_in_namespace(body, recorded), default_hf_namespace=settings.namespace)
+    old = desire_of(_in_namespace(body, recorded), default_hf_namespace=settings.namespace, defaults=defaults)
     reconciler = ResourceReconciler(settings, old, warn=warn, env=env, body=body, kube=kube)
     live = reconciler.endpoints.get(recorded, desire.spec.name)
     # Only an endpoint this resource owns pins it; nothing there (a create that never landed) does not.
@@ -410,6 +515,7 @@ def delete(
     listing: SharedListing | None = None,
     warn: Callable[[str], None] = lambda message: None,
     kube: Any = None,
+    defaults: Sequence[DefaultsResource] = (),
 ) -> tuple[bool, str]:
     """Delete the resource's endpoint (only one this operator owns) and its credentials; (done, what happened).
 
@@ -420,7 +526,7 @@ def delete(
 
     settings = replace(settings, owner=resource_owner(settings.owner, ref_of(body).namespace))
     try:
-        desire = desire_of(body, default_hf_namespace=settings.namespace)
+        desire = desire_of(body, default_hf_namespace=settings.namespace, defaults=defaults)
     except ManifestError:
         return True, "the resource's spec is invalid, so it never had an endpoint; nothing deleted"
     if desire.deletion_policy == "Orphan":
@@ -429,7 +535,7 @@ def delete(
     if recorded is not None and recorded != desire.spec.namespace:
         # The spec was edited to another namespace after the endpoint was made (refused): the endpoint
         # to delete is the one the status records.
-        desire = desire_of(_in_namespace(body, recorded), default_hf_namespace=settings.namespace)
+        desire = desire_of(_in_namespace(body, recorded), default_hf_namespace=settings.namespace, defaults=defaults)
     if desire.token_ref is not None:
         try:
             cluster = kube if kube is not None else _cluster()

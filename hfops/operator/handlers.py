@@ -4,9 +4,15 @@ Every handler calls `engine` and writes what it observed into the resource's sta
 replicas, credential Secret, observedGeneration, conditions Ready and Synced with reason and
 message); changes and waits are posted as Kubernetes events. A resource not yet ready raises
 `kopf.TemporaryError`, so kopf asks again after `retry_delay` (backoff: kopf's retry counter grows
-the delay up to 8x). The drift timer reads each Inference Endpoints namespace once per interval
-for all resources (`listing.SharedListing`). One lock per resource keeps a timer tick and a
-change handler of the same resource from running at once.
+the delay up to 8x). Every reconcile shares the interval's reads (`interval.IntervalReads`): one
+resolution per model, one list of a Kubernetes namespace's hfops Secrets; the drift timer and
+resume also read each Inference Endpoints namespace once per interval for all resources (create
+and update read the endpoint afresh). One lock per resource keeps a timer tick and a change
+handler of the same resource from running at once.
+
+`kind: Defaults` resources are indexed by namespace (kopf index `hfops_defaults`) and handed to
+every reconcile of that namespace's Endpoints; a Defaults event rewrites the `DEFAULTS_DIGEST`
+annotation on each Endpoint whose digest differs, and that annotation's update handler reconciles it.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,10 +29,30 @@ import kopf
 
 from hfops.adapters.settings import Settings
 from hfops.operator.engine import Observation, delete, reconcile
-from hfops.operator.listing import SharedListing
-from hfops.operator.resource import GROUP, PLURAL, VERSION
+from hfops.operator.interval import IntervalReads
+from hfops.operator.resource import DEFAULTS_PLURAL, GROUP, PLURAL, VERSION, DefaultsResource
 
 FINALIZER = "hfops.dev/endpoint"
+# On each Endpoint: a digest of the Defaults of its namespace. A Defaults change rewrites it, and
+# that change is what re-reconciles the Endpoints (kopf's update handler on this annotation).
+DEFAULTS_DIGEST = "defaults.hfops.dev/digest"
+
+
+def defaults_digest(defaults: list[DefaultsResource]) -> str:
+    import hashlib
+    import json
+
+    text = json.dumps([[d.name, d.spec] for d in sorted(defaults, key=lambda d: d.name)], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _patch_digest(namespace: str, names: list[str], digest: str) -> None:
+    """Write the digest on each named Endpoint (a merge patch of one annotation)."""
+    from hfops.adapters.kubernetes.custom_objects import annotate
+
+    # The digest and when: Defaults changed and changed back while a reconcile for the change is
+    # still retrying must still differ from what was last handled (kopf drops a change undone).
+    annotate(GROUP, VERSION, PLURAL, namespace, names, DEFAULTS_DIGEST, f"{digest}@{time.time_ns()}")
 
 
 @dataclass(frozen=True)
@@ -108,7 +135,8 @@ def operator_settings(config: OperatorConfig) -> kopf.OperatorSettings:
 def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     """A registry with the operator's handlers bound to `config` (the CLI and the tests both use it)."""
     registry = kopf.OperatorRegistry()
-    listing = SharedListing(max_age=config.interval * 0.9)
+    reads = IntervalReads.for_interval(config.interval, retry_delay=config.retry_delay)
+    listing = reads.listing
     locks: dict[str, threading.Lock] = {}
     guard = threading.Lock()
 
@@ -140,12 +168,58 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         if not observation.ready and observation.reason not in ("Provisioning", "Pending", "Paused"):
             kopf.warn(body, reason=observation.reason, message=observation.message[:1024])
 
+    @kopf.index(GROUP, VERSION, DEFAULTS_PLURAL, registry=registry, id="hfops_defaults")
+    def hfops_defaults(namespace: str | None, name: str, spec: Any, **_: Any) -> dict[str, DefaultsResource]:
+        return {namespace or "": DefaultsResource(namespace or "", name, dict(spec or {}))}
+
+    @kopf.index(GROUP, VERSION, PLURAL, registry=registry, id="hfops_endpoints")
+    def hfops_endpoints(namespace: str | None, name: str, meta: Any, **_: Any) -> dict[str, tuple[str, str | None]]:
+        return {namespace or "": (name, (meta.get("annotations") or {}).get(DEFAULTS_DIGEST))}
+
+    def defaults_in(index: Any, namespace: str | None) -> list[DefaultsResource]:
+        return list(index.get(namespace, [])) if index is not None and namespace is not None else []
+
+    @kopf.on.event(GROUP, VERSION, DEFAULTS_PLURAL, registry=registry)
+    def defaults_changed(namespace: str | None, logger: Any, **kwargs: Any) -> None:
+        hfops_defaults, hfops_endpoints = kwargs["hfops_defaults"], kwargs["hfops_endpoints"]
+        # Every Endpoint of the namespace whose recorded digest differs is re-reconciled (by the
+        # annotation's update handler): one patch each, and none when nothing changed.
+        digest = defaults_digest(defaults_in(hfops_defaults, namespace))
+        stale = sorted(
+            name for name, seen in hfops_endpoints.get(namespace, []) if (seen or "").partition("@")[0] != digest
+        )
+        if stale and namespace:
+            logger.info(f"Defaults of {namespace} changed: reconciling {len(stale)} endpoint(s)")
+            _patch_digest(namespace, stale, digest)
+
     @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, field="spec")
-    def apply_spec(body: kopf.Body, patch: kopf.Patch, logger: Any, retry: int, **_: Any) -> None:
+    @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, field=("metadata", "annotations", DEFAULTS_DIGEST))
+    def apply_spec(
+        body: kopf.Body,
+        patch: kopf.Patch,
+        logger: Any,
+        retry: int,
+        reason: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        hfops_defaults = kwargs.get("hfops_defaults")
+        # A create or an edit is planned against the endpoint as it is now (one read of its
+        # namespace); a resume (the operator starting: every resource at once) reads the shared listing.
+        listed = str(reason) == "resume"
         with lock_for(body):
-            observation = reconcile(config.settings, body, env=config.env, warn=warn_to(logger))
+            observation = reconcile(
+                config.settings,
+                body,
+                env=config.env,
+                listing=listing,
+                listed=listed,
+                models=reads.models,
+                secrets=reads.secrets,
+                defaults=defaults_in(hfops_defaults, body.get("metadata", {}).get("namespace")),
+                warn=warn_to(logger),
+            )
         write_status(observation, body, patch)
         tell(body, observation)
         if observation.retry:
@@ -153,18 +227,31 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
             raise kopf.TemporaryError(f"{observation.reason}: {observation.message}", delay=delay)
 
     @kopf.timer(GROUP, VERSION, PLURAL, registry=registry, interval=config.interval, initial_delay=config.interval)
-    def correct_drift(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+    def correct_drift(body: kopf.Body, patch: kopf.Patch, logger: Any, **kwargs: Any) -> None:
+        hfops_defaults = kwargs.get("hfops_defaults")
         if (body.get("metadata") or {}).get("deletionTimestamp"):
             return
         with lock_for(body):
-            observation = reconcile(config.settings, body, env=config.env, listing=listing, warn=warn_to(logger))
+            observation = reconcile(
+                config.settings,
+                body,
+                env=config.env,
+                listing=listing,
+                models=reads.models,
+                secrets=reads.secrets,
+                defaults=defaults_in(hfops_defaults, body.get("metadata", {}).get("namespace")),
+                warn=warn_to(logger),
+            )
         write_status(observation, body, patch)
         tell(body, observation)
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
-    def finalize(body: kopf.Body, logger: Any, **_: Any) -> None:
+    def finalize(body: kopf.Body, logger: Any, **kwargs: Any) -> None:
+        defaults = defaults_in(kwargs.get("hfops_defaults"), body.get("metadata", {}).get("namespace"))
         with lock_for(body):
-            done, message = delete(config.settings, body, env=config.env, listing=listing, warn=warn_to(logger))
+            done, message = delete(
+                config.settings, body, env=config.env, listing=listing, warn=warn_to(logger), defaults=defaults
+            )
         if not done:
             kopf.warn(body, reason="DeleteFailed", message=message[:1024])
             raise kopf.TemporaryError(message, delay=config.retry_delay)
@@ -174,4 +261,5 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
             locks.pop(uid, None)
 
     registry.hfops_listing = listing  # type: ignore[attr-defined]
+    registry.hfops_reads = reads  # type: ignore[attr-defined]
     return registry

@@ -1,57 +1,124 @@
-"""One list call per Inference Endpoints namespace per drift interval, shared by every resource.
+"""Reads shared by every resource within one drift interval: endpoint lists, models, Secret lists.
 
-The drift timers of all resources ask `SharedListing.read(namespace)`; the first to ask after the
-previous listing of that namespace has aged past `max_age` lists the namespace (one call,
-`HubEndpoints.list`), every other one reuses it. Reads of the same namespace wait for the one in
-flight instead of starting their own. After the operator changes an endpoint, `remember` puts
-the answer it got into the listing, so the next timer does not see the pre-change state as drift.
+A reconcile of one resource needs three things that are the same for many resources: the
+Inference Endpoints of its namespace, its model as the Hub resolves it, and the hfops Secrets of
+its Kubernetes namespace (to find stale credential keys). Read for each resource, all three grow
+with the number of resources (N reconciles x N-sized answers). Here each is read once per key per
+interval and shared:
+
+- `SharedListing`: one list call per Inference Endpoints namespace per `max_age`. After the
+  operator changes an endpoint, `remember` puts the answer it got into the listing, so the next
+  timer does not see the pre-change state as drift.
+- `SharedModels` (models.py): one resolution per (Hub, token, repository, revision).
+- `SharedSecrets` (secrets.py): one list of a Kubernetes namespace's managed Secrets.
+
+All three are `SharedReads`: the first to ask after the previous read of a key has aged past its
+age limit reads it; every other one reuses it; readers of the same key wait for the one in flight
+instead of starting their own. A read that raises is not kept: the next one to ask reads again.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
+from typing import Generic, TypeVar
 
 from hfops.core.model import LiveEndpoint
 
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 Lister = Callable[[str], Mapping[str, LiveEndpoint]]
 
 
-class SharedListing:
-    def __init__(self, *, max_age: float, clock: Callable[[], float] = time.monotonic) -> None:
+class SharedReads(Generic[K, V]):
+    """At most one read per key per age limit, shared by threads (module doc).
+
+    `max_age_of(value)` may keep some values shorter than `max_age` (a refusal that may be fixed
+    soon); it defaults to `max_age` for every value.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_age: float,
+        clock: Callable[[], float] = time.monotonic,
+        max_age_of: Callable[[V], float] | None = None,
+    ) -> None:
         self.max_age = max_age
+        self._max_age_of = max_age_of
         self._clock = clock
         self._lock = threading.Lock()
-        self._namespace_locks: dict[str, threading.Lock] = {}
-        self._taken: dict[str, float] = {}
-        self._entries: dict[str, dict[str, LiveEndpoint]] = {}
-        self.lists = 0  # list calls made (for the benchmark and the tests)
+        self._key_locks: dict[K, threading.Lock] = {}
+        self._taken: dict[K, tuple[float, float]] = {}  # key -> (when read, how long it is kept)
+        self._values: dict[K, V] = {}
+        self.reads = 0  # reads made (for the benchmark and the tests)
+        self._purged = clock()
 
-    def _namespace_lock(self, namespace: str) -> threading.Lock:
+    def _key_lock(self, key: K) -> threading.Lock:
         with self._lock:
-            return self._namespace_locks.setdefault(namespace, threading.Lock())
+            return self._key_locks.setdefault(key, threading.Lock())
+
+    def get(self, key: K, read: Callable[[K], V]) -> V:
+        """The value of `key`, read with `read(key)` unless a read younger than its age limit is kept."""
+        with self._key_lock(key):
+            with self._lock:
+                taken = self._taken.get(key)
+                if taken is not None and self._clock() - taken[0] < taken[1]:
+                    return self._values[key]
+            value = read(key)  # raises: nothing kept, the next asker reads again
+            keep = self.max_age if self._max_age_of is None else min(self.max_age, self._max_age_of(value))
+            with self._lock:
+                self.reads += 1
+                now = self._clock()
+                self._values[key] = value
+                self._taken[key] = (now, keep)
+                if now - self._purged >= self.max_age:
+                    self._purge(now)
+            return value
+
+    def _purge(self, now: float) -> None:
+        """Forget what aged out (a namespace no resource names any more, a rotated token's models):
+        what is kept stays bounded by what is in use. Called under `_lock`, at most once per max_age."""
+        self._purged = now
+        for key in [k for k, (taken, keep) in self._taken.items() if now - taken >= keep]:
+            del self._taken[key], self._values[key]
+            lock = self._key_locks.get(key)
+            if lock is not None and not lock.locked():
+                del self._key_locks[key]
+
+    def update(self, key: K, change: Callable[[V], None]) -> None:
+        """Change the kept value of `key` in place (nothing when none is kept)."""
+        with self._lock:
+            if key in self._values:
+                change(self._values[key])
+
+
+class SharedListing:
+    """One list call per Inference Endpoints namespace per `max_age`, shared by every resource."""
+
+    def __init__(self, *, max_age: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_age = max_age
+        self._reads: SharedReads[str, dict[str, LiveEndpoint]] = SharedReads(max_age=max_age, clock=clock)
+
+    @property
+    def lists(self) -> int:
+        """List calls made (for the benchmark and the tests)."""
+        return self._reads.reads
 
     def read(self, namespace: str, lister: Lister) -> dict[str, LiveEndpoint]:
         """{address: live} of `namespace`, listed at most once per `max_age`."""
-        with self._namespace_lock(namespace):
-            taken = self._taken.get(namespace)
-            if taken is None or self._clock() - taken >= self.max_age:
-                listed = dict(lister(namespace))
-                with self._lock:
-                    self.lists += 1
-                    self._entries[namespace] = listed
-                    self._taken[namespace] = self._clock()
-            with self._lock:
-                return dict(self._entries[namespace])
+        listed = self._reads.get(namespace, lambda ns: dict(lister(ns)))
+        with self._reads._lock:
+            return dict(listed)
 
     def remember(self, namespace: str, address: str, live: LiveEndpoint | None) -> None:
         """What the operator just did to one endpoint (None: deleted), if the namespace is listed."""
-        with self._lock:
-            entries = self._entries.get(namespace)
-            if entries is None:
-                return
+
+        def change(entries: dict[str, LiveEndpoint]) -> None:
             if live is None:
                 entries.pop(address, None)
             else:
                 entries[address] = live
+
+        self._reads.update(namespace, change)

@@ -18,7 +18,7 @@ which the engine fills from the Secret: the one reconciler still reads every sec
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,8 @@ GROUP = "hfops.dev"
 VERSION = "v1"
 PLURAL = "endpoints"
 KIND = "Endpoint"
+DEFAULTS_PLURAL = "defaults"
+DEFAULTS_KIND = "Defaults"
 RESOURCE_FIELDS = ("hfNamespace", "deletionPolicy", "hfTokenSecretRef")
 API_KEY_VARIABLE = "HFOPS_OPERATOR_GENSTUDIO_API_KEY"  # only in a reconcile's environment mapping
 DEFAULT_TOKEN_KEY = "token"
@@ -108,8 +110,12 @@ def deletion_policy(body: Mapping[str, Any]) -> str:
     return str(value)
 
 
-def manifest_document(body: Mapping[str, Any], *, default_hf_namespace: str | None) -> dict[str, Any]:
-    """The manifest document the resource declares (the same shape a YAML file holds)."""
+def manifest_document(
+    body: Mapping[str, Any], *, default_hf_namespace: str | None, outputs_from_defaults: bool = False
+) -> dict[str, Any]:
+    """The manifest document the resource declares (the same shape a YAML file holds).
+
+    `outputs_from_defaults`: a Defaults resource declares the outputs; no default Secret then."""
     ref = ref_of(body)
     raw = body.get("spec")
     spec: dict[str, Any] = copy.deepcopy(dict(raw)) if isinstance(raw, Mapping) else {}
@@ -124,7 +130,7 @@ def manifest_document(body: Mapping[str, Any], *, default_hf_namespace: str | No
         if isinstance(api_key, dict) and set(api_key) == {"fromSecret"}:
             genstudio["apiKey"] = {"fromEnv": API_KEY_VARIABLE}
         outputs = genstudio.get("outputs")
-        if outputs is None and "file" not in genstudio:
+        if outputs is None and "file" not in genstudio and not outputs_from_defaults:
             genstudio["outputs"] = [{"kubernetesSecret": {"name": ref.name, "namespace": ref.namespace}}]
         elif isinstance(outputs, list):
             for item in outputs:
@@ -206,14 +212,68 @@ def api_key_ref_of(body: Mapping[str, Any]) -> SecretKeyRef | None:
     return _secret_key_ref(api_key["fromSecret"], default_key=None)
 
 
-def desire_of(body: Mapping[str, Any], *, default_hf_namespace: str | None) -> Desire:
-    """Validate and convert through the core, as a manifest file is; raises ManifestError."""
+@dataclass(frozen=True)
+class DefaultsResource:
+    """A `kind: Defaults` resource: its Kubernetes namespace, name and spec (a Defaults document's)."""
+
+    namespace: str
+    name: str
+    spec: Mapping[str, Any]
+
+    @property
+    def source(self) -> str:
+        return f"{DEFAULTS_PLURAL}.{GROUP}/{self.namespace}/{self.name}"
+
+    def document(self) -> dict[str, Any]:
+        """The manifest `kind: Defaults` document it is: for every endpoint it is handed with (no
+        metadata.namespace), a kubernetesSecret output without a namespace in its own namespace."""
+        spec: dict[str, Any] = copy.deepcopy(dict(self.spec)) if isinstance(self.spec, Mapping) else {}
+        genstudio = spec.get("genstudio")
+        outputs = genstudio.get("outputs") if isinstance(genstudio, dict) else None
+        for item in outputs if isinstance(outputs, list) else []:
+            secret = item.get("kubernetesSecret") if isinstance(item, dict) else None
+            if isinstance(secret, dict) and "namespace" not in secret:
+                secret["namespace"] = self.namespace
+        return {"apiVersion": API_VERSION, "kind": DEFAULTS_KIND, "metadata": {"name": self.name}, "spec": spec}
+
+
+def _declares_outputs(defaults: Sequence[DefaultsResource]) -> bool:
+    for item in defaults:
+        genstudio = item.spec.get("genstudio") if isinstance(item.spec, Mapping) else None
+        if isinstance(genstudio, Mapping) and ("outputs" in genstudio or "file" in genstudio):
+            return True
+    return False
+
+
+def desire_of(
+    body: Mapping[str, Any], *, default_hf_namespace: str | None, defaults: Sequence[DefaultsResource] = ()
+) -> Desire:
+    """Validate and convert through the core, as a manifest file is; raises ManifestError.
+
+    `defaults`: the Defaults resources of the resource's Kubernetes namespace, merged as a
+    manifest's `kind: Defaults` documents are (in name order, a later name winning a field).
+    """
     ref = ref_of(body)
-    document = manifest_document(body, default_hf_namespace=default_hf_namespace)
+    chosen = sorted((d for d in defaults if d.namespace == ref.namespace), key=lambda d: d.name)
+    document = manifest_document(
+        body, default_hf_namespace=default_hf_namespace, outputs_from_defaults=_declares_outputs(chosen)
+    )
     problems = _operator_problems(body, document, ref.source)
+    sources = [SourceDocument(d.source, YamlDocument(data=d.document(), lines={}, start_line=0)) for d in chosen]
     source = SourceDocument(ref.source, YamlDocument(data=document, lines={}, start_line=0))
-    specs, spec_problems = build_specs([source], default_namespace=default_hf_namespace)
+    specs, spec_problems = build_specs([*sources, source], default_namespace=default_hf_namespace)
     problems.extend(spec_problems)
+    from hfops.core.model import SecretOutput
+
+    own = any(p.location.field.startswith("spec.genstudio") for p in problems)
+    for spec in specs:
+        if own or all(isinstance(o, SecretOutput) for o in spec.genstudio.outputs):
+            continue
+        # Outputs a Defaults resource gave (the resource's own are checked above): named at it.
+        giver = next((d for d in reversed(chosen) if _declares_outputs([d])), None)
+        where = Location(giver.source, 0, "spec.genstudio.outputs") if giver else Location(ref.source, 0)
+        message = "the operator writes credentials to Kubernetes Secrets only: use outputs: [{kubernetesSecret: …}]"
+        problems.append(Diagnostic(where, message))
     if problems or len(specs) != 1:
         raise ManifestError(list(dict.fromkeys(problems)) or [Diagnostic(Location(ref.source, 0), "no endpoint")])
     return Desire(

@@ -129,6 +129,11 @@ class ShimmedKubernetesEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self._versions = itertools.count(1)
+        # Requests served, in order (`KubeEmulator.requests`). kmock keeps its own history and finds
+        # each new request's reaction by scanning all of it once per reaction (~14 built in): the
+        # n-th request costs O(n), a run of many requests O(n^2) (500 resources: minutes per pass).
+        # A request leaves kmock's history once answered and is kept here instead.
+        self.served: list[kmock.Request] = []
         # (verb, plural) pairs answered 403 as RBAC would, e.g. {("create", "secrets")}; verb "*": all.
         self.forbidden: set[tuple[str, str]] = set()
 
@@ -144,13 +149,21 @@ class ShimmedKubernetesEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         return self.resources[request.resource]
 
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
-        if request.resource is not None:
-            async with self._lock:
-                self._authorize(request)
-                self._shim(request)
-                if request.params.get("dryRun") and request.action in DRY_RUNNABLE:
-                    return _json(self._dry_run(request), 201 if request.action == kmock.action.CREATE else 200)
-        return await super()._handle(request)
+        self.served.append(request)
+        try:
+            if request.resource is not None:
+                async with self._lock:
+                    self._authorize(request)
+                    self._shim(request)
+                    if request.params.get("dryRun") and request.action in DRY_RUNNABLE:
+                        return _json(self._dry_run(request), 201 if request.action == kmock.action.CREATE else 200)
+            return await super()._handle(request)
+        finally:
+            history = self._requests  # kmock's: only requests still being answered (watches) stay
+            for index in range(len(history) - 1, -1, -1):
+                if history[index] is request:
+                    del history[index]
+                    break
 
     def _authorize(self, request: kmock.Request) -> None:
         verb = VERBS.get(request.action, str(request.action).lower())
@@ -379,7 +392,7 @@ class KubeEmulator:
 
     @property
     def requests(self) -> list[kmock.Request]:
-        return list(self._call(lambda: list(self.handler)))
+        return list(self._call(lambda: list(self.handler.served)))
 
     def write_kubeconfig(self, path: Path, *, namespace: str | None = "default", context: str = "kmock") -> Path:
         ctx: dict[str, Any] = {"cluster": "kmock", "user": "kmock"}

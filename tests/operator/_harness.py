@@ -65,6 +65,12 @@ OPERATOR_RESOURCES: dict[str, Any] = {
         "verbs": {"create", "delete", "get", "list", "patch", "watch"},
         "shortnames": {"hfe"},
     },
+    "hfops.dev/v1/defaults": {
+        "kind": "Defaults",
+        "singular": "defaults",
+        "namespaced": True,
+        "verbs": {"create", "delete", "get", "list", "patch", "watch"},
+    },
     "v1/events": {
         "kind": "Event",
         "singular": "event",
@@ -180,7 +186,9 @@ class Cluster:
             settings=settings, interval=interval, retry_delay=retry_delay, namespaces=namespaces, **extra
         )
         registry = build_registry(config)
-        args = ["run", "--standalone", *[a for n in namespaces for a in ("--namespace", n)]]
+        peering = ["--standalone"] if config.peering is None else ["--peering", config.peering]
+        peering += ["--priority", str(config.priority)]
+        args = ["run", *peering, *[a for n in namespaces for a in ("--namespace", n)]]
         with KopfRunner(args, registry=registry, settings=operator_settings(config), timeout=30) as runner:
             self.registry = registry
             yield runner

@@ -20,7 +20,7 @@ def test_committed_crd_is_generated_from_the_schema() -> None:
 
 def test_crd_spec_follows_every_manifest_spec_field() -> None:
     manifest = crd.manifest_schema()["properties"]["spec"]["properties"]
-    document = yaml.safe_load((ROOT / "deploy" / "crd.yaml").read_text())
+    document = next(yaml.safe_load_all((ROOT / "deploy" / "crd.yaml").read_text()))
     spec = document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert set(spec["properties"]) == set(manifest) | {"hfNamespace", "deletionPolicy", "hfTokenSecretRef"}
     assert spec["required"] == ["model", "compute"]
@@ -30,6 +30,27 @@ def test_crd_spec_follows_every_manifest_spec_field() -> None:
         assert refused not in text
     columns = [c["name"] for c in document["spec"]["versions"][0]["additionalPrinterColumns"]]
     assert columns[:4] == ["HF-Namespace", "State", "URL", "Ready"]
+
+
+def test_defaults_crd_is_the_manifest_spec_with_nothing_required() -> None:
+    documents = list(yaml.safe_load_all((ROOT / "deploy" / "crd.yaml").read_text()))
+    assert [d["metadata"]["name"] for d in documents] == ["endpoints.hfops.dev", "defaults.hfops.dev"]
+    spec = documents[1]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    manifest = crd.manifest_schema()["properties"]["spec"]["properties"]
+    assert set(spec["properties"]) == set(manifest)  # no operator fields: hfNamespace etc. stay per resource
+    assert "required:" not in yaml.safe_dump(spec)
+
+
+def test_crd_makes_hf_namespace_immutable_with_a_cel_rule() -> None:
+    """A cluster with CEL validation refuses the edit at the API server; the operator's own refusal
+    (InvalidSpec, test_operator_lifecycle) stays for one without."""
+    document = next(yaml.safe_load_all((ROOT / "deploy" / "crd.yaml").read_text()))
+    schema = document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    field = schema["properties"]["spec"]["properties"]["hfNamespace"]
+    assert field["x-kubernetes-validations"] == [{"rule": "self == oldSelf", "message": crd.HF_NAMESPACE_IMMUTABLE}]
+    assert "spec.hfNamespace cannot change" in crd.HF_NAMESPACE_IMMUTABLE
+    # The only rule in the CRD: no other field is made immutable by accident.
+    assert (ROOT / "deploy" / "crd.yaml").read_text().count("x-kubernetes-validations") == 1
 
 
 def test_twenty_percent_api_faults_converge_and_say_why(cluster: Cluster) -> None:

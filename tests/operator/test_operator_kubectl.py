@@ -68,7 +68,7 @@ def kubectl(cluster: Cluster, home: Path, *args: str) -> subprocess.CompletedPro
 
 
 def columns() -> str:
-    crd = yaml.safe_load((ROOT / "deploy" / "crd.yaml").read_text())
+    crd = next(yaml.safe_load_all((ROOT / "deploy" / "crd.yaml").read_text()))
     printer = crd["spec"]["versions"][0]["additionalPrinterColumns"]
     shown = [c for c in printer if not c.get("priority") and c["type"] != "date"]
     return ",".join(["NAME:.metadata.name"] + [f"{c['name'].upper()}:{c['jsonPath']}" for c in shown])

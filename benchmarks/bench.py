@@ -594,6 +594,27 @@ def measure_apply(emu: EmulatorProcess, work: Path, args: argparse.Namespace, co
     return hf_runs, probe_runs, logs
 
 
+def measure_credentials(emu: EmulatorProcess, args: argparse.Namespace, count: int, directory: Path, creds: Path,
+                        runs: int = 3) -> tuple[list[Run], list[int]]:
+    """`hfops credentials` writing every credential of the `count` running endpoints of `directory`
+    (an hfops apply made them), from an empty, existing credentials directory; and the ledger
+    commits each run made."""
+    env = hfops_env(emu.url, args.poll_interval)
+    hf_runs, commits = [], []
+    for _ in range(runs):
+        shutil.rmtree(creds, ignore_errors=True)
+        creds.mkdir(mode=0o700)  # existing and empty: every file output is planned and written
+        run = must(run_hfops(["credentials", str(directory), "--credentials-dir", str(creds)], env, timeout=1800),
+                   f"hfops credentials {count}")
+        written = len(list(creds.glob("*.json")))
+        if written != count:
+            raise RuntimeError(f"hfops credentials wrote {written} files for {count} endpoints")
+        ledger = json.loads((creds / ".hfops-ledger").read_text(encoding="utf-8"))
+        hf_runs.append(run)
+        commits.append(int(ledger.get("generation", 0)))
+    return hf_runs, commits
+
+
 def bench_apply(emu: EmulatorProcess, work: Path, args: argparse.Namespace, results: Results) -> None:
     for count, runs in ((args.creates, args.apply_runs), (args.big_creates, args.big_apply_runs)):
         if not count:
@@ -609,6 +630,15 @@ def bench_apply(emu: EmulatorProcess, work: Path, args: argparse.Namespace, resu
                     f"hfops {spread([r.seconds for r in hf])}; limit {spread([r.seconds for r in probe])}; "
                     f"peak in flight {peak}")
         results.add(goal, "requests", f"{len(logs[-1])}", "-", "-", f"{count} POSTs", None, describe(logs[-1]))
+        if count == args.big_creates:
+            log(f"(b) hfops credentials: {count} running endpoints' credentials written from nothing")
+            last = runs - 1  # the fleet of measure_apply's last hfops run, running now
+            creds_runs, commits = measure_credentials(emu, args, count, work / f"a{count}-h{last}",
+                                                      work / f"creds-a{count}-{last}")
+            results.add(goal, f"hfops credentials, {count} running endpoints",
+                        f"{med([r.seconds for r in creds_runs]):.2f} s", "-", "-", "-", None,
+                        f"{spread([r.seconds for r in creds_runs])}; ledger commits per run: "
+                        + (f"{commits}" if any(commits) else "not counted (a ledger without `generation`)"))
         if count == args.creates and args.loop_creates:
             loop_eps = fleet("loop", ["bench-loop"], args.loop_creates)
             log(f"(b) the loop: get -> create -> wait for {len(loop_eps)} endpoints, one after another")

@@ -1,8 +1,9 @@
 """Apply waits without a thread per endpoint: a fixed pool of workers and one poller per namespace.
 
-80 creates in 2 namespaces: a thread per waiting endpoint would be 80 threads at once; the
-executor's pool is 32 workers (its health-check slots), plus one poller per namespace and a few
-helpers, however many endpoints there are. Waiting costs list calls per namespace, not a read each.
+100 creates in 2 namespaces: a thread per waiting endpoint would be 100 threads at once; the
+executor's pool is 64 workers (`ENDPOINT_CALLS`, its health-check and credential slots), plus one
+poller per namespace and a few helpers, however many endpoints there are. Waiting costs list
+calls per namespace, not a read each.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import threading
 import time
 from pathlib import Path
 
+from hfops.workflows.executor import ENDPOINT_CALLS
 from tests.factories import endpoint_manifest
 
-CREATES = 80
+CREATES = 100
 NAMESPACES = ("acme", "beta")
 
 
@@ -46,7 +48,8 @@ def test_apply_of_many_creates_runs_on_a_bounded_number_of_threads(emulator, hf_
 
     assert result.code == 0, result.output
     assert len(list((tmp_path / "creds").glob("*.json"))) == CREATES
-    assert 0 < peak["apply"] <= 32, peak
+    assert CREATES > ENDPOINT_CALLS, "the fleet must be larger than the pool to tell the two apart"
+    assert 0 < peak["apply"] <= ENDPOINT_CALLS == 64, peak
     assert 0 < peak["poll"] <= len(NAMESPACES), peak
     assert peak["other"] <= 4, peak
     reads = [

@@ -169,8 +169,13 @@ def remove_stale_temporaries(directory: Path) -> list[Path]:
     return sorted(removed)
 
 
-def atomic_write(target: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Write `data` to `target` atomically, with `mode`; refuses to write through a symlink."""
+def atomic_write(target: Path, data: bytes, *, mode: int = 0o600) -> os.stat_result:
+    """Write `data` to `target` atomically, with `mode`; refuses to write through a symlink.
+
+    Returns the status of the file written, taken after the rename from its own descriptor (so it
+    is that file's, even if another process replaced `target` at once): a caller that caches what
+    it wrote can recognise the file later by it.
+    """
     if target.is_symlink():
         raise OSError(f"{target} is a symlink; refusing to write through it")
     directory = str(target.parent)
@@ -178,11 +183,15 @@ def atomic_write(target: Path, data: bytes, *, mode: int = 0o600) -> None:
     try:
         fd, name = create_temporary(target.name, dir_fd=dir_fd, mode=mode)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.rename(name, target.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+                os.rename(name, target.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+                written = os.fstat(fd)
+            finally:
+                os.close(fd)
         except BaseException:
             release_temporary(name, dir_fd=dir_fd, unlink=True)
             raise
@@ -190,3 +199,4 @@ def atomic_write(target: Path, data: bytes, *, mode: int = 0o600) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+    return written

@@ -10,16 +10,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from hfops.core.credentials import CredentialAction
 from hfops.core.diff import Desired
 from hfops.core.errors import CredentialsError, HfopsError, UsageError
 from hfops.core.model import EndpointSpec, FileOutput, LiveEndpoint
 from hfops.core.outcome import CredentialOutcome, Outcome
 from hfops.core.plan import Create, NoOp, Plan, Replace
 from hfops.workflows.executor import ApplyOptions, Event, Executor, http_health_check
-from hfops.workflows.outputs import CredentialDelivery, OutputSinks, check_outputs
+from hfops.workflows.outputs import CredentialDelivery, OutputSinks, carry_out, check_outputs, run_concurrently
 from hfops.workflows.reconcile import Reconciler, secret_values
 
 
@@ -146,26 +148,36 @@ def run_apply(
         on_event=hooks.on_event,
         stop=stop,
     )
-    outcomes = executor.run(the_plan)
-    interrupted = stop is not None and stop.is_set()
-    handled = {o.address for o in outcomes if o.credential_path is not None}
-    failed = {o.address for o in outcomes if not o.ok}
-    def deliver_rest() -> list[CredentialOutcome]:
-        if interrupted:
-            return []
-        done = carry_out_credentials(
-            the_plan, delivery, specs, context.live, handled=handled, failed=failed, wait=request.options.wait
-        )
-        if files_untracked and request.options.wait:
-            done += write_untracked_files(the_plan, delivery, specs, context.live, handled | failed)
-        return done
+    # The credentials written as endpoints become ready are recorded in the ledger in batches (a
+    # commit every fraction of a second, not one per credential; see `Ledger.batch`).
+    with sinks.ledger.batch():
+        outcomes = executor.run(the_plan)
+        interrupted = stop is not None and stop.is_set()
+        handled = {o.address for o in outcomes if o.credential_path is not None}
+        failed = {o.address for o in outcomes if not o.ok}
 
-    # In a worker thread, like every other write: the main thread must stay free for the signal
-    # handler, which must never find the temporary-file registry locked by the thread it interrupted.
-    from concurrent.futures import ThreadPoolExecutor
+        def deliver_rest() -> list[CredentialOutcome]:
+            try:
+                if interrupted:
+                    return []
+                # What the executor wrote must be in the ledger before any removal is decided on it:
+                # a removal of an output's old endpoint checks the ledger for whose it is now.
+                sinks.ledger.flush()
+                done = carry_out_credentials(
+                    the_plan, delivery, specs, context.live, handled=handled, failed=failed, wait=request.options.wait
+                )
+                if files_untracked and request.options.wait:
+                    done += write_untracked_files(the_plan, delivery, specs, context.live, handled | failed)
+                return done
+            finally:
+                sinks.ledger.flush()  # here, so that the end of the batch has nothing left to write
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfops-credentials") as pool:
-        credentials = pool.submit(deliver_rest).result()
+        # In a worker thread, like every other write: the main thread must stay free for the signal
+        # handler, which must never find the temporary-file registry locked by the thread it interrupted.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfops-credentials") as pool:
+            credentials = pool.submit(deliver_rest).result()
     running = {o.address: o.live for o in outcomes if o.credential_path is not None and o.live is not None}
     for written in credentials:
         if written.ok and written.verb != "remove" and written.address in context.live:
@@ -194,23 +206,27 @@ def check_api_keys(
     from hfops.adapters import tgi
     from hfops.workflows.reconcile import read_env_secret
 
-    warnings = []
+    def check(address: str, url: str, env_var: str, key: str) -> list[str]:
+        answer = tgi.info(url, token=key)
+        if answer.status in (401, 403):
+            return [
+                f"{address}: the endpoint rejects the credential's api_key ({env_var}; HTTP {answer.status}): "
+                "GenStudio's calls will fail; give genstudio.apiKey a token that can call this endpoint, "
+                "then run hfops credentials"
+            ]
+        return []
+
+    calls = []
     for address in sorted(written):
         spec, live = specs.get(address), written[address]
         ref = spec.genstudio.api_key if spec else None
         if spec is None or ref is None or spec.type == "public" or live.url is None or live.state != "running":
             continue
         key = read_env_secret(ref.env_var, reconciler.env)
-        if not key:
-            continue
-        answer = tgi.info(live.url, token=key)
-        if answer.status in (401, 403):
-            warnings.append(
-                f"{address}: the endpoint rejects the credential's api_key ({ref.env_var}; HTTP {answer.status}): "
-                "GenStudio's calls will fail; give genstudio.apiKey a token that can call this endpoint, "
-                "then run hfops credentials"
-            )
-    return warnings
+        if key:
+            calls.append(partial(check, address, live.url, ref.env_var, key))
+    checks = run_concurrently(calls)
+    return [warning for found in checks for warning in found]
 
 
 def carry_out_credentials(
@@ -223,16 +239,22 @@ def carry_out_credentials(
     failed: set[str],
     wait: bool,
 ) -> list[CredentialOutcome]:
-    """The plan's credential actions not already done when an endpoint became ready."""
-    results: list[CredentialOutcome] = []
+    """The plan's credential actions not already done when an endpoint became ready (concurrently)."""
     replaced = {a.address for a in plan.actions if isinstance(a, (Create, Replace))}
-    for action in plan.credentials:
+
+    def settled(action: CredentialAction) -> list[CredentialOutcome] | None:
+        if action.verb == "remove":
+            return None
+        if action.address in handled:
+            return [CredentialOutcome(action.address, action.output.describe(), action.verb, True)]
+        if action.address in failed:
+            return []  # the endpoint's failure is reported; its credential waits for the next apply
+        if (action.address in replaced or not wait) and not (action.address in replaced and action.verb == "update"):
+            return []
+        return None
+
+    def carry(action: CredentialAction) -> list[CredentialOutcome]:
         described = action.output.describe()
-        if action.verb != "remove" and action.address in handled:
-            results.append(CredentialOutcome(action.address, described, action.verb, True))
-            continue
-        if action.verb != "remove" and action.address in failed:
-            continue  # the endpoint's failure is reported; its credential waits for the next apply
         try:
             if action.verb == "remove":
                 delivery.remove(action)
@@ -240,7 +262,7 @@ def carry_out_credentials(
                 if action.address in replaced and action.verb == "update":
                     # The endpoint it points at is gone: a credential for it must not stay behind.
                     delivery.remove(action)
-                    results.append(
+                    return [
                         CredentialOutcome(
                             action.address,
                             described,
@@ -248,18 +270,22 @@ def carry_out_credentials(
                             True,
                             "removed: the endpoint was replaced; run hfops credentials once it runs",
                         )
-                    )
-                continue
+                    ]
+                return []
             else:
                 current = live.get(action.address)
                 spec = specs.get(action.address)
                 if current is None or spec is None:
                     raise CredentialsError(f"{action.address}: does not exist")
                 delivery.write(spec, current, only=[action.output])
-            results.append(CredentialOutcome(action.address, described, action.verb, True))
+            return [CredentialOutcome(action.address, described, action.verb, True)]
         except HfopsError as error:
-            results.append(CredentialOutcome(action.address, described, action.verb, False, error.message))
-    return results
+            return [CredentialOutcome(action.address, described, action.verb, False, error.message)]
+
+    def removes(action: CredentialAction) -> bool:
+        return action.verb == "remove" or (action.address in replaced and action.verb == "update")
+
+    return carry_out(plan.credentials, carry, sinks=delivery.sinks, removes=removes, settled=settled)
 
 
 def write_untracked_files(
@@ -270,19 +296,22 @@ def write_untracked_files(
     done: set[str],
 ) -> list[CredentialOutcome]:
     """File outputs of unchanged endpoints, when the credentials directory was new to this run."""
-    results: list[CredentialOutcome] = []
     unchanged = {a.address for a in plan.actions if isinstance(a, NoOp)}
+
+    def write(address: str, spec: EndpointSpec, current: LiveEndpoint, files: list[FileOutput]) -> CredentialOutcome:
+        try:
+            return CredentialOutcome(address, delivery.write(spec, current, only=files), "write", True)
+        except HfopsError as error:
+            return CredentialOutcome(address, files[0].describe(), "write", False, error.message)
+
+    writes = []
     for address in sorted(unchanged - done):
         spec, current = specs.get(address), live.get(address)
         files = [o for o in spec.genstudio.outputs if isinstance(o, FileOutput)] if spec else []
-        if spec is None or current is None or spec.paused or not files:
-            continue
-        try:
-            where = delivery.write(spec, current, only=files)
-            results.append(CredentialOutcome(address, where, "write", True))
-        except HfopsError as error:
-            results.append(CredentialOutcome(address, files[0].describe(), "write", False, error.message))
-    return results
+        if spec is not None and current is not None and not spec.paused and files:
+            writes.append(partial(write, address, spec, current, files))
+    with delivery.sinks.ledger.batch():
+        return run_concurrently(writes)
 
 
 def check_credential_outputs(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hfops.core.credentials import credential_bytes
+from hfops.core.credentials import CredentialAction, credential_bytes
 from hfops.core.errors import CredentialsError, HfopsError, UsageError
 from hfops.core.outcome import CredentialOutcome
 from hfops.core.plan import Plan
-from hfops.workflows.outputs import CredentialDelivery
+from hfops.workflows.outputs import CredentialDelivery, carry_out, record_adopted
 from hfops.workflows.reconcile import Context, Reconciler
 
 
@@ -45,19 +45,23 @@ def apply_credentials(reconciler: Reconciler, paths: Sequence[str]) -> list[Cred
                     spec.address, "-", "write", False, f"{spec.address}: does not exist; run hfops apply first"
                 )
             )
-    for action in plan.credentials:
+
+    def carry(action: CredentialAction) -> list[CredentialOutcome]:
         described = action.output.describe()
         live = context.live.get(action.address)
         try:
             if action.verb == "remove":
                 delivery.remove(action)
             elif live is None:
-                continue  # reported above
+                return []  # reported above
             else:
                 delivery.write(specs[action.address], live, only=[action.output])
-            results.append(CredentialOutcome(action.address, described, action.verb, True))
+            return [CredentialOutcome(action.address, described, action.verb, True)]
         except HfopsError as error:
-            results.append(CredentialOutcome(action.address, described, action.verb, False, error.message))
+            return [CredentialOutcome(action.address, described, action.verb, False, error.message)]
+
+    results += carry_out(plan.credentials, carry, sinks=delivery.sinks)
+    record_adopted(delivery.sinks, context.specs, context.live, reconciler.settings.owner)
     return results
 
 

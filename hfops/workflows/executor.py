@@ -28,7 +28,7 @@ from hfops.workflows.endpoint_access import Clock, NotStarted, Poller, Seen, Sys
 READY_STATES = frozenset({"running", "scaledToZero"})
 FAILED_STATES = frozenset({"failed", "updateFailed"})
 INTERRUPTED_WAITING = "interrupted while waiting"
-ENDPOINT_CALLS = 32  # health checks and credential writes at once (each endpoint is its own server)
+ENDPOINT_CALLS = 64  # health checks, /info calls and credential writes at once (each endpoint is its own server)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ actions; `CredentialDelivery` writes and removes them during apply, `hfops crede
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hfops.core.credentials import (
     ContextWindow,
@@ -33,6 +34,11 @@ from hfops.core.model import (
     SecretOutput,
 )
 from hfops.core.plan import Conflict, Create, Delete, Plan, Replace
+
+T = TypeVar("T")
+# Credential actions carried out at once: each mostly waits on its endpoint's /info (each endpoint
+# is its own server) or on a file's fsync.
+CREDENTIAL_WORKERS = 64
 
 if TYPE_CHECKING:
     from hfops.adapters.settings import Settings
@@ -332,3 +338,107 @@ class CredentialDelivery:
         sink = self.sinks.sink(action.output)
         sink.remove(Target(namespace, name, self.owner))
         return sink.describe()
+
+
+def run_concurrently(tasks: Sequence[Callable[[], T]], *, workers: int = CREDENTIAL_WORKERS) -> list[T]:
+    """Run `tasks` on up to `workers` threads; their results in the order of `tasks`.
+
+    In worker threads even for one task: the main thread stays free for a signal handler (which
+    must never find the temporary-file registry locked by the thread it interrupted). On an
+    interrupt nothing more is started; the tasks already running finish (each write is atomic).
+    """
+    if not tasks:
+        return []
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(tasks))), thread_name_prefix="hfops-credentials")
+    try:
+        futures = [pool.submit(task) for task in tasks]
+        return [future.result() for future in futures]
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+
+
+def carry_out(
+    actions: Sequence[CredentialAction],
+    do: Callable[[CredentialAction], list[T]],
+    *,
+    sinks: OutputSinks,
+    removes: Callable[[CredentialAction], bool] = lambda action: action.verb == "remove",
+    settled: Callable[[CredentialAction], list[T] | None] = lambda action: None,
+    workers: int = CREDENTIAL_WORKERS,
+) -> list[T]:
+    """`do(action)` for every action, concurrently, in one ledger batch; results in plan order.
+
+    The actions that may remove something (`removes`) run first, all of them, then the others:
+    a removal takes away a sub-directory hfops made once it is empty, which must never happen
+    while a write into it is under way. Two actions of one output (a move of an output from one
+    endpoint to another) never run at once. The ledger records what the actions wrote in one
+    commit at the end (or every fraction of a second, see `Ledger.batch`), not one per credential.
+    `settled(action)`, when not None, is the action's result already (nothing to do): no thread.
+    """
+    done: dict[int, list[T]] = {}
+    for index, action in enumerate(actions):
+        result = settled(action)
+        if result is not None:
+            done[index] = result
+
+    def run_group(indices: list[int]) -> list[tuple[int, list[T]]]:
+        return [(index, do(actions[index])) for index in indices]
+
+    with sinks.ledger.batch():
+        for phase in (True, False):
+            groups: dict[str, list[int]] = {}
+            for index, action in enumerate(actions):
+                if index not in done and removes(action) == phase:
+                    groups.setdefault(action.output.output_id, []).append(index)
+            tasks = [partial(run_group, indices) for indices in groups.values()]
+            if not tasks:
+                continue
+            for group in run_concurrently(tasks, workers=workers):
+                done.update(group)
+    return [result for index in range(len(actions)) for result in done[index]]
+
+
+def record_adopted(
+    sinks: OutputSinks, specs: Iterable[EndpointSpec], live: Mapping[str, LiveEndpoint], owner: str
+) -> int:
+    """Record the file outputs that hold their endpoint's credential but are not in the ledger.
+
+    Such a file was written by a run killed before the ledger recorded it (or by an hfops from
+    before the ledger); it is adopted as hfops' own when read, but only a recorded output is
+    removed by prune or destroy. A file counts only if it is credential-shaped and names the URL
+    the endpoint has now. Returns how many were recorded (one ledger commit for all).
+    """
+    from pathlib import Path
+
+    if not Path(sinks.settings.credentials_dir).is_dir():
+        return 0
+    found: list[tuple[str, str]] = []
+    for spec in specs:
+        current = live.get(spec.address)
+        if spec.paused or current is None or current.url is None:
+            continue
+        for output in spec.genstudio.outputs:
+            if not isinstance(output, FileOutput) or sinks.ledger.get(output.output_id) is not None:
+                continue
+            try:
+                held = sinks.sink(output).read()
+            except HfopsError:
+                continue
+            if held.state != "ours" or held.address is not None or held.content is None:
+                continue
+            try:
+                data = json.loads(held.content)
+            except ValueError:
+                continue
+            if isinstance(data, dict) and data.get("endpoint") == current.url:
+                found.append((output.output_id, spec.address))
+    if found:
+        with sinks.ledger.batch():
+            for output_id, address in found:
+                sinks.ledger.record(output_id, address, owner)
+    return len(found)

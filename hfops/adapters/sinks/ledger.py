@@ -9,7 +9,13 @@ become empty) and the random salt of the fingerprints.
 Every change re-reads and rewrites the file atomically (temporary file, fsync, rename) while
 holding an exclusive `flock` on the ledger file (re-checked after the lock is granted to be the one
 still at the path, since every change replaces it), so two runs at once never lose each other's
-entries. A missing or empty ledger reads as empty; so does a corrupt one, which the next change
+entries. Changes are group-committed: the changes that threads of one run ask for while a commit
+is under way are made together by the next one (each caller still returns only once its own change
+is in the file), and inside `batch()` they wait for its end and make one commit. A credential file
+is written (and fsynced) before its entry is recorded, so at any moment, even after a kill -9, the
+ledger claims only files that were completely written; a file written but not yet recorded is
+credential-shaped and adopted by the next run (see files.py). `generation` counts the commits
+ever made to the file. A missing or empty ledger reads as empty; so does a corrupt one, which the next change
 keeps aside as `.hfops-ledger.corrupt-<timestamp>` (never silently overwritten) and reports as a
 warning.
 """
@@ -22,10 +28,12 @@ import json
 import os
 import secrets
 import stat
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +48,7 @@ GITIGNORE_TEXT = "# Created by hfops: the files here hold keys; never commit the
 BOOKKEEPING_NAMES = (".gitignore", LEDGER_NAME)
 _VERSION = 1
 _LOCK_TIMEOUT = 30.0
+BATCH_SECONDS = 0.5  # inside `Ledger.batch`, changes wait at most this long for a commit
 
 # scrypt, N=2**15, r=8, p=1: 32 MiB of memory and ~70-100 ms of one core per guess on this machine
 # (measured; the test suite asserts at least 50 ms). Recovering even a short key from its
@@ -98,6 +107,68 @@ def _reason(error: OSError) -> str:
     return os.strerror(error.errno) if error.errno else str(error)
 
 
+def _identity(info: os.stat_result) -> tuple[int, ...]:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def _entries_of(outputs: Any) -> dict[str, LedgerEntry]:
+    found: dict[str, LedgerEntry] = {}
+    if not isinstance(outputs, dict):
+        return found
+    for key, value in outputs.items():
+        if not isinstance(value, dict) or not isinstance(value.get("address"), str):
+            continue
+        digest = value.get("digest")
+        found[key] = LedgerEntry(
+            value["address"], str(value.get("owner") or ""), digest if isinstance(digest, str) else None
+        )
+    return found
+
+
+def _json_value(value: Any) -> str:
+    if isinstance(value, str):
+        return _quote(value)
+    return "null" if value is None else json.dumps(value, sort_keys=True)
+
+
+def _output_line(key: str, value: Any) -> str:
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        fields = ", ".join(f"{_quote(k)}: {_json_value(v)}" for k, v in sorted(value.items()))
+        return f"    {_quote(key)}: {{{fields}}}"
+    return f"    {_quote(key)}: {json.dumps(value, sort_keys=True)}"
+
+
+def _serialise(data: dict[str, Any]) -> bytes:
+    """The ledger as JSON, one output per line.
+
+    `json.dumps(indent=...)` runs the pure-Python encoder: for a ledger of hundreds of outputs,
+    rewritten at every commit, that was most of a large apply's credential time. The strings of
+    an output line go through the C string encoder instead.
+    """
+    parts = []
+    for key in sorted(data):
+        value = data[key]
+        if key == "outputs" and isinstance(value, dict) and value:
+            lines = ",\n".join(_output_line(k, v) for k, v in sorted(value.items()))
+            parts.append(f'  "outputs": {{\n{lines}\n  }}')
+        else:
+            parts.append(f"  {_quote(key)}: {json.dumps(value, sort_keys=True)}")
+    return ("{\n" + ",\n".join(parts) + "\n}\n").encode()
+
+
+Change = Callable[[dict[str, Any]], bool]
+
+
+class _Pending:
+    """One change waiting for a commit, and what became of it."""
+
+    def __init__(self, change: Change) -> None:
+        self.change = change
+        self.done = False
+        self.warnings: list[str] = []
+        self.error: CredentialsError | None = None
+
+
 class Ledger:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -107,6 +178,14 @@ class Ledger:
         # changed ledger has another inode or ctime): a plan asks once per credential output, and
         # re-reading the whole ledger for each made a plan of N outputs cost N squared.
         self._entries: tuple[tuple[int, ...], dict[str, LedgerEntry]] | None = None
+        self._queue: list[_Pending] = []  # changes asked for, not yet taken by a commit
+        self._queue_lock = threading.Lock()
+        self._commit_lock = threading.Lock()  # one commit at a time in this process
+        self._batch_depth = 0
+        self._batched: list[_Pending] = []  # changes of the batch under way, not yet committed
+        self._batch_since = 0.0  # when the oldest of them was asked for
+        self._batch_every = BATCH_SECONDS
+        self._batch_errors: list[CredentialsError] = []
 
     @property
     def path(self) -> Path:
@@ -150,10 +229,9 @@ class Ledger:
 
     def _identity(self) -> tuple[int, ...] | None:
         try:
-            info = self.path.lstat()
+            return _identity(self.path.lstat())
         except OSError:
             return None
-        return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
     def entries(self) -> dict[str, LedgerEntry]:
         identity = self._identity()
@@ -166,16 +244,12 @@ class Ledger:
         return dict(found)
 
     def _parse_entries(self) -> dict[str, LedgerEntry]:
-        outputs = self._read().get("outputs") or {}
-        found: dict[str, LedgerEntry] = {}
-        for key, value in outputs.items():
-            if not isinstance(value, dict) or not isinstance(value.get("address"), str):
-                continue
-            digest = value.get("digest")
-            found[key] = LedgerEntry(
-                value["address"], str(value.get("owner") or ""), digest if isinstance(digest, str) else None
-            )
-        return found
+        return _entries_of(self._read().get("outputs") or {})
+
+    def generation(self) -> int:
+        """How many commits the ledger file has seen (0: none, or written by an hfops before the count)."""
+        value = self._read().get("generation")
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
     def get(self, output_id: str) -> LedgerEntry | None:
         identity = self._identity()
@@ -240,8 +314,102 @@ class Ledger:
             finally:
                 os.close(fd)  # releases the lock
 
-    def _change(self, change: Any) -> list[str]:
-        """Under the lock: re-read, apply `change(data) -> bool (changed)`, rewrite; returns warnings."""
+    @contextmanager
+    def batch(self, *, every: float = BATCH_SECONDS) -> Iterator[None]:
+        """Changes asked for inside (from any thread) are committed together: at the end, and
+        whenever the oldest waiting one is `every` seconds old (so that a long batch, killed,
+        loses at most that much bookkeeping).
+
+        A change then returns before it is in the file: use it only where what the change records
+        is already complete (a credential file is written, fsynced and renamed before its entry
+        is asked for), so that a kill leaves at worst files the ledger does not claim yet (adopted
+        as hfops' by the next run), never entries for files that were not written. A failed
+        commit is raised at the end of the batch.
+        """
+        with self._queue_lock:
+            self._batch_depth += 1
+            if self._batch_depth == 1:
+                self._batch_every = every
+                self._batch_errors = []
+        try:
+            yield
+        finally:
+            with self._queue_lock:
+                self._batch_depth -= 1
+                last = self._batch_depth == 0
+                batched, self._batched = (self._batched, []) if last else ([], self._batched)
+                self._queue.extend(batched)
+            if batched:
+                self._group_commit(batched)
+                self._batch_errors.extend(p.error for p in batched if p.error is not None)
+            if last and self._batch_errors:
+                raise self._batch_errors[0]
+
+    def flush(self) -> None:
+        """Commit now what the batch under way has waiting (so that its end, in another thread,
+        has nothing left to write); a failure is raised at the end of the batch."""
+        with self._queue_lock:
+            due, self._batched = self._batched, []
+            self._queue.extend(due)
+        if due:
+            self._group_commit(due)
+            self._batch_errors.extend(p.error for p in due if p.error is not None)
+
+    def _change(self, change: Change) -> list[str]:
+        """Apply `change(data) -> bool (changed)` to the ledger; returns warnings (see `_commit`).
+
+        Group commit: the change is queued; whichever thread holds the commit lock next takes
+        every queued change and makes one commit of them all. Inside a batch, see `batch`.
+        """
+        pending = _Pending(change)
+        with self._queue_lock:
+            batched = self._batch_depth > 0
+            if batched:
+                now = time.monotonic()
+                if not self._batched:
+                    self._batch_since = now
+                self._batched.append(pending)
+                if now - self._batch_since < self._batch_every:
+                    return []
+                due, self._batched = self._batched, []
+            else:
+                due = [pending]
+            self._queue.extend(due)  # in the order asked for, under the same lock as taken
+        self._group_commit(due)
+        if batched:  # the callers of the others have returned: told at the end of the batch
+            self._batch_errors.extend(p.error for p in due if p.error is not None)
+            return pending.warnings
+        if pending.error is not None:
+            raise pending.error
+        return pending.warnings
+
+    def _group_commit(self, mine: list[_Pending]) -> None:
+        """Make sure the changes `mine`, already queued, are committed (by this thread or another).
+
+        Changes are queued in the order they were asked for, moved from a batch to the queue
+        under one hold of the queue lock, so that two of one output (a removal, then a write)
+        are never committed in the other order."""
+        with self._commit_lock:
+            if all(p.done for p in mine):
+                return  # made by the commit of another thread meanwhile
+            with self._queue_lock:
+                taken, self._queue = self._queue, []
+            try:
+                warnings = self._commit([p.change for p in taken])
+            except CredentialsError as error:
+                for p in taken:
+                    p.error, p.done = error, True
+                return
+            except BaseException as error:  # told to every waiting change, then raised
+                failure = CredentialsError(f"cannot update {self.path}: {type(error).__name__}")
+                for p in taken:
+                    p.error, p.done = failure, True
+                raise
+            for p in taken:
+                p.warnings, p.done = list(warnings), True
+
+    def _commit(self, changes: list[Change]) -> list[str]:
+        """Under the lock: re-read, apply every change, rewrite once if any changed; returns warnings."""
         found: list[str] = []
         try:
             with self._locked():
@@ -252,10 +420,15 @@ class Ledger:
                         aside = aside.with_name(f"{aside.name}-{secrets.token_hex(2)}")
                     os.rename(self.path, aside)
                     found.append(f"{self.path} was not a valid hfops ledger; kept aside as {aside.name}, started anew")
-                if change(data) or corrupt:
+                changed = [change(data) for change in changes]  # every one applied, none skipped
+                if any(changed) or corrupt:
                     data["version"] = _VERSION
-                    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-                    atomic_write(self.path, text.encode(), mode=0o600)
+                    generation = data.get("generation")
+                    valid = isinstance(generation, int) and not isinstance(generation, bool) and generation >= 0
+                    data["generation"] = (generation if valid and isinstance(generation, int) else 0) + 1
+                    written = atomic_write(self.path, _serialise(data), mode=0o600)
+                    # What this run just wrote needs no re-reading: recognised by the file's identity.
+                    self._entries = (_identity(written), _entries_of(data.get("outputs") or {}))
         except OSError as error:
             raise CredentialsError(f"cannot update {self.path}: {_reason(error)}") from None
         self.warnings.extend(found)
@@ -273,17 +446,23 @@ class Ledger:
         """Record (or replace) an output's entry; returns warnings (a corrupt ledger kept aside).
 
         With `fingerprint_of`, the digest is `content_fingerprint(fingerprint_of, salt)` with the
-        stored salt, computed under the lock (the salt is made and stored the first time).
+        stored salt (made and stored, under the lock, the first time).
         """
+
+        # The fingerprint (scrypt: ~0.1 s of CPU) is made here, outside the lock, with the salt
+        # the ledger has now (or the one this object will store); redone under the lock only if
+        # another run stored a different salt meanwhile.
+        early_salt = self.salt() if fingerprint_of is not None else None
+        early = content_fingerprint(fingerprint_of, early_salt) if fingerprint_of is not None and early_salt else None
 
         def add(data: dict[str, Any]) -> bool:
             value = digest
             if fingerprint_of is not None:
                 salt = _stored_salt(data)
                 if salt is None:
-                    salt = self._ephemeral_salt or secrets.token_bytes(16)
+                    salt = early_salt or self._ephemeral_salt or secrets.token_bytes(16)
                     data["salt"] = salt.hex()
-                value = content_fingerprint(fingerprint_of, salt)
+                value = early if salt == early_salt else content_fingerprint(fingerprint_of, salt)
             data.setdefault("outputs", {})[output_id] = {"address": address, "owner": owner, "digest": value}
             return True
 

@@ -87,18 +87,22 @@ def test_import_never_writes_credentials_kept_in_env(api: HfApi, emulator: Any, 
             os.environ.pop(key, None)
 
 
-def test_a_redacted_placeholder_cannot_be_applied(
-    emulator: Any, hf_env: dict[str, str], run: Any, tmp_path: Path
-) -> None:
+def pasted(tmp_path: Path, env_lines: str) -> Path:
+    """A manifest pasted from redacted output: its `env` entries (line 8 on) are `env_lines`."""
     path = tmp_path / "pasted.yaml"
     path.write_text(
         "apiVersion: hfops/v1\nkind: Endpoint\nmetadata: {name: pasted, namespace: acme}\nspec:\n"
         "  model: {repository: gpt2}\n"
         "  compute: {vendor: aws, region: us-east-1, accelerator: cpu, instanceType: intel-icl, instanceSize: x1}\n"
-        "  env:\n"
-        "    LOG_LEVEL: info\n"
-        "    HF_TOKEN: (sensitive value)\n"
+        "  env:\n" + env_lines
     )
+    return path
+
+
+def test_a_redacted_placeholder_cannot_be_applied(
+    emulator: Any, hf_env: dict[str, str], run: Any, tmp_path: Path
+) -> None:
+    path = pasted(tmp_path, "    LOG_LEVEL: info\n    HF_TOKEN: (sensitive value)\n")
     validated = run("validate", str(path))
     assert validated.code == 1
     assert f"{path}:9: spec.env.HF_TOKEN: '(sensitive value)' is the placeholder" in validated.stderr
@@ -117,14 +121,7 @@ def test_a_redacted_placeholder_cannot_be_applied(
 )
 def test_the_placeholder_is_refused_however_yaml_spells_it(run: Any, tmp_path: Path, written: str) -> None:
     # hfops skips the placeholder search in files that cannot hold it; these all can.
-    path = tmp_path / "pasted.yaml"
-    path.write_text(
-        "apiVersion: hfops/v1\nkind: Endpoint\nmetadata: {name: pasted, namespace: acme}\nspec:\n"
-        "  model: {repository: gpt2}\n"
-        "  compute: {vendor: aws, region: us-east-1, accelerator: cpu, instanceType: intel-icl, instanceSize: x1}\n"
-        "  env:\n"
-        f"    API_SECRET_VALUE: {written}\n"
-    )
+    path = pasted(tmp_path, f"    API_SECRET_VALUE: {written}\n")
     validated = run("validate", str(path))
     assert validated.code == 1, validated.output
     assert f"{path}:8: spec.env.API_SECRET_VALUE: '(sensitive value)' is the placeholder" in validated.stderr

@@ -189,16 +189,6 @@ def read_held(sinks: OutputSinks, outputs: Iterable[CredentialOutput]) -> dict[s
     return held
 
 
-def read_held_files(sinks: OutputSinks, specs: Sequence[EndpointSpec]) -> dict[str, Held]:
-    """What the file outputs of `specs` hold now, read before the plan is made: the plan reads them
-    while the API's answers are awaited (reads only; nothing is written or created)."""
-    from pathlib import Path
-
-    if not Path(sinks.settings.credentials_dir).is_dir():
-        return {}  # not tracked (see plan_outputs)
-    return read_held(sinks, (o for s in specs for o in s.genstudio.outputs if isinstance(o, FileOutput)))
-
-
 def plan_outputs(
     plan: Plan,
     specs: Sequence[EndpointSpec],
@@ -209,12 +199,8 @@ def plan_outputs(
     api_key_for: Any,
     prune: bool,
     owner: str,
-    held_files: Mapping[str, Held] | None = None,
 ) -> tuple[tuple[CredentialAction, ...], tuple[str, ...]]:
-    """The credential actions of a plan: what each declared output should hold vs what it holds.
-
-    `held_files`: what `read_held_files` found earlier in the run (files it covers are not read again).
-    """
+    """The credential actions of a plan: what each declared output should hold vs what it holds."""
     remade = {a.address for a in plan.actions if isinstance(a, (Create, Replace))}
     conflicted = {a.address for a in plan.actions if isinstance(a, Conflict)}
     specs = [s for s in specs if s.address not in conflicted]  # not ours: no credential either
@@ -225,11 +211,7 @@ def plan_outputs(
 
     files_tracked = Path(sinks.settings.credentials_dir).is_dir()
     resolved = {s.address: resolve_outputs(s, sinks, files=files_tracked) for s in specs}
-    earlier = held_files or {}
-    held = dict(earlier)
-    held.update(
-        read_held(sinks, (o for outputs in resolved.values() for o in outputs if o.output_id not in earlier))
-    )
+    held = read_held(sinks, (o for outputs in resolved.values() for o in outputs))
     wanted: list[WantedCredential] = []
     declared: set[str] = set()
     kept: set[tuple[str, str]] = set()  # outputs of paused endpoints: left as they are

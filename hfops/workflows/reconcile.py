@@ -36,7 +36,6 @@ from hfops.core.plan import Plan, build_plan
 from hfops.core.redact import REDACTOR
 
 if TYPE_CHECKING:
-    from hfops.core.credentials import Held
     from hfops.workflows.outputs import OutputSinks
 
 Warn = Callable[[str], None]
@@ -155,9 +154,6 @@ class Reconciler:
         self._whoami_lock = threading.Lock()
         self._whoami_error: BaseException | None = None
         self._deferred: list[Diagnostic] | None = None  # while `plan` collects problems
-        # The credential files read while the last context's API reads were awaited, and for whom.
-        self._held_files: dict[str, Held] = {}
-        self._held_files_for: tuple[EndpointSpec, ...] | None = None
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -227,11 +223,9 @@ class Reconciler:
                 raise
         return {endpoint.address: endpoint for endpoints in listed for endpoint in endpoints}
 
-    def resolve_models(
-        self, specs: Sequence[EndpointSpec], results: Mapping[tuple[str, str], ResolvedModel | PlanError] | None = None
-    ) -> dict[tuple[str, str], ResolvedModel]:
-        if results is None:
-            results = self.models.resolve_all({s.model_key for s in specs}, parallelism=self.settings.parallelism)
+    def resolve_models(self, specs: Sequence[EndpointSpec]) -> dict[tuple[str, str], ResolvedModel]:
+        wanted = {s.model_key for s in specs}
+        results = self.models.resolve_all(wanted, parallelism=self.settings.parallelism)
         problems = [
             Diagnostic(spec.location_of("spec.model.repository"), result.message, result.hint)
             for spec in specs
@@ -256,15 +250,10 @@ class Reconciler:
         # The list reads and the model resolution need nothing of each other: both start now.
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="hfops-read") as pool:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfops-read") as pool:
             reading = pool.submit(self.read_live, namespaces)
-            resolving = pool.submit(self.models.resolve_all, {s.model_key for s in specs},
-                                    parallelism=self.settings.parallelism)
             try:
-                # While the API and the Hub answer (their work, not this process's), the credential
-                # files are read: at 5,000 endpoints that is a third of a second on the other core.
-                self._held_files, self._held_files_for = self._read_held_files(specs), specs
-                models = self.resolve_models(specs, resolving.result())
+                models = self.resolve_models(specs)
                 self.check_model_limits(specs, models)
             except BaseException:
                 reading.cancel()
@@ -392,11 +381,6 @@ class Reconciler:
             return self.settings.token
         return read_env_secret(ref.env_var, self.env)
 
-    def _read_held_files(self, specs: Sequence[EndpointSpec]) -> dict[str, Held]:
-        from hfops.workflows.outputs import read_held_files
-
-        return read_held_files(self.output_sinks(specs), specs)
-
     def plan_credentials(
         self, context: Context, plan: Plan, *, prune: bool
     ) -> tuple[tuple[CredentialAction, ...], tuple[str, ...]]:
@@ -411,7 +395,6 @@ class Reconciler:
             api_key_for=self.known_api_key,
             prune=prune,
             owner=self.settings.owner,
-            held_files=self._held_files if self._held_files_for is context.specs else None,
         )
 
     def check_hardware(self, context: Context, plan: Plan) -> list[EndpointCost]:

@@ -154,6 +154,7 @@ class Reconciler:
         self._whoami_lock = threading.Lock()
         self._whoami_error: BaseException | None = None
         self._deferred: list[Diagnostic] | None = None  # while `plan` collects problems
+        self._warned_token_key = False  # the HF_TOKEN-as-api_key warning, said once per run
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -467,9 +468,15 @@ class Reconciler:
             if value is None:
                 raise HfopsError(f"{spec.address}: environment variable {ref.env_var} is not set")
             return value
-        self.warn(
-            f"{spec.address}: no genstudio.apiKey; the credential uses HF_TOKEN (a dedicated token "
-            "that can only call endpoints is safer)"
-        )
+        with self._whoami_lock:
+            # Once per run: credentials are written concurrently, so one line per endpoint was
+            # hundreds of lines in no fixed order for a fleet that never sets an apiKey.
+            first = not self._warned_token_key
+            self._warned_token_key = True
+        if first:
+            self.warn(
+                f"{spec.address}: no genstudio.apiKey; the credential uses HF_TOKEN (a dedicated token "
+                "that can only call endpoints is safer); so do the credentials of any other endpoint without one"
+            )
         assert self.settings.token is not None
         return self.settings.token

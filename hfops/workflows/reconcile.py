@@ -29,6 +29,7 @@ from hfops.core.errors import (
     TokenRefused,
     UsageError,
 )
+from hfops.core.gc_pause import paused_gc
 from hfops.core.hardware import EndpointCost
 from hfops.core.manifest import ManifestSet, load_manifests
 from hfops.core.model import OWNER_PATTERN, EndpointSpec, LiveEndpoint, ResolvedModel
@@ -312,7 +313,10 @@ class Reconciler:
         # Model and limit problems wait for the hardware checks: all of them in one run.
         self._deferred = []
         try:
-            return self._plan(paths, adopt, prune, allow_empty_prune, credentials, replace_addresses)
+            # A plan builds a fleet's worth of objects that all live to its end: the collector would
+            # walk them again and again for nothing (0.15 s of a 2 s plan of 5,000). It runs after.
+            with paused_gc():
+                return self._plan(paths, adopt, prune, allow_empty_prune, credentials, replace_addresses)
         finally:
             self._deferred = None
 

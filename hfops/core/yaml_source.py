@@ -65,8 +65,8 @@ class YamlDocument:
     # the mappings the parser was asked to keep them for, so that values such as `1.10` or `010`
     # can be kept verbatim where a string is meant (environment values).
     plain_text: dict[Path, str] = field(default_factory=dict)
-    # True when no value of the document can hold `words` of `may_hold` (see there): a check that
-    # looks for a text in every value can skip a document whose file does not contain it.
+    # The watched words no value of the document can contain (`absent_words`): a check that looks
+    # for a text in every value can skip a document whose file does not contain it.
     text_free_of: frozenset[str] = frozenset()
 
 

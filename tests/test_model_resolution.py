@@ -95,3 +95,20 @@ def test_a_branch_that_moves_between_the_info_and_the_config_reads_the_config_of
     # The config served at `main` came from the new commit: hfops read the pinned commit's instead.
     assert paths[-1] == f"/gpt2/resolve/{old_head}/config.json", paths
     assert "/gpt2/resolve/main/config.json" in paths
+
+
+def test_the_reads_again_at_the_commit_go_out_together(tmp_path: Path, run: Any, monkeypatch: Any) -> None:
+    # Behind a proxy that drops the header every config is read again at its commit: those reads
+    # are one more wave, not one round trip per model after another.
+    models = ("gpt2", "mistralai/Mistral-7B-Instruct-v0.2", "meta-llama/Llama-2-7b-chat-hf")
+    (tmp_path / "m").mkdir()
+    for index, model in enumerate(models):
+        (tmp_path / "m" / f"e{index}.yaml").write_text(endpoint_manifest(f"e{index}", "acme", repository=model))
+    with Emulator(EmulatorConfig(provision_seconds=0.3, latency_ms=300, strip_commit_header=True)) as emulator:
+        point_at(emulator, monkeypatch)
+        result = run("plan", str(tmp_path / "m"))
+        again = [t for path, t in hub_reads(emulator) if "/resolve/" in path and "/resolve/main/" not in path]
+
+    assert result.code == 0, result.output
+    assert len(again) == len(models)
+    assert max(again) - min(again) < 0.25, again  # started together (300 ms per answer)

@@ -445,9 +445,14 @@ class FileSink:
 
     def remove(self, target: Target) -> None:
         entry = self.ledger.get(self.output_id)
-        if entry is None or entry.address != target.address or self._path_problem():
-            return  # not recorded as written by hfops for this endpoint: not touched
+        if (entry is not None and entry.address != target.address) or self._path_problem():
+            return  # recorded for another endpoint: not touched
         seen = self._inspect()
+        if entry is None and not (seen.held.state == "ours" and seen.held.address is None):
+            return  # neither recorded nor a credential hfops adopts at this output: not touched
+        # Unrecorded but credential-shaped at this endpoint's own output: what `read` calls ours
+        # (a run killed between writing it and recording it, or an hfops from before the ledger),
+        # so what the plan said it would remove is removed, not reported removed and left.
         if seen.held.state == "unreadable" and not seen.replaced:
             raise CredentialsError(f"cannot remove {self.path}: {seen.held.detail}")
         if seen.held.state == "ours":

@@ -355,6 +355,12 @@ class Ledger:
             self._group_commit(due)
             self._batch_errors.extend(p.error for p in due if p.error is not None)
 
+    def _timed_flush(self) -> None:
+        with self._queue_lock:
+            if self._batch_depth == 0:
+                return  # the batch ended (and committed) meanwhile
+        self.flush()
+
     def _change(self, change: Change) -> list[str]:
         """Apply `change(data) -> bool (changed)` to the ledger; returns warnings (see `_commit`).
 
@@ -364,12 +370,20 @@ class Ledger:
         pending = _Pending(change)
         with self._queue_lock:
             batched = self._batch_depth > 0
+            timer = None
             if batched:
                 now = time.monotonic()
                 if not self._batched:
                     self._batch_since = now
+                    # Committed `every` seconds from now even if no other change comes: a batch
+                    # that waits (an apply waiting on slow endpoints) must not keep a record a
+                    # kill would lose, while the file it records is long written.
+                    timer = threading.Timer(self._batch_every, self._timed_flush)
+                    timer.daemon = True
                 self._batched.append(pending)
                 if now - self._batch_since < self._batch_every:
+                    if timer is not None:
+                        timer.start()
                     return []
                 due, self._batched = self._batched, []
             else:

@@ -389,17 +389,33 @@ def carry_out(
     def run_group(indices: list[int]) -> list[tuple[int, list[T]]]:
         return [(index, do(actions[index])) for index in indices]
 
-    with sinks.ledger.batch():
-        for phase in (True, False):
-            groups: dict[str, list[int]] = {}
-            for index, action in enumerate(actions):
-                if index not in done and removes(action) == phase:
-                    groups.setdefault(action.output.output_id, []).append(index)
-            tasks = [partial(run_group, indices) for indices in groups.values()]
-            if not tasks:
-                continue
-            for group in run_concurrently(tasks, workers=workers):
-                done.update(group)
+    carried: list[int] = []
+    try:
+        with sinks.ledger.batch():
+            for phase in (True, False):
+                groups: dict[str, list[int]] = {}
+                for index, action in enumerate(actions):
+                    if index not in done and removes(action) == phase:
+                        groups.setdefault(action.output.output_id, []).append(index)
+                tasks = [partial(run_group, indices) for indices in groups.values()]
+                if not tasks:
+                    continue
+                for group in run_concurrently(tasks, workers=workers):
+                    done.update(group)
+                    carried.extend(index for index, _ in group)
+    except CredentialsError as error:
+        # The files were written (and synced) but the ledger could not record them: say which,
+        # not only that the ledger failed, and how they are taken back.
+        names = sorted({actions[i].output.describe() for i in carried if not removes(actions[i])})
+        if not names:
+            raise
+        shown = ", ".join(names[:5]) + (f", +{len(names) - 5} more" if len(names) > 5 else "")
+        raise CredentialsError(
+            f"{error.message}; not recorded: the outputs this run carried out ({shown}); "
+            "those written are complete",
+            hint="free the space (or fix the permission) and run `hfops credentials` again: it records "
+            "complete credentials at their outputs, and destroy and prune remove them",
+        ) from None
     return [result for index in range(len(actions)) for result in done[index]]
 
 

@@ -31,9 +31,14 @@ def plan_credentials(reconciler: Reconciler, paths: Sequence[str]) -> tuple[Cont
 
 def apply_credentials(reconciler: Reconciler, paths: Sequence[str]) -> list[CredentialOutcome]:
     """Carry out the plan's credential actions for endpoints that exist; nothing else changes."""
-    from hfops.workflows.apply import ApplyHooks, check_credential_outputs
+    from pathlib import Path
+
+    from hfops.workflows.apply import ApplyHooks, check_credential_outputs, write_untracked_files
 
     context, plan = plan_credentials(reconciler, paths)
+    # A credentials directory that does not exist yet tracks nothing, so the plan has no file
+    # actions: every file output is written, as apply does (it said "No changes" and wrote none).
+    files_untracked = not Path(reconciler.settings.credentials_dir).is_dir()
     check_credential_outputs(reconciler, context.specs, reconciler.output_sinks(context.specs), ApplyHooks())
     delivery = _delivery(reconciler, context)
     specs = {s.address: s for s in context.specs}
@@ -61,6 +66,9 @@ def apply_credentials(reconciler: Reconciler, paths: Sequence[str]) -> list[Cred
             return [CredentialOutcome(action.address, described, action.verb, False, error.message)]
 
     results += carry_out(plan.credentials, carry, sinks=delivery.sinks)
+    if files_untracked:
+        done = {r.address for r in results}
+        results += write_untracked_files(plan, delivery, specs, context.live, done)
     record_adopted(delivery.sinks, context.specs, context.live, reconciler.settings.owner)
     return results
 

@@ -23,7 +23,7 @@ from hfops.core.manifest import ManifestSet
 from hfops.core.model import EndpointSpec, LiveEndpoint
 from hfops.core.plan import Plan
 from hfops.core.redact import REDACTOR
-from hfops.operator.listing import SharedListing
+from hfops.operator.listing import SharedListing, scope_of
 from hfops.operator.models import CachedModelResolver, SharedModels
 from hfops.operator.resource import (
     API_KEY_VARIABLE,
@@ -200,7 +200,13 @@ class ResourceReconciler(Reconciler):
             listing = self.listing
             live = {}
             for namespace in sorted(set(namespaces)):
-                live.update(listing.read(namespace, lambda ns: Reconciler.read_live(self, [ns])))
+                live.update(
+                    listing.read(
+                        namespace,
+                        lambda ns: Reconciler.read_live(self, [ns]),
+                        scope=scope_of(self.settings.api_url, self.settings.token),
+                    )
+                )
         self.last_live = live
         return live
 

@@ -19,6 +19,7 @@ instead of starting their own. A read that raises is not kept: the next one to a
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Hashable, Mapping
@@ -87,6 +88,11 @@ class SharedReads(Generic[K, V]):
             if lock is not None and not lock.locked():
                 del self._key_locks[key]
 
+    def kept_keys(self) -> list[K]:
+        """The keys with a kept value."""
+        with self._lock:
+            return list(self._values)
+
     def update(self, key: K, change: Callable[[V], None]) -> None:
         """Change the kept value of `key` in place (nothing when none is kept)."""
         with self._lock:
@@ -94,26 +100,37 @@ class SharedReads(Generic[K, V]):
                 change(self._values[key])
 
 
+def scope_of(url: str, token: str | None) -> str:
+    """Who asks where, without keeping the token itself: a digest of the service URL and the token.
+    Answers are shared only between askers of one scope (a resource's own token may see less)."""
+    return hashlib.sha256(f"{url}\0{token or ''}".encode()).hexdigest()[:16]
+
+
 class SharedListing:
-    """One list call per Inference Endpoints namespace per `max_age`, shared by every resource."""
+    """One list call per Inference Endpoints namespace and token per `max_age`, shared by every
+    resource reading it with that token (a resource with its own token that cannot read the
+    namespace is told so, not served what another token read)."""
 
     def __init__(self, *, max_age: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_age = max_age
-        self._reads: SharedReads[str, dict[str, LiveEndpoint]] = SharedReads(max_age=max_age, clock=clock)
+        self._reads: SharedReads[tuple[str, str], dict[str, LiveEndpoint]] = SharedReads(
+            max_age=max_age, clock=clock
+        )
 
     @property
     def lists(self) -> int:
         """List calls made (for the benchmark and the tests)."""
         return self._reads.reads
 
-    def read(self, namespace: str, lister: Lister) -> dict[str, LiveEndpoint]:
-        """{address: live} of `namespace`, listed at most once per `max_age`."""
-        listed = self._reads.get(namespace, lambda ns: dict(lister(ns)))
+    def read(self, namespace: str, lister: Lister, *, scope: str = "") -> dict[str, LiveEndpoint]:
+        """{address: live} of `namespace` as `scope` sees it, listed at most once per `max_age`."""
+        listed = self._reads.get((scope, namespace), lambda key: dict(lister(key[1])))
         with self._reads._lock:
             return dict(listed)
 
     def remember(self, namespace: str, address: str, live: LiveEndpoint | None) -> None:
-        """What the operator just did to one endpoint (None: deleted), if the namespace is listed."""
+        """What the operator just did to one endpoint (None: deleted), in every kept listing of the
+        namespace (whichever token read it: the change is the service's)."""
 
         def change(entries: dict[str, LiveEndpoint]) -> None:
             if live is None:
@@ -121,4 +138,6 @@ class SharedListing:
             else:
                 entries[address] = live
 
-        self._reads.update(namespace, change)
+        for key in self._reads.kept_keys():
+            if key[1] == namespace:
+                self._reads.update(key, change)

@@ -17,7 +17,6 @@ to exist is seen at the next interval at the latest.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from hfops.core.errors import PlanError
 from hfops.core.model import ResolvedModel
-from hfops.operator.listing import SharedReads
+from hfops.operator.listing import SharedReads, scope_of
 
 if TYPE_CHECKING:
     from hfops.adapters.hub import ModelResolver
@@ -34,9 +33,7 @@ Resolution = ResolvedModel | PlanError
 ModelKey = tuple[str, str]  # (repository, revision)
 
 
-def _scope(hub_url: str, token: str | None) -> str:
-    """Who asks where, without keeping the token itself: a digest of the Hub URL and the token."""
-    return hashlib.sha256(f"{hub_url}\0{token or ''}".encode()).hexdigest()[:16]
+_scope = scope_of  # who asks which Hub (listing.scope_of)
 
 
 class SharedModels:

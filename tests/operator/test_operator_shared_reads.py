@@ -350,3 +350,30 @@ def test_shared_reads_one_read_per_age_failures_not_kept_aged_keys_forgotten() -
     clock.now += 10.0
     reads.get("other", lambda k: 1)  # the purge runs: "abc" and "neg" aged out and are forgotten
     assert set(reads._values) == {"other"} and set(reads._key_locks) <= {"other", "down"}
+
+
+def test_a_listing_is_shared_only_between_readers_with_one_token() -> None:
+    # A resource with its own token (spec.hfTokenSecretRef) must not be served what the operator's
+    # token listed: a token that cannot read the namespace is to be told so (TokenRefused).
+    from hfops.operator.listing import SharedListing, scope_of
+
+    calls: list[str] = []
+
+    def lister_for(who: str) -> Any:
+        def lister(namespace: str) -> dict[str, Any]:
+            calls.append(who)
+            if who == "refused":
+                raise PermissionError("403")
+            return {f"{namespace}/a": "live-a"}
+
+        return lister
+
+    listing = SharedListing(max_age=60.0)
+    operator, own = scope_of("http://api", "hf_fake_operator_0000"), scope_of("http://api", "hf_fake_own_0000")
+    assert listing.read("acme", lister_for("operator"), scope=operator) == {"acme/a": "live-a"}
+    assert listing.read("acme", lister_for("operator"), scope=operator) == {"acme/a": "live-a"}
+    with pytest.raises(PermissionError):
+        listing.read("acme", lister_for("refused"), scope=own)
+    assert calls == ["operator", "refused"]  # one list per token; the refusal not served from the other
+    listing.remember("acme", "acme/b", "live-b")  # type: ignore[arg-type]
+    assert listing.read("acme", lister_for("operator"), scope=operator) == {"acme/a": "live-a", "acme/b": "live-b"}

@@ -157,7 +157,7 @@ STATUS_SCHEMA: dict[str, Any] = {
 
 
 def crd() -> dict[str, Any]:
-    columns = [
+    columns: list[dict[str, Any]] = [
         {"name": "HF-Namespace", "type": "string", "jsonPath": ".status.hfNamespace", "priority": 1},
         {"name": "State", "type": "string", "jsonPath": ".status.state"},
         {"name": "URL", "type": "string", "jsonPath": ".status.url"},
@@ -170,45 +170,54 @@ def crd() -> dict[str, Any]:
         },
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ]
+    return _definition(
+        KIND,
+        PLURAL,
+        description="A Hugging Face Inference Endpoint (TGI) managed by hfops (contract §6).",
+        properties={"spec": spec_schema(), "status": STATUS_SCHEMA},
+        columns=columns,
+        short_names=["hfe"],
+        status=True,
+    )
+
+
+def _definition(
+    kind: str,
+    plural: str,
+    *,
+    description: str,
+    properties: dict[str, Any],
+    columns: list[dict[str, Any]],
+    short_names: list[str] | None = None,
+    status: bool = False,
+) -> dict[str, Any]:
+    """A namespaced CustomResourceDefinition of group hfops.dev, one served and stored version."""
+    names: dict[str, Any] = {"plural": plural, "singular": kind.lower(), "kind": kind, "listKind": f"{kind}List"}
+    if short_names:
+        names["shortNames"] = short_names
+    names["categories"] = ["hfops"]
+    version: dict[str, Any] = {"name": VERSION, "served": True, "storage": True}
+    if status:
+        version["subresources"] = {"status": {}}
+    version["additionalPrinterColumns"] = columns
+    version["schema"] = {
+        "openAPIV3Schema": {
+            "type": "object",
+            "description": description,
+            "required": ["spec"],
+            "properties": {
+                "apiVersion": {"type": "string"},
+                "kind": {"type": "string"},
+                "metadata": {"type": "object"},
+                **properties,
+            },
+        }
+    }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}", "labels": {"app.kubernetes.io/name": "hfops"}},
-        "spec": {
-            "group": GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "plural": PLURAL,
-                "singular": KIND.lower(),
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "shortNames": ["hfe"],
-                "categories": ["hfops"],
-            },
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": columns,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": "A Hugging Face Inference Endpoint (TGI) managed by hfops (contract §6).",
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec_schema(),
-                                "status": STATUS_SCHEMA,
-                            },
-                        }
-                    },
-                }
-            ],
-        },
+        "metadata": {"name": f"{plural}.{GROUP}", "labels": {"app.kubernetes.io/name": "hfops"}},
+        "spec": {"group": GROUP, "scope": "Namespaced", "names": names, "versions": [version]},
     }
 
 
@@ -231,46 +240,14 @@ def defaults_spec_schema() -> dict[str, Any]:
 
 
 def defaults_crd() -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{DEFAULTS_PLURAL}.{GROUP}", "labels": {"app.kubernetes.io/name": "hfops"}},
-        "spec": {
-            "group": GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "plural": DEFAULTS_PLURAL,
-                "singular": DEFAULTS_KIND.lower(),
-                "kind": DEFAULTS_KIND,
-                "listKind": f"{DEFAULTS_KIND}List",
-                "categories": ["hfops"],
-            },
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "additionalPrinterColumns": [
-                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
-                    ],
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": "Defaults for every hfops.dev Endpoint of this namespace, as a "
-                            "manifest's kind: Defaults document (contract §6).",
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": defaults_spec_schema(),
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    return _definition(
+        DEFAULTS_KIND,
+        DEFAULTS_PLURAL,
+        description="Defaults for every hfops.dev Endpoint of this namespace, as a "
+        "manifest's kind: Defaults document (contract §6).",
+        properties={"spec": defaults_spec_schema()},
+        columns=[{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}],
+    )
 
 
 HEADER = "# Generated by `python -m hfops.operator.crd` from hfops/schemas/endpoint.schema.json: do not edit.\n"

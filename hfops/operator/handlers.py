@@ -192,6 +192,27 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
             logger.info(f"Defaults of {namespace} changed: reconciling {len(stale)} endpoint(s)")
             _patch_digest(namespace, stale, digest)
 
+    def reconciled(
+        body: kopf.Body, patch: kopf.Patch, logger: Any, kwargs: dict[str, Any], *, listed: bool
+    ) -> Observation:
+        """One reconcile of `body` under its lock (the handlers' shared body), its status and events written."""
+        defaults = defaults_in(kwargs.get("hfops_defaults"), body.get("metadata", {}).get("namespace"))
+        with lock_for(body):
+            observation = reconcile(
+                config.settings,
+                body,
+                env=config.env,
+                listing=listing,
+                listed=listed,
+                models=reads.models,
+                secrets=reads.secrets,
+                defaults=defaults,
+                warn=warn_to(logger),
+            )
+        write_status(observation, body, patch)
+        tell(body, observation)
+        return observation
+
     @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, field="spec")
@@ -204,46 +225,18 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         reason: Any = None,
         **kwargs: Any,
     ) -> None:
-        hfops_defaults = kwargs.get("hfops_defaults")
         # A create or an edit is planned against the endpoint as it is now (one read of its
         # namespace); a resume (the operator starting: every resource at once) reads the shared listing.
-        listed = str(reason) == "resume"
-        with lock_for(body):
-            observation = reconcile(
-                config.settings,
-                body,
-                env=config.env,
-                listing=listing,
-                listed=listed,
-                models=reads.models,
-                secrets=reads.secrets,
-                defaults=defaults_in(hfops_defaults, body.get("metadata", {}).get("namespace")),
-                warn=warn_to(logger),
-            )
-        write_status(observation, body, patch)
-        tell(body, observation)
+        observation = reconciled(body, patch, logger, kwargs, listed=str(reason) == "resume")
         if observation.retry:
             delay = config.retry_delay * min(8, 2 ** min(retry, 3))
             raise kopf.TemporaryError(f"{observation.reason}: {observation.message}", delay=delay)
 
     @kopf.timer(GROUP, VERSION, PLURAL, registry=registry, interval=config.interval, initial_delay=config.interval)
     def correct_drift(body: kopf.Body, patch: kopf.Patch, logger: Any, **kwargs: Any) -> None:
-        hfops_defaults = kwargs.get("hfops_defaults")
         if (body.get("metadata") or {}).get("deletionTimestamp"):
             return
-        with lock_for(body):
-            observation = reconcile(
-                config.settings,
-                body,
-                env=config.env,
-                listing=listing,
-                models=reads.models,
-                secrets=reads.secrets,
-                defaults=defaults_in(hfops_defaults, body.get("metadata", {}).get("namespace")),
-                warn=warn_to(logger),
-            )
-        write_status(observation, body, patch)
-        tell(body, observation)
+        reconciled(body, patch, logger, kwargs, listed=True)
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
     def finalize(body: kopf.Body, logger: Any, **kwargs: Any) -> None:

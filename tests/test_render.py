@@ -16,7 +16,7 @@ from hfops.core.diff import Desired, FieldChange, secrets_fingerprint
 from hfops.core.fields import SENSITIVE
 from hfops.core.manifest import parse_manifest_text
 from hfops.core.model import LiveEndpoint
-from hfops.core.plan import Plan, Update, build_plan
+from hfops.core.plan import Digests, Plan, Update, build_plan
 from hfops.core.render import NO_CHANGES, render_plan, show_value
 from tests.factories import live_endpoint
 
@@ -174,8 +174,7 @@ def test_change_lines(change: FieldChange, line: str) -> None:
     before = live(llama)
     plan = Plan(
         actions=(Update("acme/llama", llama, before, (change,)),),
-        manifest_digest="",
-        live_digest="",
+        digests=Digests("", ""),
         namespaces=(),
     )
     assert render_plan(plan).splitlines()[3] == f"      {line}"
@@ -187,8 +186,7 @@ def test_sensitive_values_render_as_sensitive_even_if_a_value_slips_in() -> None
     llama = desired("llama")
     plan = Plan(
         actions=(Update("acme/llama", llama, live(llama), (change,)),),
-        manifest_digest="",
-        live_digest="",
+        digests=Digests("", ""),
         namespaces=(),
     )
     text = render_plan(plan)

@@ -130,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     from hfops.adapters.output import documents_written, error_document, error_entries, reset_documents
 
     args = list(argv) if argv is not None else sys.argv[1:]
+    if argv is None:
+        from hfops.core.gc_pause import command_ends_process
+
+        command_ends_process()
     reset_documents()
     out = Output()
     failure: BaseException | None = None

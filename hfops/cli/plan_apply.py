@@ -104,8 +104,10 @@ def plan(
     """Read the live state and show what apply would do; changes nothing."""
     from hfops.adapters.plan_file import PlanInputs, save_plan
     from hfops.cli.signals import SignalGuard
+    from hfops.core.gc_pause import pause_until_exit
     from hfops.core.render import render_plan
 
+    pause_until_exit()
     out = Output(fmt=fmt)
     reconciler = o.reconciler(out, o.settings(namespace=namespace, owner=owner, credentials_dir=credentials_dir))
     # SIGINT/SIGTERM wake retry waits (a 429 storm): the plan stops at once with `Interrupted`.

@@ -82,7 +82,7 @@ class FileOutput:
 
     path: str
 
-    @property
+    @cached_property  # asked for several times per endpoint by every plan
     def output_id(self) -> str:
         return "file:" + posixpath.normpath(self.path.replace("\\", "/"))
 
@@ -98,7 +98,7 @@ class SecretOutput:
     namespace: str | None = None
     key: str = "credential.json"
 
-    @property
+    @cached_property
     def output_id(self) -> str:
         return f"kubernetesSecret:{self.namespace or ''}/{self.name}#{self.key}"
 
@@ -112,7 +112,7 @@ class CommandOutput:
 
     argv: tuple[str, ...]
 
-    @property
+    @cached_property
     def output_id(self) -> str:
         return "command:" + json.dumps(list(self.argv), separators=(",", ":"))
 

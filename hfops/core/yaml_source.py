@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -294,9 +294,51 @@ class _Builder:
         return result
 
 
+def _fast_loader() -> type[yaml.SafeLoader] | None:
+    """libyaml's composer with cheaper callbacks, or None without libyaml.
+
+    libyaml composes in C but calls back into Python for every node: `resolve` (a scalar's implicit
+    tag, by regular expressions) and `descend_resolver`/`ascend_resolver` (path resolvers, which the
+    safe loader has none of). A third of composing a fleet went there. The tag of a scalar depends
+    only on its text and on whether it was plain or quoted, and a fleet repeats the same texts
+    thousands of times, so each loader (one per text composed) remembers the tags it resolved.
+    Path resolvers are skipped only while none is registered: with one, the loader is libyaml's own.
+    """
+    found: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+    if found is None or found.yaml_path_resolvers:
+        return found
+    base = found
+    scalar_node = yaml.ScalarNode
+    resolve: Callable[..., str] = base.resolve
+
+    class _Loader(base):  # type: ignore[misc,valid-type]
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            self._tags: dict[tuple[str, tuple[bool, bool]], str] = {}
+
+        def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> str:
+            if kind is not scalar_node or self.yaml_path_resolvers:  # a path's tag is not the text's
+                return resolve(self, kind, value, implicit)
+            key = (value, implicit)
+            tag = self._tags.get(key)
+            if tag is None:
+                tag = self._tags[key] = resolve(self, kind, value, implicit)
+            return tag
+
+        def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+            if self.yaml_path_resolvers:  # registered after this class was made: libyaml's own
+                base.descend_resolver(self, current_node, current_index)
+
+        def ascend_resolver(self) -> None:
+            if self.yaml_path_resolvers:
+                base.ascend_resolver(self)
+
+    return _Loader
+
+
 # libyaml's composer is about ten times faster; the pure-Python one gives the same nodes, and is
 # used again on a syntax error so that messages do not depend on which one is installed.
-_FAST_LOADER = getattr(yaml, "CSafeLoader", None)
+_FAST_LOADER = _fast_loader()
 
 
 def _compose(text: str) -> list[yaml.Node]:

@@ -14,7 +14,7 @@ from hfops.core.credentials import CredentialAction
 from hfops.core.errors import HfopsError
 from hfops.core.model import SecretOutput
 from hfops.core.outcome import CredentialOutcome, Outcome
-from hfops.core.plan import Delete, Plan, destroy_plan, live_digest
+from hfops.core.plan import Delete, Digests, Plan, destroy_plan, live_digest
 from hfops.workflows.executor import ApplyOptions, Executor
 from hfops.workflows.outputs import CredentialDelivery, read_held
 from hfops.workflows.reconcile import Reconciler
@@ -59,8 +59,7 @@ def plan_destroy(reconciler: Reconciler, paths: Sequence[str]) -> DestroyPlan:
             seen.add(output.output_id)
     plan = Plan(
         actions=tuple(deletes),
-        manifest_digest="",
-        live_digest=live_digest(d.live for d in deletes),
+        digests=Digests("", live_digest(d.live for d in deletes)),
         namespaces=tuple(namespaces),
         credentials=tuple(removals),
     )

@@ -102,6 +102,7 @@ def plan(
     detailed_exitcode: bool,
 ) -> int:
     """Read the live state and show what apply would do; changes nothing."""
+    from hfops.adapters.manifest_workers import start_manifest_load
     from hfops.adapters.plan_file import PlanInputs, save_plan
     from hfops.cli.signals import SignalGuard
     from hfops.core.gc_pause import pause_until_exit
@@ -109,12 +110,20 @@ def plan(
 
     pause_until_exit()
     out = Output(fmt=fmt)
-    reconciler = o.reconciler(out, o.settings(namespace=namespace, owner=owner, credentials_dir=credentials_dir))
-    # SIGINT/SIGTERM wake retry waits (a 429 storm): the plan stops at once with `Interrupted`.
-    with SignalGuard(reconciler.retry.stop):
-        _context, the_plan = reconciler.plan(
-            paths, adopt=adopt, prune=prune, allow_empty_prune=allow_empty_prune, replace_addresses=replace_addresses
-        )
+    run_settings = o.settings(namespace=namespace, owner=owner, credentials_dir=credentials_dir)
+    # The manifests are parsed (by a second process, for a large set) while the reconciler imports.
+    with start_manifest_load(paths, default_namespace=run_settings.namespace, allow_empty=prune) as started:
+        reconciler = o.reconciler(out, run_settings)
+        reconciler.use_started_load(started)
+        # SIGINT/SIGTERM wake retry waits (a 429 storm): the plan stops at once with `Interrupted`.
+        with SignalGuard(reconciler.retry.stop):
+            _context, the_plan = reconciler.plan(
+                paths,
+                adopt=adopt,
+                prune=prune,
+                allow_empty_prune=allow_empty_prune,
+                replace_addresses=replace_addresses,
+            )
     if out_file:
         inputs = PlanInputs(
             paths=tuple(paths),

@@ -39,6 +39,10 @@ def command_ends_process() -> None:
     _process_ends_with_command = True
 
 
+def process_ends_with_command() -> bool:
+    return _process_ends_with_command
+
+
 def pause_until_exit() -> None:
     """For a command after which the process exits (`plan`): the collector stays off to the end.
 

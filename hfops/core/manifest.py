@@ -119,24 +119,62 @@ def load_manifests(
 
 
 def _load_manifests(paths: Sequence[str], *, default_namespace: str | None, allow_empty: bool) -> ManifestSet:
+    texts = read_manifest_files(paths, allow_empty=allow_empty)
+    parsed = {file: read_documents(text, file=file) for file, text in texts.texts.items()}
+    return assemble_manifests(texts, parsed, default_namespace=default_namespace, allow_empty=allow_empty)
+
+
+@dataclass(frozen=True)
+class ManifestTexts:
+    """The files under a set of PATHs and their text, before any of it is parsed."""
+
+    paths: tuple[str, ...]
+    files: tuple[str, ...]
+    scanned: frozenset[str]  # found by a directory scan, not named
+    texts: dict[str, str]  # of the files that could be read, in file order
+    problems: tuple[Diagnostic, ...]  # the PATHs and files that could not be read
+
+
+def read_manifest_files(paths: Sequence[str], *, allow_empty: bool) -> ManifestTexts:
     files, scanned, problems = discover_files(paths, allow_empty=allow_empty)
-    sources: list[SourceDocument] = []
-    skipped: list[str] = []
+    texts: dict[str, str] = {}
     for file in files:
         text, problem = read_manifest_text(file)
         if problem is not None or text is None:
             problems.append(problem or Diagnostic(Location(file, 0), "cannot read"))
-            continue
-        file_sources, file_problems = read_documents(text, file=file)
-        if file in scanned and not file_problems and not any(_is_hfops_document(s) for s in file_sources):
+        else:
+            texts[file] = text
+    return ManifestTexts(tuple(paths), tuple(files), frozenset(scanned), texts, tuple(problems))
+
+
+ParsedFile = tuple[list["SourceDocument"], list[Diagnostic]]
+
+
+def assemble_manifests(
+    texts: ManifestTexts,
+    parsed: dict[str, ParsedFile],
+    *,
+    default_namespace: str | None,
+    allow_empty: bool,
+) -> ManifestSet:
+    """The specs of files already parsed (`read_documents` of each readable file, in any order)."""
+    paths = texts.paths
+    problems = list(texts.problems)
+    sources: list[SourceDocument] = []
+    skipped: list[str] = []
+    for file in texts.files:
+        if file not in texts.texts:
+            continue  # unreadable: its problem is in texts.problems
+        file_sources, file_problems = parsed[file]
+        if file in texts.scanned and not file_problems and not any(_is_hfops_document(s) for s in file_sources):
             # Found by a directory scan and not an hfops manifest at all (no document with an
             # hfops apiVersion or kind): a CI workflow or other YAML kept beside the manifests.
             skipped.append(file)
             continue
         sources.extend(file_sources)
         problems.extend(file_problems)
-    files = [f for f in files if f not in skipped]
-    if scanned and not files and not allow_empty and not problems:
+    files = [f for f in texts.files if f not in skipped]
+    if texts.scanned and not files and not allow_empty and not problems:
         problems.append(Diagnostic(Location(paths[0], 0), "no hfops manifests found (only other YAML files)"))
     specs, spec_problems = build_specs(sources, default_namespace=default_namespace)
     problems.extend(spec_problems)

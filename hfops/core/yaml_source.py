@@ -87,6 +87,15 @@ class _FileLines:
                 self._text = ""  # no longer needed
             return self._lines[index]
 
+    # Sent between processes (`adapters/manifest_workers.py`) as its text and lines, without the lock.
+    def __getstate__(self) -> tuple[str, list[dict[Path, int]] | None]:
+        with self._lock:
+            return self._text, self._lines
+
+    def __setstate__(self, state: tuple[str, list[dict[Path, int]] | None]) -> None:
+        self._text, self._lines = state
+        self._lock = threading.Lock()
+
 
 def _node_lines(root: yaml.Node) -> dict[Path, int]:
     lines: dict[Path, int] = {}

@@ -37,6 +37,7 @@ from hfops.core.plan import Plan, build_plan
 from hfops.core.redact import REDACTOR
 
 if TYPE_CHECKING:
+    from hfops.adapters.manifest_workers import StartedLoad
     from hfops.workflows.outputs import OutputSinks
 
 Warn = Callable[[str], None]
@@ -156,11 +157,26 @@ class Reconciler:
         self._whoami_error: BaseException | None = None
         self._deferred: list[Diagnostic] | None = None  # while `plan` collects problems
         self._warned_token_key = False  # the HF_TOKEN-as-api_key warning, said once per run
+        self._started_load: StartedLoad | None = None
 
     # -- reading -----------------------------------------------------------------------------
 
+    def use_started_load(self, started: StartedLoad) -> None:
+        """Take the manifests from a load begun before this reconciler was built (in parallel
+        with its imports: `adapters/manifest_workers.py`), when it is of the same PATHs."""
+        self._started_load = started
+
     def load(self, paths: Sequence[str], *, allow_empty: bool = False) -> tuple[ManifestSet, tuple[EndpointSpec, ...]]:
-        manifests = load_manifests(paths, default_namespace=self.settings.namespace, allow_empty=allow_empty)
+        started, self._started_load = self._started_load, None
+        if (
+            started is not None
+            and started.paths == tuple(paths)
+            and started.allow_empty == allow_empty
+            and started.default_namespace == self.settings.namespace
+        ):
+            manifests = started.result()
+        else:
+            manifests = load_manifests(paths, default_namespace=self.settings.namespace, allow_empty=allow_empty)
         specs = manifests.specs
         if any(s.namespace is None for s in specs):
             user = self.whoami()

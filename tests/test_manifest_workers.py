@@ -1,0 +1,168 @@
+"""Manifests parsed by a second process (`adapters/manifest_workers.py`) give exactly what one
+process gives: the same plan, the same located errors; a failed child changes nothing; no child
+outlives hfops. Run through the real console script, as users run it (the parallel path is
+only taken in the console process, never in a test process calling `main(argv)`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from hfops.emulator import Emulator
+
+HFOPS = str(Path(sys.executable).parent / "hfops")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _manifest(namespace: str, name: str) -> str:
+    return textwrap.dedent(
+        f"""\
+        apiVersion: hfops/v1
+        kind: Endpoint
+        metadata: {{name: {name}, namespace: {namespace}}}
+        spec:
+          model: {{repository: meta-llama/Llama-2-7b-chat-hf}}
+          compute: {{accelerator: gpu, instanceType: nvidia-a10g, instanceSize: x1, vendor: aws, region: us-east-1}}
+          scaling: {{minReplica: 0, maxReplica: 1, scaleToZeroTimeout: 15}}
+        """
+    )
+
+
+def _fleet(
+    directory: Path, files: int = 4, per_file: int = 90, broken: dict[int, tuple[int, str, str]] | None = None
+) -> Path:
+    """`files` manifest files of `per_file` endpoints (well above the parallel threshold);
+    `broken[file] = (index, old, new)` replaces text in one document of that file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for f in range(files):
+        docs = [_manifest(f"team-{f}", f"ep-{f}-{i:03d}") for i in range(per_file)]
+        if broken and f in broken:
+            index, old, new = broken[f]
+            docs[index] = docs[index].replace(old, new)
+        (directory / f"team-{f}.yaml").write_text("---\n".join(docs), encoding="utf-8")
+    assert sum(p.stat().st_size for p in directory.iterdir()) > 64 * 1024
+    return directory
+
+
+def _env(base: dict[str, str], **extra: str) -> dict[str, str]:
+    env = {**os.environ, **base, "HFOPS_DEBUG": "1", **extra}
+    env.pop("HFOPS_MANIFEST_WORKERS", None)
+    env.update(extra)
+    return env
+
+
+def _hfops(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([HFOPS, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+SECOND = "manifest files parsed by a second process"
+
+
+def test_a_plan_is_the_same_whether_one_or_two_processes_parse(
+    emulator: Emulator, hf_env: dict[str, str], tmp_path: Path
+) -> None:
+    fleet = _fleet(tmp_path / "fleet")
+    args = ["plan", str(fleet), "--format", "json", "--credentials-dir", str(tmp_path / "c")]
+    both = _hfops(args, _env(hf_env), tmp_path)
+    one = _hfops(args, _env(hf_env, HFOPS_MANIFEST_WORKERS="1"), tmp_path)
+    assert both.returncode == one.returncode == 0, both.stderr + one.stderr
+    assert SECOND in both.stderr and SECOND not in one.stderr
+    plan, again = json.loads(both.stdout), json.loads(one.stdout)
+    assert plan == again
+    assert plan["summary"]["add"] == 360
+    # In file order, as a single process reads them.
+    assert [a["address"] for a in plan["actions"]][:2] == ["team-0/ep-0-000", "team-0/ep-0-001"]
+    assert [a["address"] for a in plan["actions"]][-1] == "team-3/ep-3-089"
+
+
+def test_errors_in_files_either_process_parsed_are_located_the_same(tmp_path: Path) -> None:
+    # The first file goes to the child, the last stays here: an error in each, one run.
+    fleet = _fleet(
+        tmp_path / "fleet",
+        broken={0: (5, "minReplica: 0", "minReplica: 0, minReplicas: 1"), 3: (80, "region: us-east-1", "region: [x")},
+    )
+    base = {
+        "HF_TOKEN": "hf_test_workers_0123456789",
+        "HFOPS_API_URL": "http://127.0.0.1:9/v2",
+        "HF_ENDPOINT": "http://127.0.0.1:9",
+    }
+    both = _hfops(["plan", str(fleet)], _env(base), tmp_path)
+    one = _hfops(["plan", str(fleet)], _env(base, HFOPS_MANIFEST_WORKERS="1"), tmp_path)
+    assert both.returncode == one.returncode == 1
+    assert SECOND in both.stderr
+
+    def errors(stderr: str) -> list[str]:
+        return [line for line in stderr.splitlines() if not line.startswith("hfops: ") or "error" in line]
+
+    assert errors(both.stderr) == errors(one.stderr)
+    text = both.stderr
+    assert "team-0.yaml:" in text and "minReplicas" in text  # the child's file: file, line, field
+    assert "team-3.yaml:" in text  # this process's file
+
+
+_KILLED_CHILD = """
+import os, signal, sys
+from hfops.core import gc_pause
+from hfops.core.manifest import load_manifests
+from hfops.adapters.manifest_workers import start_manifest_load
+gc_pause.command_ends_process()  # as the console entry point does
+with start_manifest_load([sys.argv[1]], default_namespace=None, allow_empty=False) as started:
+    assert started.pid is not None, "no second process was started"
+    assert started.child_files, "the second process was given no file"
+    os.kill(started.pid, signal.SIGKILL)
+    loaded = started.result()
+serial = load_manifests([sys.argv[1]])
+assert loaded.specs == serial.specs and loaded.files == serial.files, "differs"
+print(len(loaded.specs), "specs", len(started.child_files), "files from the killed child")
+"""
+
+
+def test_a_killed_second_process_changes_nothing_but_who_parses(tmp_path: Path) -> None:
+    fleet = _fleet(tmp_path / "fleet")
+    env = {**os.environ, "HFOPS_DEBUG": "1"}
+    env.pop("HFOPS_MANIFEST_WORKERS", None)
+    run = subprocess.run(
+        [sys.executable, "-c", _KILLED_CHILD, str(fleet)], env=env, cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    assert "360 specs" in run.stdout
+    assert "the second process failed; its manifest files were parsed here" in run.stderr
+
+
+_SUBREAPER = """
+import ctypes, os, subprocess, sys, time
+PR_SET_CHILD_SUBREAPER = 36
+assert ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+run = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+sys.stdout.write(run.stderr)
+time.sleep(0.5)  # an orphan would be ours now: reparented to this subreaper
+try:
+    pid, status = os.waitpid(-1, os.WNOHANG)
+    print("LEFTOVER" if pid else "RUNNING-LEFTOVER")
+except ChildProcessError:
+    print("NO-LEFTOVER")
+print("exit", run.returncode)
+"""
+
+
+def test_no_second_process_outlives_a_run_that_fails_before_reading_them(tmp_path: Path) -> None:
+    # The token check fails after the child started (it parses while the reconciler is built).
+    fleet = _fleet(tmp_path / "fleet", files=6, per_file=150)
+    env = {**os.environ, "HFOPS_DEBUG": "1"}
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HFOPS_MANIFEST_WORKERS"):
+        env.pop(name, None)
+    env["HF_HOME"] = str(tmp_path / "hf-home")  # no stored token either
+    run = subprocess.run(
+        [sys.executable, "-c", _SUBREAPER, HFOPS, "plan", str(fleet)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "no Hugging Face token" in run.stdout
+    assert "exit 1" in run.stdout
+    assert "NO-LEFTOVER" in run.stdout, run.stdout

@@ -49,7 +49,7 @@ def _fleet(
 
 
 def _env(base: dict[str, str], **extra: str) -> dict[str, str]:
-    env = {**os.environ, **base, "HFOPS_DEBUG": "1", **extra}
+    env = {**os.environ, **base, "HFOPS_DEBUG": "1"}
     env.pop("HFOPS_MANIFEST_WORKERS", None)
     env.update(extra)
     return env
@@ -71,6 +71,7 @@ def test_a_plan_is_the_same_whether_one_or_two_processes_parse(
     one = _hfops(args, _env(hf_env, HFOPS_MANIFEST_WORKERS="1"), tmp_path)
     assert both.returncode == one.returncode == 0, both.stderr + one.stderr
     assert SECOND in both.stderr and SECOND not in one.stderr
+    assert "a second process started" not in one.stderr
     plan, again = json.loads(both.stdout), json.loads(one.stdout)
     assert plan == again
     assert plan["summary"]["add"] == 360
@@ -163,6 +164,7 @@ def test_no_second_process_outlives_a_run_that_fails_before_reading_them(tmp_pat
         text=True,
         timeout=60,
     )
+    assert "hfops: a second process started for" in run.stdout  # the child did start
     assert "no Hugging Face token" in run.stdout
     assert "exit 1" in run.stdout
     assert "NO-LEFTOVER" in run.stdout, run.stdout

@@ -136,7 +136,7 @@ class StartedLoad:
         except Exception:
             return None
         del data
-        if not isinstance(parsed, dict) or set(parsed) != set(self.child_files):
+        if set(parsed) != set(self.child_files):
             return None
         return parsed
 
@@ -239,6 +239,9 @@ def start_manifest_load(
                 _child(texts, files, write_fd)
             os.close(write_fd)
             started = StartedLoad(texts, default_namespace, allow_empty, files, pid, read_fd)
+            if os.environ.get("HFOPS_DEBUG"):
+                share = f"{len(files)} of {len(texts.texts)}"
+                sys.stderr.write(f"hfops: a second process started for {share} manifest files\n")
     try:
         yield started
     finally:

@@ -201,9 +201,13 @@ def assert_reports_interruption(run: Run, sig: signal.Signals) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_after_the_first_create_stops_new_work_and_a_rerun_converges(bench: Bench, sig: signal.Signals) -> None:
     names = bench.fleet(6)
-    # Slow creates (a busy API): the signal lands while later creates have not started, even when
-    # the machine is loaded (an instant emulator let all six land before the signal was handled).
-    bench.emulator.inject_fault("delay", method="POST", path="/v2/endpoint/acme", times=6, ms=400)
+    # The first create lands at once; every later one is held 1.5 s (a busy API). The signal comes
+    # as the first lands, so no response arrives while hfops is still handling it: a signal is
+    # asynchronous, and on a loaded machine its handler runs milliseconds after it was sent (two
+    # creates held alike used to land together, and the second's worker started a new create in
+    # that gap, which the count below took for a create started after the signal).
+    bench.emulator.inject_fault("delay", method="POST", path="/v2/endpoint/acme", times=1, ms=0)
+    bench.emulator.inject_fault("delay", method="POST", path="/v2/endpoint/acme", times=5, ms=1500)
     run = bench.start(parallelism=2)
     bench.until(lambda: bench.created() >= 1, "the first create")
     run.signal(sig)

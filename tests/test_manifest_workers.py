@@ -12,6 +12,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from hfops.emulator import Emulator
 
 HFOPS = str(Path(sys.executable).parent / "hfops")
@@ -168,3 +170,101 @@ def test_no_second_process_outlives_a_run_that_fails_before_reading_them(tmp_pat
     assert "no Hugging Face token" in run.stdout
     assert "exit 1" in run.stdout
     assert "NO-LEFTOVER" in run.stdout, run.stdout
+
+
+# ------------------------------------------------------- specs built ahead, under the set's Defaults
+
+_SAME_AS_SERIAL = """
+import json, sys
+from hfops.core import gc_pause
+from hfops.core.manifest import load_manifests
+from hfops.adapters.manifest_workers import start_manifest_load
+gc_pause.command_ends_process()  # as the console entry point does
+with start_manifest_load([sys.argv[1]], default_namespace="fallback-ns", allow_empty=False) as started:
+    assert started.pid is not None, "no second process was started"
+    loaded = started.result()
+serial = load_manifests([sys.argv[1]], default_namespace="fallback-ns")
+FIELDS = ("spec.env.FROM_DEFAULTS", "spec.scaling.maxReplica", "metadata.tags", "metadata.name")
+def located(specs):
+    return [[str(s.location_of(f)) for f in FIELDS] for s in specs]
+print(json.dumps({
+    "same_specs": loaded.specs == serial.specs,
+    "same_locations": located(loaded.specs) == located(serial.specs),
+    "same_files": loaded.files == serial.files,
+    "specs": len(loaded.specs),
+    "child_files": len(started.child_files),
+    "inherited": sorted({
+        s.namespace
+        for s in loaded.specs
+        if "from-defaults" in s.tags and dict(s.env).get("FROM_DEFAULTS") == s.namespace
+    }),
+}))
+"""
+
+_DEFAULTS = """\
+apiVersion: hfops/v1
+kind: {kind}
+metadata: {{name: d-{namespace}, namespace: {namespace}, tags: [from-defaults]}}
+spec:
+  env: {{FROM_DEFAULTS: "{namespace}"}}
+"""
+
+
+def _defaults(namespace: str, kind: str = "Defaults") -> str:
+    return _DEFAULTS.format(kind=kind, namespace=namespace)
+
+
+def _layout(directory: Path, case: str) -> None:
+    """Ten files of 150 endpoints (the child takes the first ones, this process the last ones) and
+    Defaults placed where `case` says."""
+    _fleet(directory, files=10, per_file=150)
+    last = directory / "team-9.yaml"
+    first = directory / "team-0.yaml"
+    if case == "own-small-file":  # sorted first: the child's share
+        (directory / "00-defaults.yaml").write_text(_defaults("team-9") + "---\n" + _defaults("team-1"))
+    elif case == "in-the-last-file":  # this process's share only: the child's specs must not be used
+        last.write_text(_defaults("team-2") + "---\n" + last.read_text())
+    elif case == "escaped-in-the-last-file":  # no "Defaults" in the text: the guess misses, the check must not
+        last.write_text(_defaults("team-2", kind='"\\x44efaults"') + "---\n" + last.read_text())
+    elif case == "in-first-and-last":
+        first.write_text(first.read_text() + "\n---\n" + _defaults("team-9"))
+        last.write_text(last.read_text() + "\n---\n" + _defaults("team-0"))
+    elif case == "word-in-a-comment":  # may hold Defaults, holds none: costs a parse, changes nothing
+        last.write_text("# no Defaults here\n" + last.read_text())
+        first.write_text(first.read_text() + "\n---\n" + _defaults("team-3"))
+    else:
+        raise AssertionError(case)
+
+
+INHERITED = {
+    "own-small-file": ["team-1", "team-9"],
+    "in-the-last-file": ["team-2"],
+    "escaped-in-the-last-file": ["team-2"],
+    "in-first-and-last": ["team-0", "team-9"],
+    "word-in-a-comment": ["team-3"],
+}
+
+
+@pytest.mark.parametrize(
+    "case", ["own-small-file", "in-the-last-file", "escaped-in-the-last-file", "in-first-and-last", "word-in-a-comment"]
+)
+def test_specs_built_by_the_second_process_are_those_of_one_build(tmp_path: Path, case: str) -> None:
+    fleet = tmp_path / "fleet"
+    _layout(fleet, case)
+    env = {**os.environ}
+    env.pop("HFOPS_MANIFEST_WORKERS", None)
+    run = subprocess.run(
+        [sys.executable, "-c", _SAME_AS_SERIAL, str(fleet)],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    files = len(list(fleet.iterdir()))
+    assert 0 < result["child_files"] < files, "the layout must give each process a share"
+    assert result["same_specs"] and result["same_locations"] and result["same_files"], result
+    assert result["specs"] == 1500
+    assert result["inherited"] == INHERITED[case], "the Defaults were applied where they belong"

@@ -1,19 +1,25 @@
 """Parsing manifests in a second process while this one gets ready for the network.
 
 A plan is CPU-bound until its first request: parsing YAML (libyaml, then building values in
-Python) and importing huggingface_hub's HTTP stack (httpx: 50-60 ms) each hold the GIL, so
-threads cannot overlap them, but this machine has more than one core. `start_manifest_load`
-reads the manifest files here, forks a child that parses a share of them (`read_documents`, the
-same function a serial load uses) and sends the parsed documents back through a pipe; this
-process goes on to import and build its client, parses its own share, then assembles the whole
-set (Defaults, schema checks, fleet checks) exactly as a serial load does. Black formats files
-in a process pool for the same reason.
+Python), building specs (schema, Defaults, checks) and importing huggingface_hub's HTTP stack
+(httpx: 50-60 ms) each hold the GIL, so threads cannot overlap them, but this machine has more
+than one core. `start_manifest_load` reads the manifest files here and forks a child that parses
+a share of them (`read_documents`, the same function a serial load uses), builds their specs
+ahead (`prebuild_file`) and sends each file's documents and specs back through a pipe as it is
+done; this process goes on to import and build its client, parses and builds its own share the
+same way, then assembles the whole set (Defaults, schema, fleet checks) as a serial load does.
+Black formats files in a process pool for the same reason.
+
+A spec depends on every Defaults document of the set, wherever it is: each process first parses
+the files beyond its share that may hold one (`might_hold_defaults`), and `assemble_manifests`
+uses a file's prebuilt specs only if they were built under exactly the Defaults the whole set
+holds (else, and for any file with a problem, it builds them again): the guess can only cost time.
 
 Only where it is safe and worth it: on Linux, in the console process (`gc_pause.command_ends_process`:
 never in tests that call `main(argv)`, an embedding program or the operator), with no other
 thread running (a child forked beside a thread could inherit a lock that thread held), for at
 least `MIN_PARALLEL_BYTES` of manifests, and unless `HFOPS_MANIFEST_WORKERS=1`. The child only
-parses what it was given in memory: it opens no file, makes no request, writes nothing but its
+works on what it was given in memory: it opens no file, makes no request, writes nothing but its
 answer, and leaves by `os._exit` (no atexit handler, no flush of this process's buffers). If it
 fails in any way (killed, interrupted, an unpicklable answer, a short read), this process parses
 its share itself: the result never depends on the child.
@@ -22,7 +28,6 @@ its share itself: the result never depends on the child.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import pickle
 import signal
@@ -30,13 +35,18 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import IO
 
 from hfops.core import gc_pause
 from hfops.core.manifest import (
     ManifestSet,
     ManifestTexts,
     ParsedFile,
+    PrebuiltSpecs,
     assemble_manifests,
+    known_defaults,
+    might_hold_defaults,
+    prebuild_file,
     read_documents,
     read_manifest_files,
 )
@@ -44,9 +54,21 @@ from hfops.core.manifest import (
 # Below this much YAML a fork costs more than it saves (a 200-endpoint file parses in ~25 ms).
 MIN_PARALLEL_BYTES = 64 * 1024
 # What this process does between the fork and its own share (imports, client), in bytes of YAML
-# parsed in the same time (~6 KB per ms here): the child takes that much more than half.
+# parsed in the same time (~6 KB per ms here).
 PREPARATION_BYTES = 400 * 1024
+# The cost of a byte of YAML to each process, in units of parsing it (measured here): the child
+# parses, builds specs and pickles; this process parses and builds its share and unpickles the
+# child's. The share is the prefix of the files that makes the later of the two end soonest.
+# This process is the slower per byte (its pages are copied on write after the fork, and the
+# thread building the HTTP client runs beside it).
+CHILD_COST = 2.3
+PARENT_COST = 3.5
+COLLECT_COST = 0.1
+# A process builds its share's specs only if the files beyond it that may hold Defaults (which
+# it must parse too) are at most this fraction of its share; otherwise assembling builds them.
+MAX_DEFAULTS_OVERHEAD = 0.25
 WORKERS_VARIABLE = "HFOPS_MANIFEST_WORKERS"
+PIPE_BYTES = 1024 * 1024  # Linux's default largest pipe for an unprivileged process
 
 
 def parallel_allowed(env: dict[str, str] | os._Environ[str] | None = None) -> bool:
@@ -61,18 +83,49 @@ def parallel_allowed(env: dict[str, str] | os._Environ[str] | None = None) -> bo
 
 
 def child_share(texts: ManifestTexts) -> tuple[str, ...]:
-    """The files the child parses: the first ones, up to half of the work plus the preparation."""
-    sizes = [(file, len(text)) for file, text in texts.texts.items()]
-    total = sum(size for _, size in sizes)
-    target = (total + PREPARATION_BYTES) / 2
-    share: list[str] = []
-    taken = 0
-    for file, size in sizes:
-        if taken >= target:
-            break
-        share.append(file)
+    """The files the child parses and builds: the first ones, as many as balance the two processes."""
+    sizes = [len(text) for text in texts.texts.values()]
+    total = sum(sizes)
+    best_cost, best_count, taken = float("inf"), 1, 0
+    for count, size in enumerate(sizes, start=1):
         taken += size
-    return tuple(share)
+        child = CHILD_COST * taken
+        parent = PREPARATION_BYTES + PARENT_COST * (total - taken) + COLLECT_COST * taken
+        if max(child, parent) < best_cost:
+            best_cost, best_count = max(child, parent), count
+    return tuple(list(texts.texts)[:best_count])
+
+
+def defaults_files_beyond(texts: ManifestTexts, share: Sequence[str]) -> tuple[str, ...] | None:
+    """The files outside `share` that may hold Defaults (to parse as well before building the
+    share's specs), or None when they are too large for building ahead to pay."""
+    mine = set(share)
+    beyond = tuple(f for f, text in texts.texts.items() if f not in mine and might_hold_defaults(text))
+    own = sum(len(texts.texts[f]) for f in share)
+    if sum(len(texts.texts[f]) for f in beyond) > MAX_DEFAULTS_OVERHEAD * own:
+        return None
+    return beyond
+
+
+def parse_and_prebuild(
+    texts: ManifestTexts, share: Sequence[str], default_namespace: str | None
+) -> Iterator[tuple[str, ParsedFile, PrebuiltSpecs | None]]:
+    """Each file of `share` parsed and, when that pays, its specs built ahead, one file at a time.
+
+    The files that may hold Defaults (in the share or beyond it) are parsed first: every spec
+    needs them. Those beyond the share are parsed only for that and not given out.
+    """
+    beyond = defaults_files_beyond(texts, share)
+    if beyond is None:
+        for file in share:
+            yield file, read_documents(texts.texts[file], file=file), None
+        return
+    first = [f for f in texts.texts if f in beyond or (f in share and might_hold_defaults(texts.texts[f]))]
+    early = {file: read_documents(texts.texts[file], file=file) for file in first}
+    defaults = known_defaults(texts, early)
+    for file in share:
+        parsed = early.pop(file, None) or read_documents(texts.texts[file], file=file)
+        yield file, parsed, prebuild_file(texts, file, parsed, defaults, default_namespace=default_namespace)
 
 
 @dataclass
@@ -96,49 +149,68 @@ class StartedLoad:
         if self._result is not None:
             return self._result
         with gc_pause.paused_gc():
-            mine = {
-                file: read_documents(text, file=file)
-                for file, text in self.texts.texts.items()
-                if file not in self.child_files
-            }
             forked = self.pid is not None
-            theirs = self._collect()
+            parsed: dict[str, ParsedFile] = {}
+            prebuilt: dict[str, PrebuiltSpecs] = {}
+            mine = [file for file in self.texts.texts if file not in self.child_files]
+            if forked:  # the child builds its share ahead: this process does the same with its own
+                for file, parsed_file, ready in parse_and_prebuild(self.texts, mine, self.default_namespace):
+                    parsed[file] = parsed_file
+                    if ready is not None:
+                        prebuilt[file] = ready
+            else:
+                parsed = {file: read_documents(self.texts.texts[file], file=file) for file in mine}
+            answer = self._collect()
             debug = bool(os.environ.get("HFOPS_DEBUG"))
-            if theirs is None:  # no child, or it failed: the same parse, here
+            if answer is None:  # no child, or it failed: the same parse, here
                 if forked and debug:
                     sys.stderr.write("hfops: the second process failed; its manifest files were parsed here\n")
-                theirs = {file: read_documents(self.texts.texts[file], file=file) for file in self.child_files}
-            elif debug:
-                count = f"{len(theirs)} of {len(self.texts.texts)}"
-                sys.stderr.write(f"hfops: {count} manifest files parsed by a second process\n")
+                parsed.update((file, read_documents(self.texts.texts[file], file=file)) for file in self.child_files)
+            else:
+                theirs, their_specs = answer
+                parsed.update(theirs)
+                prebuilt.update(their_specs)
+                if debug:
+                    count = f"{len(theirs)} of {len(self.texts.texts)}"
+                    built = sum(len(p.specs) for p in their_specs.values())
+                    sys.stderr.write(
+                        f"hfops: {count} manifest files parsed by a second process ({built} specs built there)\n"
+                    )
             self._result = assemble_manifests(
-                self.texts, {**mine, **theirs}, default_namespace=self.default_namespace, allow_empty=self.allow_empty
+                self.texts,
+                parsed,
+                default_namespace=self.default_namespace,
+                allow_empty=self.allow_empty,
+                prebuilt=prebuilt,
             )
         return self._result
 
-    def _collect(self) -> dict[str, ParsedFile] | None:
+    def _collect(self) -> tuple[dict[str, ParsedFile], dict[str, PrebuiltSpecs]] | None:
+        """The child's answer, read as it streams in (one pickle per file); None if it failed."""
         fd, self._answer_fd = self._answer_fd, None
         if fd is None:
             return None
+        parsed: dict[str, ParsedFile] = {}
+        prebuilt: dict[str, PrebuiltSpecs] = {}
+        complete = False
         try:
             with os.fdopen(fd, "rb") as answer:
-                data = answer.read()
-        except OSError:
-            data = b""
-        ok = self._reap()
-        if not ok or not data:
-            return None
-        parsed: dict[str, ParsedFile] = {}
-        try:
-            with io.BytesIO(data) as stream:
-                while stream.tell() < len(data):
-                    parsed.update(_TextSharingUnpickler(stream, self.texts).load())
+                unpickler = _TextSharingUnpickler(answer, self.texts)
+                for _ in self.child_files:
+                    file, parsed_file, ready = unpickler.load()
+                    if file not in self.child_files or file in parsed:
+                        break
+                    parsed[file] = parsed_file
+                    if ready is not None:
+                        prebuilt[file] = ready
+                else:
+                    complete = answer.read(1) == b""  # nothing after the last file
         except Exception:
+            complete = False
+        ok = self._reap()
+        if not ok or not complete:
             return None
-        del data
-        if set(parsed) != set(self.child_files):
-            return None
-        return parsed
+        return parsed, prebuilt
 
     def _reap(self) -> bool:
         pid, self.pid = self.pid, None
@@ -166,7 +238,7 @@ class _TextSharingPickler(pickle.Pickler):
     """Sends a file's text (kept by its documents to find lines on error) by name: the parent has
     the very same string, and a copy of every text would stay alive beside it."""
 
-    def __init__(self, stream: io.BytesIO, texts: ManifestTexts) -> None:
+    def __init__(self, stream: IO[bytes], texts: ManifestTexts) -> None:
         super().__init__(stream, protocol=pickle.HIGHEST_PROTOCOL)
         self._names = {id(text): file for file, text in texts.texts.items()}
 
@@ -175,7 +247,7 @@ class _TextSharingPickler(pickle.Pickler):
 
 
 class _TextSharingUnpickler(pickle.Unpickler):
-    def __init__(self, stream: io.BytesIO, texts: ManifestTexts) -> None:
+    def __init__(self, stream: IO[bytes], texts: ManifestTexts) -> None:
         super().__init__(stream)
         self._texts = texts.texts
 
@@ -185,28 +257,21 @@ class _TextSharingUnpickler(pickle.Unpickler):
         return self._texts[pid]
 
 
-def _child(texts: ManifestTexts, files: Sequence[str], answer_fd: int) -> None:
-    """In the forked child: parse `files`, write the pickled result, leave. Never returns."""
+def _child(texts: ManifestTexts, files: Sequence[str], default_namespace: str | None, answer_fd: int) -> None:
+    """In the forked child: parse `files`, build their specs, send each file's as it is done, leave.
+
+    Never returns. One pickler for every file: a Defaults document the specs of several files
+    use is sent once, and the parent's one unpickler gives one object for it, as a serial load does.
+    """
     code = 1
     try:
         # Ctrl+C reaches the whole process group: the child just ends (its parent decides).
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        # One file at a time, each pickled and let go before the next: the child holds one
-        # file's values at most (its answer is a tenth of their size), not its whole share.
-        pickled: list[bytes] = []
-        with gc_pause.paused_gc():
-            for file in files:
-                one = {file: read_documents(texts.texts[file], file=file)}
-                buffer = io.BytesIO()
-                _TextSharingPickler(buffer, texts).dump(one)
-                pickled.append(buffer.getvalue())
-                del one, buffer
-        data = b"".join(pickled)
-        del pickled
-        view = memoryview(data)
-        while view:
-            view = view[os.write(answer_fd, view) :]
+        with gc_pause.paused_gc(), os.fdopen(answer_fd, "wb", buffering=0) as answer:
+            pickler = _TextSharingPickler(answer, texts)
+            for item in parse_and_prebuild(texts, files, default_namespace):
+                pickler.dump(item)
         code = 0
     except BaseException:
         pass
@@ -228,6 +293,10 @@ def start_manifest_load(
     if total >= MIN_PARALLEL_BYTES and parallel_allowed():
         files = child_share(texts)
         read_fd, write_fd = os.pipe()
+        with contextlib.suppress(OSError, AttributeError):  # a larger pipe: the child need not wait for us
+            import fcntl  # Linux only, as is this branch
+
+            fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         try:
             pid = os.fork()
         except OSError:  # no memory or process slots for a child: parse everything here
@@ -236,7 +305,7 @@ def start_manifest_load(
         else:
             if pid == 0:
                 os.close(read_fd)
-                _child(texts, files, write_fd)
+                _child(texts, files, default_namespace, write_fd)
             os.close(write_fd)
             started = StartedLoad(texts, default_namespace, allow_empty, files, pid, read_fd)
             if os.environ.get("HFOPS_DEBUG"):

@@ -103,16 +103,18 @@ def plan(
 ) -> int:
     """Read the live state and show what apply would do; changes nothing."""
     from hfops.adapters.manifest_workers import start_manifest_load
-    from hfops.adapters.plan_file import PlanInputs, save_plan
-    from hfops.cli.signals import SignalGuard
     from hfops.core.gc_pause import pause_until_exit
-    from hfops.core.render import render_plan
 
     pause_until_exit()
     out = Output(fmt=fmt)
     run_settings = o.settings(namespace=namespace, owner=owner, credentials_dir=credentials_dir)
-    # The manifests are parsed (by a second process, for a large set) while the reconciler imports.
+    # The manifests are parsed (by a second process, for a large set) while the reconciler imports:
+    # what only this process needs is imported after the fork, so the child starts sooner.
     with start_manifest_load(paths, default_namespace=run_settings.namespace, allow_empty=prune) as started:
+        from hfops.adapters.plan_file import PlanInputs, save_plan
+        from hfops.cli.signals import SignalGuard
+        from hfops.core.render import render_plan
+
         reconciler = o.reconciler(out, run_settings)
         reconciler.use_started_load(started)
         # SIGINT/SIGTERM wake retry waits (a 429 storm): the plan stops at once with `Interrupted`.
@@ -235,6 +237,7 @@ def apply_and_report(
             out.plan(render_plan(the_plan, paths=paths))
 
     progress = Progress(sys.stderr)
+
     def confirm(question: str) -> None:
         deletes = sum(isinstance(a, Delete) for p in shown for a in p.actions)
         if deletes:  # --prune deleting endpoints: a typed `yes`, as for destroy

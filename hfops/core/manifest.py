@@ -10,7 +10,7 @@ express are `spec_checks`.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +18,15 @@ from hfops.core.errors import Diagnostic, Location, ManifestError
 from hfops.core.gc_pause import paused_gc
 from hfops.core.model import EndpointSpec
 from hfops.core.schema import dotted
-from hfops.core.spec_builder import KINDS, PLACEHOLDER_WORD, SourceDocument, build_specs
+from hfops.core.spec_builder import (
+    DEFAULTS_KIND,
+    KINDS,
+    PLACEHOLDER_WORD,
+    SourceDocument,
+    build_endpoint_specs,
+    build_specs,
+    classify_documents,
+)
 from hfops.core.spec_checks import check_fleet
 from hfops.core.yaml_source import MAX_FILE_BYTES, parse_yaml_documents
 
@@ -152,36 +160,124 @@ ParsedFile = tuple[list["SourceDocument"], list[Diagnostic]]
 
 def assemble_manifests(
     texts: ManifestTexts,
-    parsed: dict[str, ParsedFile],
+    parsed: Mapping[str, ParsedFile],
     *,
     default_namespace: str | None,
     allow_empty: bool,
+    prebuilt: Mapping[str, PrebuiltSpecs] | None = None,
 ) -> ManifestSet:
-    """The specs of files already parsed (`read_documents` of each readable file, in any order)."""
+    """The specs of files already parsed (`read_documents` of each readable file, in any order).
+
+    `prebuilt` (from `prebuild_specs`, maybe in another process) gives some files' specs: each is
+    used only if it was built under the very Defaults documents the whole set holds; the others
+    are built here. Either way the result is what one build of every document gives.
+    """
     paths = texts.paths
     problems = list(texts.problems)
-    sources: list[SourceDocument] = []
-    skipped: list[str] = []
-    for file in texts.files:
-        if file not in texts.texts:
-            continue  # unreadable: its problem is in texts.problems
-        file_sources, file_problems = parsed[file]
-        if file in texts.scanned and not file_problems and not any(_is_hfops_document(s) for s in file_sources):
-            # Found by a directory scan and not an hfops manifest at all (no document with an
-            # hfops apiVersion or kind): a CI workflow or other YAML kept beside the manifests.
-            skipped.append(file)
-            continue
-        sources.extend(file_sources)
-        problems.extend(file_problems)
+    kept = _kept_sources(texts, parsed)
+    skipped = [f for f in texts.texts if f not in kept]
+    for file in kept:
+        problems.extend(parsed[file][1])
     files = [f for f in texts.files if f not in skipped]
     if texts.scanned and not files and not allow_empty and not problems:
         problems.append(Diagnostic(Location(paths[0], 0), "no hfops manifests found (only other YAML files)"))
-    specs, spec_problems = build_specs(sources, default_namespace=default_namespace)
-    problems.extend(spec_problems)
+    sources = [source for file_sources in kept.values() for source in file_sources]
+    defaults, endpoints, classify_problems = classify_documents(sources)
+    problems.extend(classify_problems)
+    specs: list[EndpointSpec] = []
+    if prebuilt:
+        keys = defaults_keys(kept)
+        by_file: dict[str, list[SourceDocument]] = {}
+        for source in endpoints:
+            by_file.setdefault(source.file, []).append(source)
+        for file in kept:
+            ready = prebuilt.get(file)
+            if ready is not None and ready.defaults == keys:
+                specs.extend(ready.specs)
+                continue
+            file_specs, spec_problems = build_endpoint_specs(
+                by_file.get(file, []), defaults, default_namespace=default_namespace
+            )
+            specs.extend(file_specs)
+            problems.extend(spec_problems)
+    else:
+        specs, spec_problems = build_endpoint_specs(endpoints, defaults, default_namespace=default_namespace)
+        problems.extend(spec_problems)
     problems.extend(check_fleet(specs))
     if problems:
         raise ManifestError(_with_unloaded_defaults_hints(_ordered(problems, files), paths, sources, default_namespace))
     return ManifestSet(specs=tuple(specs), files=tuple(files), skipped=tuple(skipped))
+
+
+def _kept_sources(texts: ManifestTexts, parsed: Mapping[str, ParsedFile]) -> dict[str, list[SourceDocument]]:
+    """The documents of each parsed file that is part of the set, in file order.
+
+    Left out: files not in `parsed`, and YAML found by a directory scan that is not an hfops
+    manifest at all (no document with an hfops apiVersion or kind: a CI workflow kept beside them).
+    """
+    kept: dict[str, list[SourceDocument]] = {}
+    for file in texts.files:
+        if file not in parsed:
+            continue  # unreadable (its problem is in texts.problems), or not parsed by this process
+        file_sources, file_problems = parsed[file]
+        if file in texts.scanned and not file_problems and not any(_is_hfops_document(s) for s in file_sources):
+            continue
+        kept[file] = file_sources
+    return kept
+
+
+def defaults_keys(kept: Mapping[str, Sequence[SourceDocument]]) -> tuple[tuple[str, int], ...]:
+    """Which documents of the set are Defaults, as (file, index in the file): the same in any process."""
+    return tuple(
+        (file, index)
+        for file, file_sources in kept.items()
+        for index, source in enumerate(file_sources)
+        if source.kind == DEFAULTS_KIND
+    )
+
+
+@dataclass(frozen=True)
+class PrebuiltSpecs:
+    """One file's specs built ahead, and the Defaults documents (`defaults_keys`) they were built under."""
+
+    defaults: tuple[tuple[str, int], ...]
+    specs: tuple[EndpointSpec, ...]
+
+
+def might_hold_defaults(text: str) -> bool:
+    """Whether a file's text may hold a Defaults document (the word, however it is written, is
+    there). A guess only: `assemble_manifests` checks every prebuilt file against the real ones."""
+    return DEFAULTS_KIND in text
+
+
+@dataclass(frozen=True)
+class KnownDefaults:
+    """The Defaults documents of the files parsed so far, taken to be the whole set's."""
+
+    keys: tuple[tuple[str, int], ...]
+    documents: tuple[SourceDocument, ...]
+
+
+def known_defaults(texts: ManifestTexts, parsed: Mapping[str, ParsedFile]) -> KnownDefaults:
+    """The Defaults in `parsed`, which must hold every file that may hold one (`might_hold_defaults`)."""
+    kept = _kept_sources(texts, parsed)
+    documents = tuple(s for file_sources in kept.values() for s in file_sources if s.kind == DEFAULTS_KIND)
+    return KnownDefaults(defaults_keys(kept), documents)
+
+
+def prebuild_file(
+    texts: ManifestTexts, file: str, parsed: ParsedFile, defaults: KnownDefaults, *, default_namespace: str | None
+) -> PrebuiltSpecs | None:
+    """One file's specs built ahead of the whole set under `defaults`; None when the file has any
+    problem (`assemble_manifests` then builds it again and reports it) or is not part of the set."""
+    kept = _kept_sources(texts, {file: parsed})
+    if file not in kept or parsed[1]:
+        return None
+    _defaults, endpoints, problems = classify_documents(kept[file])
+    if problems:
+        return None
+    specs, spec_problems = build_endpoint_specs(endpoints, defaults.documents, default_namespace=default_namespace)
+    return None if spec_problems else PrebuiltSpecs(defaults.keys, tuple(specs))
 
 
 def _ancestor_defaults(paths: Sequence[str], loaded: set[str]) -> list[SourceDocument]:

@@ -164,6 +164,19 @@ def build_specs(
     sources: Sequence[SourceDocument], *, default_namespace: str | None
 ) -> tuple[list[EndpointSpec], list[Diagnostic]]:
     """Validate every document; merge Defaults into endpoints; convert endpoints to specs."""
+    defaults, endpoints, problems = classify_documents(sources)
+    specs, spec_problems = build_endpoint_specs(endpoints, defaults, default_namespace=default_namespace)
+    return specs, problems + spec_problems
+
+
+def classify_documents(
+    sources: Sequence[SourceDocument],
+) -> tuple[list[SourceDocument], list[SourceDocument], list[Diagnostic]]:
+    """Split documents into Defaults and endpoints; the problems of the Defaults and of the rest.
+
+    What `build_specs` does before it builds any endpoint: the endpoints can then be built in
+    parts (by file, in another process) with the same Defaults and give what one call gives.
+    """
     problems: list[Diagnostic] = []
     defaults: list[SourceDocument] = []
     endpoints: list[SourceDocument] = []
@@ -197,6 +210,14 @@ def build_specs(
             )
         else:
             endpoints.append(source)
+    return defaults, endpoints, problems
+
+
+def build_endpoint_specs(
+    endpoints: Sequence[SourceDocument], defaults: Sequence[SourceDocument], *, default_namespace: str | None
+) -> tuple[list[EndpointSpec], list[Diagnostic]]:
+    """The specs of endpoint documents (from `classify_documents`) under these Defaults, in order."""
+    problems: list[Diagnostic] = []
     specs: list[EndpointSpec] = []
     for source in endpoints:
         located = _with_defaults(source, defaults, default_namespace=default_namespace)

@@ -153,6 +153,32 @@ def _pace(request: httpx2.Request) -> None:
     PACER.before_request(_origin(request.url))
 
 
+class _RequestCount:
+    """How many requests the shared client has started, for work that should wait until a wave
+    of requests is out (it would otherwise share the GIL with their sending)."""
+
+    def __init__(self) -> None:
+        self._started = 0
+        self._changed = threading.Condition()
+
+    def count(self, _request: httpx2.Request) -> None:
+        with self._changed:
+            self._started += 1
+            self._changed.notify_all()
+
+    @property
+    def started(self) -> int:
+        return self._started
+
+    def wait_for(self, target: int, timeout: float) -> bool:
+        """Until `target` requests have started, or `timeout` seconds; whether they have."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._started >= target, timeout)
+
+
+REQUESTS = _RequestCount()
+
+
 def _learn_budget(response: httpx2.Response) -> None:
     PACER.after_response(_origin(response.request.url), response.headers)
 
@@ -178,7 +204,7 @@ def install_session(read_seconds: float) -> None:
         set_client_factory(
             lambda: _Client(
                 event_hooks={
-                    "request": [hf_request_event_hook, _refuse_plain_http_token, _pace],
+                    "request": [hf_request_event_hook, _refuse_plain_http_token, _pace, REQUESTS.count],
                     "response": [_learn_budget, _check_answer],
                 },
                 follow_redirects=True,
@@ -209,3 +235,14 @@ def warm_session() -> None:
     thread = threading.Thread(target=build, name="hfops-session", daemon=True)
     _warming.append(thread)
     thread.start()
+
+
+def finish_warming_session(timeout: float = 10.0) -> None:
+    """Wait until the client `warm_session` is building is ready (no-op if none is being built).
+
+    For a caller with time to spare now (a plan whose manifests a second process is parsing):
+    the build then does not hold up the first request, nor share the GIL with it.
+    """
+    for thread in list(_warming):
+        thread.join(timeout)
+

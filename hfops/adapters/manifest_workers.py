@@ -35,21 +35,15 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from hfops.core import gc_pause
-from hfops.core.manifest import (
-    ManifestSet,
-    ManifestTexts,
-    ParsedFile,
-    PrebuiltSpecs,
-    assemble_manifests,
-    known_defaults,
-    might_hold_defaults,
-    prebuild_file,
-    read_documents,
-    read_manifest_files,
-)
+from hfops.core.manifest_files import ManifestTexts, read_manifest_files
+
+if TYPE_CHECKING:
+    # Imported where used: the child imports the parser after the fork, while this process
+    # imports its HTTP stack (the fork comes 30 ms sooner).
+    from hfops.core.manifest import ManifestSet, ParsedFile, PrebuiltSpecs
 
 # Below this much YAML a fork costs more than it saves (a 200-endpoint file parses in ~25 ms).
 MIN_PARALLEL_BYTES = 64 * 1024
@@ -99,6 +93,8 @@ def child_share(texts: ManifestTexts) -> tuple[str, ...]:
 def defaults_files_beyond(texts: ManifestTexts, share: Sequence[str]) -> tuple[str, ...] | None:
     """The files outside `share` that may hold Defaults (to parse as well before building the
     share's specs), or None when they are too large for building ahead to pay."""
+    from hfops.core.manifest import might_hold_defaults
+
     mine = set(share)
     beyond = tuple(f for f, text in texts.texts.items() if f not in mine and might_hold_defaults(text))
     own = sum(len(texts.texts[f]) for f in share)
@@ -115,6 +111,8 @@ def parse_and_prebuild(
     The files that may hold Defaults (in the share or beyond it) are parsed first: every spec
     needs them. Those beyond the share are parsed only for that and not given out.
     """
+    from hfops.core.manifest import known_defaults, might_hold_defaults, prebuild_file, read_documents
+
     beyond = defaults_files_beyond(texts, share)
     if beyond is None:
         for file in share:
@@ -148,6 +146,8 @@ class StartedLoad:
         """The ManifestSet, as `load_manifests` would give it; raises its ManifestError."""
         if self._result is not None:
             return self._result
+        from hfops.core.manifest import assemble_manifests, read_documents
+
         with gc_pause.paused_gc():
             forked = self.pid is not None
             parsed: dict[str, ParsedFile] = {}

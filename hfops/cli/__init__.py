@@ -181,7 +181,23 @@ def main(argv: Sequence[str] | None = None) -> None:
             elif kind == "internal":
                 entries[0]["message"] = f"unexpected {type(failure).__name__}: {failure}"
             Output(fmt="json").document(error_document(command, entries, exit_code=code))
-    sys.exit(code if isinstance(code, int) else EXIT_OK)
+    code = code if isinstance(code, int) else EXIT_OK
+    if argv is None:
+        from hfops.core.gc_pause import teardown_skippable
+
+        if teardown_skippable() and _flushed():
+            os._exit(code)
+    sys.exit(code)
+
+
+def _flushed() -> bool:
+    """Flush stdout and stderr; False if that failed (the usual exit then reports it)."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 __all__ = ["UsageError", "cli", "main"]

@@ -108,15 +108,24 @@ def plan(
     pause_until_exit()
     out = Output(fmt=fmt)
     run_settings = o.settings(namespace=namespace, owner=owner, credentials_dir=credentials_dir)
-    # The manifests are parsed (by a second process, for a large set) while the reconciler imports:
-    # what only this process needs is imported after the fork, so the child starts sooner.
+    # The manifests are parsed (by a second process, for a large set) while this one imports and
+    # builds its HTTP client: what only this process needs is imported after the fork, so the child
+    # starts sooner, and the client is built from the start (its TLS setup runs beside the imports).
     with start_manifest_load(paths, default_namespace=run_settings.namespace, allow_empty=prune) as started:
-        from hfops.adapters.plan_file import PlanInputs, save_plan
+        parsed_elsewhere = started.pid is not None
+        if parsed_elsewhere:
+            from hfops.adapters.http import install_session, warm_session
+
+            install_session(run_settings.http_timeout)
+            warm_session()
         from hfops.cli.signals import SignalGuard
-        from hfops.core.render import render_plan
 
         reconciler = o.reconciler(out, run_settings)
         reconciler.use_started_load(started)
+        if parsed_elsewhere:  # finished here, not while the first requests wait for it
+            from hfops.adapters.http import finish_warming_session
+
+            finish_warming_session()
         # SIGINT/SIGTERM wake retry waits (a 429 storm): the plan stops at once with `Interrupted`.
         with SignalGuard(reconciler.retry.stop):
             _context, the_plan = reconciler.plan(
@@ -126,7 +135,11 @@ def plan(
                 allow_empty_prune=allow_empty_prune,
                 replace_addresses=replace_addresses,
             )
+    from hfops.core.render import render_plan
+
     if out_file:
+        from hfops.adapters.plan_file import PlanInputs, save_plan
+
         inputs = PlanInputs(
             paths=tuple(paths),
             namespace=namespace,

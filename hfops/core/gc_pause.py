@@ -56,5 +56,20 @@ def pause_until_exit() -> None:
         return
     import atexit
 
+    global _teardown_skippable
     gc.disable()
     atexit.register(gc.freeze)
+    _teardown_skippable = True
+
+
+_teardown_skippable = False
+
+
+def teardown_skippable() -> bool:
+    """Whether the console entry point may leave by `os._exit` once its output is flushed.
+
+    For a command that paused the collector to the end (`pause_until_exit`: `plan`, which writes
+    nothing but its output and an atomically saved plan file): the interpreter's teardown then
+    only frees the objects the plan made, one by one (~10 ms of a plan of 500).
+    """
+    return _teardown_skippable

@@ -16,6 +16,12 @@ from pathlib import Path
 
 from hfops.core.errors import Diagnostic, Location, ManifestError
 from hfops.core.gc_pause import paused_gc
+from hfops.core.manifest_files import (
+    MANIFEST_SUFFIXES,
+    ManifestTexts,
+    read_manifest_files,
+    read_manifest_text,
+)
 from hfops.core.model import EndpointSpec
 from hfops.core.schema import dotted
 from hfops.core.spec_builder import (
@@ -28,9 +34,8 @@ from hfops.core.spec_builder import (
     classify_documents,
 )
 from hfops.core.spec_checks import check_fleet
-from hfops.core.yaml_source import MAX_FILE_BYTES, parse_yaml_documents
+from hfops.core.yaml_source import parse_yaml_documents
 
-MANIFEST_SUFFIXES = (".yaml", ".yml")
 # Lines every spec needs (its `source`, where its name is written); others are found on demand.
 WATCHED_PATHS: frozenset[tuple[str | int, ...]] = frozenset({("metadata", "name")})
 # Mappings whose values are strings however YAML reads them (`1.10` stays "1.10"): environment.
@@ -51,65 +56,12 @@ class ManifestSet:
         return tuple(sorted({s.namespace for s in self.specs if s.namespace}))
 
 
-def discover_files(paths: Sequence[str], *, allow_empty: bool) -> tuple[list[str], set[str], list[Diagnostic]]:
-    """Expand PATH arguments: a file as is, a directory as every *.yaml/*.yml below it, sorted.
-
-    Returns the files, those of them found by a directory scan (not named), and the problems.
-    """
-    scanned: set[str] = set()
-    files: list[str] = []
-    problems: list[Diagnostic] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found = sorted(
-                str(p)
-                for p in path.rglob("*")
-                if p.suffix in MANIFEST_SUFFIXES
-                and p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-            if not found and not allow_empty:
-                problems.append(Diagnostic(Location(raw, 0), "no *.yaml or *.yml manifests in this directory"))
-            files.extend(found)
-            scanned.update(found)
-        elif path.is_file():
-            files.append(str(path))
-        elif path.exists():
-            problems.append(Diagnostic(Location(raw, 0), "not a regular file or directory"))
-        else:
-            problems.append(Diagnostic(Location(raw, 0), "no such file or directory"))
-    unique: list[str] = []
-    for f in files:
-        if f not in unique:
-            unique.append(f)
-    explicit = {str(Path(raw)) for raw in paths}
-    return unique, scanned - explicit, problems
-
-
 def _is_hfops_document(source: SourceDocument) -> bool:
     data = source.document.data
     if not isinstance(data, dict):
         return False
     api = data.get("apiVersion")
     return (isinstance(api, str) and api.startswith("hfops/")) or data.get("kind") in KINDS
-
-
-def read_manifest_text(file: str) -> tuple[str | None, Diagnostic | None]:
-    try:
-        size = os.path.getsize(file)
-        if size > MAX_FILE_BYTES:
-            return None, Diagnostic(
-                Location(file, 0), f"file is {size} bytes; manifests are limited to {MAX_FILE_BYTES} bytes"
-            )
-        with open(file, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as error:
-        return None, Diagnostic(Location(file, 0), f"cannot read: {error.strerror or error}")
-    try:
-        return data.decode("utf-8"), None
-    except UnicodeDecodeError as error:
-        return None, Diagnostic(Location(file, 0), f"not UTF-8 text (byte {error.start})")
 
 
 def load_manifests(
@@ -130,29 +82,6 @@ def _load_manifests(paths: Sequence[str], *, default_namespace: str | None, allo
     texts = read_manifest_files(paths, allow_empty=allow_empty)
     parsed = {file: read_documents(text, file=file) for file, text in texts.texts.items()}
     return assemble_manifests(texts, parsed, default_namespace=default_namespace, allow_empty=allow_empty)
-
-
-@dataclass(frozen=True)
-class ManifestTexts:
-    """The files under a set of PATHs and their text, before any of it is parsed."""
-
-    paths: tuple[str, ...]
-    files: tuple[str, ...]
-    scanned: frozenset[str]  # found by a directory scan, not named
-    texts: dict[str, str]  # of the files that could be read, in file order
-    problems: tuple[Diagnostic, ...]  # the PATHs and files that could not be read
-
-
-def read_manifest_files(paths: Sequence[str], *, allow_empty: bool) -> ManifestTexts:
-    files, scanned, problems = discover_files(paths, allow_empty=allow_empty)
-    texts: dict[str, str] = {}
-    for file in files:
-        text, problem = read_manifest_text(file)
-        if problem is not None or text is None:
-            problems.append(problem or Diagnostic(Location(file, 0), "cannot read"))
-        else:
-            texts[file] = text
-    return ManifestTexts(tuple(paths), tuple(files), frozenset(scanned), texts, tuple(problems))
 
 
 ParsedFile = tuple[list["SourceDocument"], list[Diagnostic]]

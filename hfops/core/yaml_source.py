@@ -18,7 +18,6 @@ import yaml
 
 from hfops.core.gc_pause import paused_gc
 
-MAX_FILE_BYTES = 1024 * 1024
 # A document that expands (through aliases) to more nodes than this is refused: the classic
 # "billion laughs" manifest is a few lines of text and billions of nodes once expanded.
 MAX_EXPANDED_NODES = 100_000

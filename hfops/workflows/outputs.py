@@ -179,14 +179,31 @@ def resolve_outputs(spec: EndpointSpec, sinks: OutputSinks, *, files: bool = Tru
     return [_namespaced(o, default) for o in spec.genstudio.outputs if files or not isinstance(o, FileOutput)]
 
 
-def read_held(sinks: OutputSinks, outputs: Iterable[CredentialOutput]) -> dict[str, Held]:
+def read_held(
+    sinks: OutputSinks, outputs: Iterable[CredentialOutput], already: Mapping[str, Held] | None = None
+) -> dict[str, Held]:
+    """What each output holds now; `already` gives what `read_held_files` read of them meanwhile."""
     held: dict[str, Held] = {}
     for output in outputs:
+        if already is not None and output.output_id in already:
+            held[output.output_id] = already[output.output_id]
+            continue
         try:
             held[output.output_id] = sinks.sink(output).read()
         except HfopsError as error:
             held[output.output_id] = Held("unreadable", detail=error.message)
     return held
+
+
+def read_held_files(sinks: OutputSinks, specs: Sequence[EndpointSpec]) -> dict[str, Held]:
+    """What the credential files of `specs` hold, read while a plan waits for the API (the files
+    are local; no Secret or command is read before the plan says which outputs are ours)."""
+    from pathlib import Path
+
+    if not Path(sinks.settings.credentials_dir).is_dir():
+        return {}
+    files = (o for spec in specs for o in spec.genstudio.outputs if isinstance(o, FileOutput))
+    return read_held(sinks, files)
 
 
 def plan_outputs(
@@ -199,8 +216,12 @@ def plan_outputs(
     api_key_for: Any,
     prune: bool,
     owner: str,
+    held_files: Mapping[str, Held] | None = None,
 ) -> tuple[tuple[CredentialAction, ...], tuple[str, ...]]:
-    """The credential actions of a plan: what each declared output should hold vs what it holds."""
+    """The credential actions of a plan: what each declared output should hold vs what it holds.
+
+    `held_files`: what `read_held_files` read of the file outputs while the plan was being made.
+    """
     remade = {a.address for a in plan.actions if isinstance(a, (Create, Replace))}
     conflicted = {a.address for a in plan.actions if isinstance(a, Conflict)}
     specs = [s for s in specs if s.address not in conflicted]  # not ours: no credential either
@@ -211,7 +232,7 @@ def plan_outputs(
 
     files_tracked = Path(sinks.settings.credentials_dir).is_dir()
     resolved = {s.address: resolve_outputs(s, sinks, files=files_tracked) for s in specs}
-    held = read_held(sinks, (o for outputs in resolved.values() for o in outputs))
+    held = read_held(sinks, (o for outputs in resolved.values() for o in outputs), held_files)
     wanted: list[WantedCredential] = []
     declared: set[str] = set()
     kept: set[tuple[str, str]] = set()  # outputs of paused endpoints: left as they are

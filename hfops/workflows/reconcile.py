@@ -37,7 +37,10 @@ from hfops.core.plan import Plan, build_plan
 from hfops.core.redact import REDACTOR
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from hfops.adapters.manifest_workers import StartedLoad
+    from hfops.core.credentials import Held
     from hfops.workflows.outputs import OutputSinks
 
 Warn = Callable[[str], None]
@@ -150,6 +153,7 @@ class Reconciler:
         # Namespaces read even when no manifest names them (pruning an emptied namespace).
         self.extra_namespaces: tuple[str, ...] = ()
         self._sinks: OutputSinks | None = None
+        self._held_files: Future[dict[str, Held]] | None = None  # read by `context` for `plan_credentials`
         self._user: str | None = None  # the token's user, once asked
         # The list reads and the model resolution run together and may both ask whoami after a
         # failure: one asks, the other gets the same answer (or the same refusal).
@@ -255,8 +259,16 @@ class Reconciler:
         return {k: v for k, v in results.items() if isinstance(v, ResolvedModel)}
 
     def context(
-        self, paths: Sequence[str], *, check_env: bool = True, allow_empty: bool = False, api_keys: bool = True
+        self,
+        paths: Sequence[str],
+        *,
+        check_env: bool = True,
+        allow_empty: bool = False,
+        api_keys: bool = True,
+        read_credential_files: bool = False,
     ) -> Context:
+        """The manifests, the models and the live state; with `read_credential_files`, what the
+        credential files hold is read meanwhile (for `plan_credentials`)."""
         manifests, specs = self.load(paths, allow_empty=allow_empty)
         if check_env:
             # Plan refuses what apply would refuse (the GenStudio key too): a plan that passes is
@@ -268,8 +280,24 @@ class Reconciler:
         # The list reads and the model resolution need nothing of each other: both start now.
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfops-read") as pool:
+        from hfops.adapters.http import REQUESTS
+        from hfops.workflows.outputs import read_held_files
+
+        sent_before = REQUESTS.started
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="hfops-read") as pool:
             reading = pool.submit(self.read_live, namespaces)
+            # Local files, read while the requests are out (a plan then waits on the network, not on
+            # them), once they are out: started at once, the reads shared the GIL with their sending.
+            self._held_files = None
+            if read_credential_files:
+                wave = sent_before + len(namespaces) + 2 * len({s.model_key for s in specs})
+                sinks = self.output_sinks(specs)
+
+                def read_files() -> dict[str, Held]:
+                    REQUESTS.wait_for(wave, timeout=0.05)  # fewer requests (a failure): read anyway
+                    return read_held_files(sinks, specs)
+
+                self._held_files = pool.submit(read_files)
             try:
                 models = self.resolve_models(specs)
                 self.check_model_limits(specs, models)
@@ -277,6 +305,7 @@ class Reconciler:
                 reading.cancel()
                 with contextlib.suppress(Exception):
                     reading.result()  # the model's error is the one to tell
+                self._held_files = None
                 raise
             live = reading.result()
         values = {spec.address: secret_values(spec, self.env) for spec in specs}
@@ -345,7 +374,7 @@ class Reconciler:
         credentials: bool,
         replace_addresses: Sequence[str],
     ) -> tuple[Context, Plan]:
-        context = self.context(paths, allow_empty=prune)
+        context = self.context(paths, allow_empty=prune, read_credential_files=credentials)
         if prune and not context.specs and not allow_empty_prune:
             raise UsageError(
                 "refusing to prune: the manifests name no endpoints, so every endpoint hfops manages "
@@ -407,6 +436,7 @@ class Reconciler:
     ) -> tuple[tuple[CredentialAction, ...], tuple[str, ...]]:
         from hfops.workflows.outputs import plan_outputs
 
+        held_files, self._held_files = self._held_files, None
         return plan_outputs(
             plan,
             context.specs,
@@ -416,6 +446,7 @@ class Reconciler:
             api_key_for=self.known_api_key,
             prune=prune,
             owner=self.settings.owner,
+            held_files=held_files.result() if held_files is not None else None,
         )
 
     def check_hardware(self, context: Context, plan: Plan) -> list[EndpointCost]:

@@ -195,9 +195,8 @@ class StartedLoad:
         complete = False
         try:
             with os.fdopen(fd, "rb") as answer:
-                unpickler = _TextSharingUnpickler(answer, self.texts)
                 for _ in self.child_files:
-                    file, parsed_file, ready = unpickler.load()
+                    file, parsed_file, ready = _TextSharingUnpickler(answer, self.texts).load()
                     if file not in self.child_files or file in parsed:
                         break
                     parsed[file] = parsed_file
@@ -260,8 +259,9 @@ class _TextSharingUnpickler(pickle.Unpickler):
 def _child(texts: ManifestTexts, files: Sequence[str], default_namespace: str | None, answer_fd: int) -> None:
     """In the forked child: parse `files`, build their specs, send each file's as it is done, leave.
 
-    Never returns. One pickler for every file: a Defaults document the specs of several files
-    use is sent once, and the parent's one unpickler gives one object for it, as a serial load does.
+    Never returns. A pickle per file, each let go once written: the child holds one file's
+    values at a time (and the Defaults), not its whole share, so its memory stays below the
+    parent's (a Defaults document that several files' specs use arrives once per file).
     """
     code = 1
     try:
@@ -269,9 +269,9 @@ def _child(texts: ManifestTexts, files: Sequence[str], default_namespace: str | 
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         with gc_pause.paused_gc(), os.fdopen(answer_fd, "wb", buffering=0) as answer:
-            pickler = _TextSharingPickler(answer, texts)
             for item in parse_and_prebuild(texts, files, default_namespace):
-                pickler.dump(item)
+                _TextSharingPickler(answer, texts).dump(item)
+                del item
         code = 0
     except BaseException:
         pass

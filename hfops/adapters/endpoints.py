@@ -27,7 +27,7 @@ from huggingface_hub import constants, get_session, hf_raise_for_status
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]  # lazily exported
 
-from hfops.adapters.http import InsecureUrl, MalformedAnswer, install_session, is_secure_url, warm_session
+from hfops.adapters.http import InsecureUrl, MalformedAnswer, is_secure_url, start_session
 from hfops.adapters.retry import RetryPolicy, call_with_retries
 from hfops.adapters.settings import Settings
 from hfops.core import fields as catalogue
@@ -115,15 +115,6 @@ def located(error: RemoteError, operation: str, api_url: str | None = None) -> R
     return located_error
 
 
-def install_http_timeouts(read_seconds: float) -> None:
-    """Give huggingface_hub's HTTP client timeouts, same-origin redirects and capped answers (http.py).
-
-    Without timeouts a service that accepts a request and never answers would hold hfops forever;
-    with them the call fails as a transport error and is retried.
-    """
-    install_session(read_seconds)
-
-
 # No HTTP answer at all, after the retries: refused or dropped connections, timeouts.
 TRANSPORT_ERRORS = (httpx2.TransportError, ConnectionError, TimeoutError)
 
@@ -163,8 +154,7 @@ class HubEndpoints:
         # huggingface_hub reads this constant at call time and offers no other way to move the
         # endpoints API (HF_ENDPOINT only moves the Hub), so the adapter sets it.
         constants.INFERENCE_ENDPOINTS_ENDPOINT = settings.api_url
-        install_http_timeouts(settings.http_timeout)
-        warm_session()
+        start_session(settings.http_timeout)
         self._settings = settings
         self._token = settings.token
         self._hf_api: HfApi | None = None

@@ -237,6 +237,12 @@ def warm_session() -> None:
     thread.start()
 
 
+def start_session(read_seconds: float) -> None:
+    """`install_session` and `warm_session`: what every adapter does before its first request."""
+    install_session(read_seconds)
+    warm_session()
+
+
 def finish_warming_session(timeout: float = 10.0) -> None:
     """Wait until the client `warm_session` is building is ready (no-op if none is being built).
 

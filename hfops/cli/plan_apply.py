@@ -114,10 +114,9 @@ def plan(
     with start_manifest_load(paths, default_namespace=run_settings.namespace, allow_empty=prune) as started:
         parsed_elsewhere = started.pid is not None
         if parsed_elsewhere:
-            from hfops.adapters.http import install_session, warm_session
+            from hfops.adapters.http import start_session
 
-            install_session(run_settings.http_timeout)
-            warm_session()
+            start_session(run_settings.http_timeout)
         from hfops.cli.signals import SignalGuard
 
         reconciler = o.reconciler(out, run_settings)

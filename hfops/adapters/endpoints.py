@@ -154,7 +154,7 @@ class HubEndpoints:
         # huggingface_hub reads this constant at call time and offers no other way to move the
         # endpoints API (HF_ENDPOINT only moves the Hub), so the adapter sets it.
         constants.INFERENCE_ENDPOINTS_ENDPOINT = settings.api_url
-        start_session(settings.http_timeout)
+        start_session(settings.http_timeout, (settings.api_url, settings.hub_url))
         self._settings = settings
         self._token = settings.token
         self._hf_api: HfApi | None = None

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -124,8 +124,64 @@ def _check_answer(response: httpx2.Response) -> None:
     response.stream = _CappedStream(response.stream, request, MAX_ANSWER_BYTES)
 
 
+class _TlsWhenNeeded(httpx2.BaseTransport):
+    """The client's own transport, with TLS set up by its first https request, not by the client.
+
+    httpx makes the TLS context with the client: OpenSSL loads the CA bundle, 20-45 ms of CPU that
+    the first request waits for. A run against plain-http loopback (the emulator, tests) never
+    uses it; one against the real service pays it once, on its first request, as before. Plain
+    http goes through a transport whose TLS context trusts no one: it never makes a TLS connection
+    (proxies from the environment have transports of their own), and if it did it would fail.
+    """
+
+    def __init__(self, make: Any) -> None:
+        self._make = make  # verify -> the transport httpx would have made with it
+        self._lock = threading.Lock()
+        self._plain: httpx2.BaseTransport | None = None
+        self._tls: httpx2.BaseTransport | None = None
+
+    def _for(self, scheme: str) -> httpx2.BaseTransport:
+        with self._lock:
+            if scheme == "http":
+                if self._plain is None:
+                    import ssl
+
+                    self._plain = self._make(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+                return self._plain
+            if self._tls is None:
+                self._tls = self._make(None)
+            return self._tls
+
+    def prepare(self, scheme: str) -> None:
+        """Make the transport of `scheme` now (`warm_session`), not on its first request."""
+        self._for(scheme)
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        return self._for(request.url.scheme).handle_request(request)
+
+    def close(self) -> None:
+        with self._lock:
+            transports, self._plain, self._tls = (self._plain, self._tls), None, None
+        for transport in transports:
+            if transport is not None:
+                transport.close()
+
+
 class _Client(httpx2.Client):
-    """The session client: marks the requests whose redirects it follows, asks for no compression."""
+    """The session client: marks the requests whose redirects it follows, asks for no compression,
+    and sets up TLS when it is first needed (`_TlsWhenNeeded`)."""
+
+    def _init_transport(self, *args: Any, **kwargs: Any) -> httpx2.BaseTransport:
+        # httpx's own default transport, made per scheme on first use. Only the default one: a
+        # transport passed in, and the proxies' (from the environment), are httpx's as they are.
+        if kwargs.get("transport") is not None or args:
+            return super()._init_transport(*args, **kwargs)
+
+        def make(verify: Any) -> httpx2.BaseTransport:
+            chosen = kwargs if verify is None else {**kwargs, "verify": verify}
+            return super(_Client, self)._init_transport(**chosen)
+
+        return _TlsWhenNeeded(make)
 
     def send(
         self,
@@ -217,10 +273,11 @@ def install_session(read_seconds: float) -> None:
 _warming: list[threading.Thread] = []
 
 
-def warm_session() -> None:
-    """Build huggingface_hub's shared client now, in the background, once per process.
+def warm_session(urls: Sequence[str] = ()) -> None:
+    """Build huggingface_hub's shared client now, in the background, once per process, with the
+    transport of each URL's scheme (`_TlsWhenNeeded`: for https, its TLS context).
 
-    Its TLS context loads the CA bundle (25-45 ms here), which OpenSSL does with the GIL released:
+    The TLS context loads the CA bundle (25-45 ms here), which OpenSSL does with the GIL released:
     started before the manifests load, it is ready when the first read goes out instead of
     delaying it. A failure is left for the first real request to raise where it is reported.
     """
@@ -228,19 +285,25 @@ def warm_session() -> None:
         return
     from huggingface_hub import get_session
 
+    schemes = {urlsplit(url).scheme for url in urls} or {"https"}
+
     def build() -> None:
         with contextlib.suppress(Exception):
-            get_session()
+            transport = getattr(get_session(), "_transport", None)
+            if isinstance(transport, _TlsWhenNeeded):
+                for scheme in sorted(schemes):
+                    transport.prepare(scheme)
 
     thread = threading.Thread(target=build, name="hfops-session", daemon=True)
     _warming.append(thread)
     thread.start()
 
 
-def start_session(read_seconds: float) -> None:
-    """`install_session` and `warm_session`: what every adapter does before its first request."""
+def start_session(read_seconds: float, urls: Sequence[str] = ()) -> None:
+    """`install_session` and `warm_session`: what every adapter does before its first request,
+    with the URLs it will call (their schemes: which transports to make ahead)."""
     install_session(read_seconds)
-    warm_session()
+    warm_session(urls)
 
 
 def finish_warming_session(timeout: float = 10.0) -> None:

@@ -7,8 +7,9 @@ does not exist, is not readable with the token, is gated without access, or is n
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -70,7 +71,11 @@ class ModelResolver:
         return result
 
     def resolve_all(
-        self, wanted: Iterable[tuple[str, str]], *, parallelism: int = 8
+        self,
+        wanted: Iterable[tuple[str, str]],
+        *,
+        parallelism: int = 8,
+        submit: Callable[..., Future[Any]] | None = None,
     ) -> dict[tuple[str, str], ResolvedModel | PlanError]:
         """Resolve each distinct (repository, revision) once, concurrently.
 
@@ -82,9 +87,14 @@ class ModelResolver:
         unique = sorted(set(wanted))
         if not unique:
             return {}
-        with ThreadPoolExecutor(max_workers=max(1, min(parallelism, 2 * len(unique)))) as pool:
-            infos = {key: pool.submit(self._info, *key) for key in unique}
-            configs = {key: pool.submit(self._config, *key) for key in unique}
+        # `submit`: the caller's threads (early reads run on daemon threads, which an ending
+        # process does not wait for); by default a pool of this call's own.
+        with contextlib.ExitStack() as stack:
+            if submit is None:
+                pool = stack.enter_context(ThreadPoolExecutor(max_workers=max(1, min(parallelism, 2 * len(unique)))))
+                submit = pool.submit
+            infos = {key: submit(self._info, *key) for key in unique}
+            configs = {key: submit(self._config, *key) for key in unique}
             # A config served from another commit than the info's (or not said) is read again at
             # that commit, in the pool too: behind a proxy that drops the header, one wave more.
             again: dict[tuple[str, str], Future[_Config]] = {}
@@ -94,7 +104,7 @@ class ModelResolver:
                 if isinstance(info, _ModelInfo) and info.pipeline_tag == TASK and (
                     isinstance(config, _Config) and config.commit != info.sha
                 ):
-                    again[key] = pool.submit(self._config, key[0], info.sha)
+                    again[key] = submit(self._config, key[0], info.sha)
             return {
                 key: self._combine(key, infos[key], again.get(key) or configs[key]) for key in unique
             }

@@ -13,6 +13,7 @@ from hfops.core.errors import ConfirmationError, HfopsError
 
 if TYPE_CHECKING:
     from hfops.adapters.settings import Settings
+    from hfops.workflows.early_reads import EarlyReads
     from hfops.workflows.reconcile import Reconciler
 
 FORMATS = click.Choice(["text", "json"])
@@ -125,10 +126,10 @@ def settings(**overrides: Any) -> Settings:
     return settings_from_env(**overrides)
 
 
-def reconciler(out: Output, run_settings: Settings) -> Reconciler:
+def reconciler(out: Output, run_settings: Settings, early: EarlyReads | None = None) -> Reconciler:
     from hfops.workflows.reconcile import Reconciler
 
-    return Reconciler(run_settings, warn=out.warn)
+    return Reconciler(run_settings, warn=out.warn, early=early)
 
 
 def confirm(question: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -111,29 +112,45 @@ def plan(
     # The manifests are parsed (by a second process, for a large set) while this one imports and
     # builds its HTTP client: what only this process needs is imported after the fork, so the child
     # starts sooner, and the client is built from the start (its TLS setup runs beside the imports).
-    with start_manifest_load(paths, default_namespace=run_settings.namespace, allow_empty=prune) as started:
-        parsed_elsewhere = started.pid is not None
-        if parsed_elsewhere:
-            from hfops.adapters.http import start_session
-
-            start_session(run_settings.http_timeout)
+    # Then the reads the manifests' text suggests are sent before they are parsed (`early_reads`).
+    with contextlib.ExitStack() as stack:
+        started = stack.enter_context(
+            start_manifest_load(paths, default_namespace=run_settings.namespace, allow_empty=prune)
+        )
         from hfops.cli.signals import SignalGuard
 
-        reconciler = o.reconciler(out, run_settings)
+        early = None
+        if started.pid is not None:  # parsed elsewhere: this process has the time to read ahead
+            from hfops.adapters.http import start_session
+            from hfops.core.read_guess import likely_reads
+            from hfops.workflows.early_reads import EarlyReads
+
+            start_session(run_settings.http_timeout, (run_settings.api_url, run_settings.hub_url))
+            guess = likely_reads(started.texts.texts.values(), default_namespace=run_settings.namespace)
+            early = EarlyReads(run_settings, guess)
+            # SIGINT/SIGTERM wake retry waits (a 429 storm): the plan stops at once with `Interrupted`.
+            stack.enter_context(SignalGuard(early.retry.stop))
+            stack.callback(early.close)
+            early.start()
+            if os.environ.get("HFOPS_DEBUG"):
+                sys.stderr.write(f"hfops: {early.describe_start()}\n")
+        reconciler = o.reconciler(out, run_settings, early)
         reconciler.use_started_load(started)
-        if parsed_elsewhere:  # finished here, not while the first requests wait for it
+        if early is None:
+            stack.enter_context(SignalGuard(reconciler.retry.stop))
+        else:  # finished here, not while the first answers wait for it
             from hfops.adapters.http import finish_warming_session
 
             finish_warming_session()
-        # SIGINT/SIGTERM wake retry waits (a 429 storm): the plan stops at once with `Interrupted`.
-        with SignalGuard(reconciler.retry.stop):
-            _context, the_plan = reconciler.plan(
-                paths,
-                adopt=adopt,
-                prune=prune,
-                allow_empty_prune=allow_empty_prune,
-                replace_addresses=replace_addresses,
-            )
+        _context, the_plan = reconciler.plan(
+            paths,
+            adopt=adopt,
+            prune=prune,
+            allow_empty_prune=allow_empty_prune,
+            replace_addresses=replace_addresses,
+        )
+        if early is not None and os.environ.get("HFOPS_DEBUG"):
+            sys.stderr.write(f"hfops: {early.describe()}\n")
     from hfops.core.render import render_plan
 
     if out_file:

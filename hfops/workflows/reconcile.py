@@ -22,6 +22,7 @@ from hfops.core.diff import Desired, derived_secret_key, legacy_secrets_fingerpr
 from hfops.core.errors import (
     Diagnostic,
     HfopsError,
+    Interrupted,
     Location,
     ManifestError,
     PlanError,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
     from hfops.adapters.manifest_workers import StartedLoad
     from hfops.core.credentials import Held
+    from hfops.workflows.early_reads import EarlyReads
     from hfops.workflows.outputs import OutputSinks
 
 Warn = Callable[[str], None]
@@ -125,10 +127,11 @@ class Reconciler:
         *,
         warn: Warn,
         env: Mapping[str, str] | None = None,
+        early: EarlyReads | None = None,
     ) -> None:
-        from hfops.adapters.endpoints import HubEndpoints
-        from hfops.adapters.hub import ModelResolver
-
+        """`early`: reads begun before the manifests were parsed (`workflows/early_reads.py`),
+        whose adapters and retry policy this reconciler then uses; its reads serve `read_live` and
+        `resolve_models` for what the manifests really name."""
         if not settings.token:
             raise UsageError(
                 "no Hugging Face token: set HF_TOKEN",
@@ -144,12 +147,18 @@ class Reconciler:
         self.settings = settings
         self.env = os.environ if env is None else env
         self.warn = warn
-        from hfops.adapters.retry import RetryPolicy
+        self._early = early if early is not None and early.settings == settings else None
+        if self._early is not None:
+            self.retry, self.endpoints, self.models = self._early.retry, self._early.endpoints, self._early.models
+        else:
+            from hfops.adapters.endpoints import HubEndpoints
+            from hfops.adapters.hub import ModelResolver
+            from hfops.adapters.retry import RetryPolicy
 
-        # One policy for the run: one shared rate-limit budget and one count of retries.
-        self.retry = RetryPolicy()
-        self.endpoints = HubEndpoints(settings, retry=self.retry)
-        self.models = ModelResolver(settings, retry=self.retry)
+            # One policy for the run: one shared rate-limit budget and one count of retries.
+            self.retry = RetryPolicy()
+            self.endpoints = HubEndpoints(settings, retry=self.retry)
+            self.models = ModelResolver(settings, retry=self.retry)
         # Namespaces read even when no manifest names them (pruning an emptied namespace).
         self.extra_namespaces: tuple[str, ...] = ()
         self._sinks: OutputSinks | None = None
@@ -181,6 +190,10 @@ class Reconciler:
             manifests = started.result()
         else:
             manifests = load_manifests(paths, default_namespace=self.settings.namespace, allow_empty=allow_empty)
+        if self.retry.stop.is_set():
+            # SIGINT/SIGTERM while a large set was parsed: its reads may all be out already (read
+            # early), so no retry would notice; stop here, before anything is planned.
+            raise Interrupted("interrupted while the manifests were loaded; nothing was planned")
         specs = manifests.specs
         if any(s.namespace is None for s in specs):
             user = self.whoami()
@@ -236,18 +249,26 @@ class Reconciler:
         unique = sorted(set(namespaces))
         if not unique:
             return {}
-        with ThreadPoolExecutor(max_workers=min(len(unique), self.settings.parallelism)) as pool:
+        early = self._early
+        read_early = {ns: future for ns in unique if early is not None and (future := early.take_list(ns)) is not None}
+        fresh = [ns for ns in unique if ns not in read_early]
+        with ThreadPoolExecutor(max_workers=max(1, min(len(fresh), self.settings.parallelism))) as pool:
+            reads = {**read_early, **{ns: pool.submit(self.endpoints.list, ns) for ns in fresh}}
             try:
-                listed = list(pool.map(self.endpoints.list, unique))
+                listed = [reads[ns].result() for ns in unique]  # the first error in namespace order
             except RemoteError as error:
                 if error.status in (401, 403):
                     self.blame_token()
                 raise
+            finally:
+                for future in reads.values():
+                    future.cancel()
         return {endpoint.address: endpoint for endpoints in listed for endpoint in endpoints}
 
     def resolve_models(self, specs: Sequence[EndpointSpec]) -> dict[tuple[str, str], ResolvedModel]:
         wanted = {s.model_key for s in specs}
-        results = self.models.resolve_all(wanted, parallelism=self.settings.parallelism)
+        results = self._early.take_models(wanted) if self._early is not None else {}
+        results.update(self.models.resolve_all(wanted - results.keys(), parallelism=self.settings.parallelism))
         problems = [
             Diagnostic(spec.location_of("spec.model.repository"), result.message, result.hint)
             for spec in specs
@@ -284,13 +305,18 @@ class Reconciler:
         from hfops.workflows.outputs import read_held_files
 
         sent_before = REQUESTS.started
+        # The requests this wave sends: none for what was read early (before `read_live` takes it).
+        early_namespaces, early_models = (
+            (self._early.namespaces, self._early.model_keys) if self._early else (frozenset(), frozenset())
+        )
+        new_requests = len(set(namespaces) - early_namespaces) + 2 * len({s.model_key for s in specs} - early_models)
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="hfops-read") as pool:
             reading = pool.submit(self.read_live, namespaces)
             # Local files, read while the requests are out (a plan then waits on the network, not on
             # them), once they are out: started at once, the reads shared the GIL with their sending.
             self._held_files = None
             if read_credential_files:
-                wave = sent_before + len(namespaces) + 2 * len({s.model_key for s in specs})
+                wave = sent_before + new_requests
                 sinks = self.output_sinks(specs)
 
                 def read_files() -> dict[str, Held]:

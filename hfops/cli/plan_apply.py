@@ -131,7 +131,9 @@ def plan(
             # SIGINT/SIGTERM wake retry waits (a 429 storm): the plan stops at once with `Interrupted`.
             stack.enter_context(SignalGuard(early.retry.stop))
             stack.callback(early.close)
-            early.start()
+            # Sent now if the child parses everything; else once this process has parsed its share:
+            # the answers (and the server, on this machine) would otherwise share the CPU with it.
+            started.when_parsed_here(early.start)
             if os.environ.get("HFOPS_DEBUG"):
                 sys.stderr.write(f"hfops: {early.describe_start()}\n")
         reconciler = o.reconciler(out, run_settings, early)

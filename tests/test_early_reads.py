@@ -81,6 +81,21 @@ def test_yaml_a_scan_cannot_follow_gives_no_guess() -> None:
         assert not likely_reads([odd], default_namespace=None), odd
 
 
+def test_the_scan_reads_whole_first_documents_of_each_file_within_its_budget() -> None:
+    from hfops.core import read_guess
+
+    late = "---\nmetadata: {name: z, namespace: late}\n"
+    for shift in range(48):  # the budget's end falls at every place of a document in turn
+        head = "#" * shift + "\n" + "---\n".join(
+            f"metadata:\n  name: a{i:04d}\n  namespace: early\n" for i in range(2000)
+        )
+        assert len(head) > read_guess.SCAN_BYTES_PER_FILE
+        # Only what the budget covers is guessed (`late` is read after the parse), and no document
+        # is cut in half (a namespace cut short, or none: the default's guess).
+        assert likely_reads([head + late], default_namespace="fallback").namespaces == ("early",), shift
+    assert likely_reads([late, head], default_namespace=None).namespaces == ("early", "late")
+
+
 # ------------------------------------------------------------------- in-process, real HTTP
 
 

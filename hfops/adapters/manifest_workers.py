@@ -33,7 +33,7 @@ import pickle
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
@@ -137,25 +137,10 @@ class StartedLoad:
     pid: int | None = None
     _answer_fd: int | None = None
     _result: ManifestSet | None = field(default=None, repr=False)
-    # Called once this process has parsed its own share, before it waits for the child's
-    # (`when_parsed_here`): work that should not share the CPU with the parsing.
-    _when_parsed_here: Callable[[], None] | None = field(default=None, repr=False)
 
     @property
     def paths(self) -> tuple[str, ...]:
         return self.texts.paths
-
-    @property
-    def parses_here(self) -> bool:
-        """Whether this process parses files of its own (else it only waits for the child)."""
-        return self.pid is not None and any(f not in self.child_files for f in self.texts.texts)
-
-    def when_parsed_here(self, work: Callable[[], None]) -> None:
-        """Run `work` once this process has parsed its share (at once if it has none left)."""
-        if self._result is not None or not self.parses_here:
-            work()
-        else:
-            self._when_parsed_here = work
 
     def result(self) -> ManifestSet:
         """The ManifestSet, as `load_manifests` would give it; raises its ManifestError."""
@@ -175,9 +160,6 @@ class StartedLoad:
                         prebuilt[file] = ready
             else:
                 parsed = {file: read_documents(self.texts.texts[file], file=file) for file in mine}
-            work, self._when_parsed_here = self._when_parsed_here, None
-            if work is not None:
-                work()
             answer = self._collect()
             debug = bool(os.environ.get("HFOPS_DEBUG"))
             if answer is None:  # no child, or it failed: the same parse, here

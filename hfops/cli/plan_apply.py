@@ -111,8 +111,8 @@ def plan(
     run_settings = o.settings(namespace=namespace, owner=owner, credentials_dir=credentials_dir)
     # The manifests are parsed (by a second process, for a large set) while this one imports and
     # builds its HTTP client: what only this process needs is imported after the fork, so the child
-    # starts sooner, and the client is built from the start (its TLS setup runs beside the imports).
-    # Then the reads the manifests' text suggests are sent before they are parsed (`early_reads`).
+    # starts sooner, and the client is built from the start. Once they are valid, their reads are
+    # sent before the planner is imported, which is imported while they are out (`early_reads`).
     with contextlib.ExitStack() as stack:
         started = stack.enter_context(
             start_manifest_load(paths, default_namespace=run_settings.namespace, allow_empty=prune)
@@ -120,30 +120,23 @@ def plan(
         from hfops.cli.signals import SignalGuard
 
         early = None
-        if started.pid is not None:  # parsed elsewhere: this process has the time to read ahead
+        if started.pid is not None:  # parsed elsewhere: this process has the time to read early
             from hfops.adapters.http import start_session
-            from hfops.core.read_guess import likely_reads
             from hfops.workflows.early_reads import EarlyReads
 
             start_session(run_settings.http_timeout, (run_settings.api_url, run_settings.hub_url))
-            guess = likely_reads(started.texts.texts.values(), default_namespace=run_settings.namespace)
-            early = EarlyReads(run_settings, guess)
+            early = EarlyReads(run_settings)
             # SIGINT/SIGTERM wake retry waits (a 429 storm): the plan stops at once with `Interrupted`.
             stack.enter_context(SignalGuard(early.retry.stop))
             stack.callback(early.close)
-            # Sent now if the child parses everything; else once this process has parsed its share:
-            # the answers (and the server, on this machine) would otherwise share the CPU with it.
-            started.when_parsed_here(early.start)
-            if os.environ.get("HFOPS_DEBUG"):
-                sys.stderr.write(f"hfops: {early.describe_start()}\n")
+            if early.may_start():  # else the reconciler refuses first, as without early reads
+                # A ManifestError is raised here as the plan raises it: nothing has been sent.
+                if early.start(started.result().specs, os.environ) and os.environ.get("HFOPS_DEBUG"):
+                    sys.stderr.write(f"hfops: {early.describe()}\n")
         reconciler = o.reconciler(out, run_settings, early)
         reconciler.use_started_load(started)
         if early is None:
             stack.enter_context(SignalGuard(reconciler.retry.stop))
-        else:  # finished here, not while the first answers wait for it
-            from hfops.adapters.http import finish_warming_session
-
-            finish_warming_session()
         _context, the_plan = reconciler.plan(
             paths,
             adopt=adopt,
@@ -151,8 +144,6 @@ def plan(
             allow_empty_prune=allow_empty_prune,
             replace_addresses=replace_addresses,
         )
-        if early is not None and os.environ.get("HFOPS_DEBUG"):
-            sys.stderr.write(f"hfops: {early.describe()}\n")
     from hfops.core.render import render_plan
 
     if out_file:

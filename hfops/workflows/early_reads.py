@@ -1,27 +1,27 @@
-"""Reads begun before the manifests are parsed, on a guess of what they name (`core/read_guess.py`).
+"""A plan's reads, sent as soon as its manifests are validated, before the planner is imported.
 
-A plan of a large set is CPU-bound for its first 150 ms (500 endpoints; a second or more for 5,000:
-parsing, in a second process, and imports here), then waits a round trip for the lists and the
-models. Started from the raw text as soon as the HTTP client exists, those reads are answered
-while the manifests are still being parsed. The plan uses an early read only for what the parsed
-manifests really name (`Reconciler.read_live`, `resolve_models`), and makes the reads the guess
-missed itself; a read guessed wrongly is never looked at, its answer or its error dropped.
+A plan of a large set parses its manifests in a second process (`adapters/manifest_workers.py`)
+while this one imports its HTTP stack; then it imports the planner (diff, plan, credentials: 40 ms
+and more) and only then reads the lists and the models. With the manifests validated, those reads
+need nothing of the planner: `EarlyReads` sends them at once, and the planner is imported while
+they are out. Never before the manifests are valid (contract: everything is validated before any
+network call), nor when the reconciler would refuse to run (no token, an owner it cannot record,
+a secret variable unset): it then says so as before, having sent nothing.
 
-Same calls as the plan's own: one `HubEndpoints` and one `ModelResolver` on one `RetryPolicy`,
-which the reconciler then adopts, so that pacing, the retry budget and the stop event (SIGINT)
-cover early reads too. They run on daemon threads: a run that ends before a read it did not need
-has answered (manifests refused, a slow service) leaves without waiting for it.
+The same calls as the plan's own: one `HubEndpoints` and one `ModelResolver` on one `RetryPolicy`,
+which the reconciler adopts, so that pacing, the retry budget and the stop event (SIGINT) cover
+them too. They run on daemon threads: a run that fails before it takes them leaves at once.
 """
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hfops.adapters.settings import Settings
-from hfops.core.read_guess import LikelyReads
 from hfops.core.redact import REDACTOR
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from hfops.adapters.hub import ModelResolver
     from hfops.adapters.retry import RetryPolicy
     from hfops.core.errors import PlanError
-    from hfops.core.model import LiveEndpoint, ResolvedModel
+    from hfops.core.model import EndpointSpec, LiveEndpoint, ResolvedModel
 
 ModelKey = tuple[str, str]
 T = TypeVar("T")
@@ -70,42 +70,60 @@ class _DaemonThreads:
 
 
 class EarlyReads:
-    """The adapters of a run, and the reads it started on a guess; `start()` sends them."""
+    """The adapters of a run, and the reads `start` sent for validated manifests."""
 
-    def __init__(self, settings: Settings, guess: LikelyReads) -> None:
+    def __init__(self, settings: Settings) -> None:
         from hfops.adapters.endpoints import HubEndpoints
         from hfops.adapters.hub import ModelResolver
         from hfops.adapters.retry import RetryPolicy
 
-        if settings.token:
-            REDACTOR.add(settings.token)  # before any request: an error may quote it
         self.settings = settings
-        self.guess = guess
         self.retry: RetryPolicy = RetryPolicy()
         self.endpoints: HubEndpoints = HubEndpoints(settings, retry=self.retry)
         self.models: ModelResolver = ModelResolver(settings, retry=self.retry)
-        self._threads: _DaemonThreads | None = None
-        self._model_threads: _DaemonThreads | None = None
+        self._threads: list[_DaemonThreads] = []
         self._lists: dict[str, Future[list[LiveEndpoint]]] = {}
         self._resolved: Future[dict[ModelKey, ResolvedModel | PlanError]] | None = None
-        self.used = 0  # reads the plan took (for HFOPS_DEBUG)
+        self._model_keys: frozenset[ModelKey] = frozenset()
+        self.sent = (0, 0)  # namespace lists and models read early (HFOPS_DEBUG)
 
-    def start(self) -> None:
-        """Send the guessed reads (once; nothing without a token: the reconciler refuses that)."""
-        if self._threads is not None or not self.settings.token or not self.guess:
-            return
-        namespaces, models = self.guess.namespaces, self.guess.models
+    def may_start(self) -> bool:
+        """Whether the reconciler will run with these settings (a token, an owner it can record):
+        else it refuses before any request, and so must this."""
+        from hfops.core.model import OWNER_PATTERN
+
+        return bool(self.settings.token) and re.fullmatch(OWNER_PATTERN, self.settings.owner) is not None
+
+    def start(self, specs: Sequence[EndpointSpec], env: Mapping[str, str]) -> bool:
+        """Send the lists of the specs' namespaces and the resolution of their models, once, if
+        the reconciler would: with `may_start`, and no secret variable unset (it refuses that
+        first). Specs without a namespace wait for the token's user (the reconciler asks)."""
+        from hfops.core.secret_env import check_secret_env
+
+        if self._threads or not specs or not self.may_start() or check_secret_env(specs, env):
+            return False
+        if self.retry.stop.is_set():  # interrupted meanwhile: the reconciler stops before reading
+            return False
+        REDACTOR.add(self.settings.token or "")  # before any request: an error may quote it
+        namespaces = sorted({s.namespace for s in specs if s.namespace})
+        models = sorted({s.model_key for s in specs})
         # The plan's own bounds: at most `parallelism` lists at once, and as many model reads (the
         # resolution that waits on those reads has a thread of its own, outside both bounds).
-        threads = self._threads = _DaemonThreads(self.settings.parallelism)
+        list_threads, read_threads, waiting = (
+            _DaemonThreads(self.settings.parallelism),
+            _DaemonThreads(self.settings.parallelism),
+            _DaemonThreads(1),
+        )
+        self._threads = [list_threads, read_threads, waiting]
         for namespace in namespaces:
-            self._lists[namespace] = threads.submit(self.endpoints.list, namespace)
+            self._lists[namespace] = list_threads.submit(self.endpoints.list, namespace)
         if models:
-            self._model_threads = _DaemonThreads(self.settings.parallelism)
-            self._resolved = _DaemonThreads(1).submit(
-                self.models.resolve_all, models, parallelism=self.settings.parallelism,
-                submit=self._model_threads.submit,
+            self._resolved = waiting.submit(
+                self.models.resolve_all, models, parallelism=self.settings.parallelism, submit=read_threads.submit
             )
+            self._model_keys = frozenset(models)
+        self.sent = (len(namespaces), len(models))
+        return True
 
     @property
     def namespaces(self) -> frozenset[str]:
@@ -114,17 +132,15 @@ class EarlyReads:
 
     @property
     def model_keys(self) -> frozenset[ModelKey]:
-        return frozenset(self.guess.models) if self._resolved is not None else frozenset()
+        """The models being resolved early, until taken."""
+        return self._model_keys if self._resolved is not None else frozenset()
 
     def take_list(self, namespace: str) -> Future[list[LiveEndpoint]] | None:
-        """The early read of `namespace`'s list, once; None if it was not guessed."""
-        future = self._lists.pop(namespace, None)
-        if future is not None:
-            self.used += 1
-        return future
+        """The early read of `namespace`'s list, once; None if it was not read early."""
+        return self._lists.pop(namespace, None)
 
     def take_models(self, wanted: Collection[ModelKey]) -> dict[ModelKey, ResolvedModel | PlanError]:
-        """The early resolutions of the `wanted` models that were guessed (waits for them, once).
+        """The early resolutions of the `wanted` models (waits for them, once).
 
         An interrupt is raised as a resolution made now would raise it; any other failure of the
         whole resolution gives nothing (the plan resolves the models itself, and meets it there).
@@ -140,26 +156,16 @@ class EarlyReads:
             raise
         except Exception:
             return {}
-        taken = {key: result for key, result in results.items() if key in wanted}
-        self.used += len(taken)
-        return taken
-
-    def describe_start(self) -> str:
-        """What is being read ahead (HFOPS_DEBUG; counts only: a guess may be wrong)."""
-        return f"reading ahead {len(self.guess.namespaces)} namespace lists and {len(self.guess.models)} models"
+        return {key: result for key, result in results.items() if key in wanted}
 
     def describe(self) -> str:
-        """What was read ahead and how much of it the plan used (HFOPS_DEBUG)."""
-        guessed = len(self.guess.namespaces) + len(self.guess.models)
-        return (
-            f"read ahead {len(self.guess.namespaces)} namespace lists and {len(self.guess.models)} models; "
-            f"the plan used {self.used} of those {guessed} reads"
-        )
+        """What was sent early (HFOPS_DEBUG)."""
+        lists, models = self.sent
+        return f"{lists} namespace lists and {models} models read once the manifests were valid"
 
     def close(self) -> None:
         """Drop what was not taken: its answers and its errors are never read."""
         self._lists.clear()
         self._resolved = None
-        for threads in (self._threads, self._model_threads):
-            if threads is not None:
-                threads.close()
+        for threads in self._threads:
+            threads.close()

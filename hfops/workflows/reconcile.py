@@ -23,7 +23,6 @@ from hfops.core.errors import (
     Diagnostic,
     HfopsError,
     Interrupted,
-    Location,
     ManifestError,
     PlanError,
     RemoteError,
@@ -36,6 +35,7 @@ from hfops.core.manifest import ManifestSet, load_manifests
 from hfops.core.model import OWNER_PATTERN, EndpointSpec, LiveEndpoint, ResolvedModel
 from hfops.core.plan import Plan, build_plan
 from hfops.core.redact import REDACTOR
+from hfops.core.secret_env import check_secret_env
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -74,46 +74,6 @@ def secret_values(spec: EndpointSpec, env: Mapping[str, str] | None = None) -> d
         if value is not None:
             values[key] = value
     return values
-
-
-def check_secret_env(
-    specs: Sequence[EndpointSpec], env: Mapping[str, str], *, api_keys: bool = True
-) -> list[Diagnostic]:
-    """Secret environment variables that are not set, located at the manifest field naming them.
-
-    One problem per cause: a variable named once in a Defaults file is one line, naming the
-    endpoints that use it (`used by acme/a, acme/b, +3 more`), not one line per endpoint.
-    `api_keys=False` leaves the GenStudio key out (commands that write no credential).
-    """
-    causes: dict[tuple[Location, str, str], list[EndpointSpec]] = {}
-    for spec in specs:
-        for key, ref in spec.secrets:
-            if not env.get(ref.env_var):
-                cause = (spec.location_of(f"spec.secrets.{key}"), ref.env_var, "")
-                causes.setdefault(cause, []).append(spec)
-        api_key = spec.genstudio.api_key
-        if api_keys and api_key is not None and not env.get(api_key.env_var):
-            cause = (spec.location_of("spec.genstudio.apiKey"), api_key.env_var, "needed for the GenStudio api_key")
-            causes.setdefault(cause, []).append(spec)
-    files = list(dict.fromkeys(where.file for where, _, _ in causes))
-    problems = []
-    for (where, variable, why), users in sorted(
-        causes.items(), key=lambda item: (files.index(item[0][0].file), item[0][0].line)
-    ):
-        detail = "; ".join(part for part in (why, _used_by(where, users)) if part)
-        problems.append(
-            Diagnostic(where, f"environment variable {variable} is not set" + (f" ({detail})" if detail else ""))
-        )
-    return problems
-
-
-def _used_by(where: Location, users: Sequence[EndpointSpec], shown: int = 2) -> str:
-    """`used by a, b, +3 more` when the line is shared or outside the endpoint's own file."""
-    if len(users) == 1 and users[0].source.file == where.file:
-        return ""
-    names = [u.address for u in users]
-    more = f", +{len(names) - shown} more" if len(names) > shown + 1 else ""
-    return f"used by {', '.join(names[: shown if more else len(names)])}{more}"
 
 
 def with_namespace(specs: Sequence[EndpointSpec], namespace: str) -> tuple[EndpointSpec, ...]:

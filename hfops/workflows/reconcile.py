@@ -285,6 +285,13 @@ class Reconciler:
 
                 self._held_files = pool.submit(read_files)
             try:
+                # While the answers are out, what needs none of them: the secrets' derived keys, and
+                # the desired state of each endpoint that pins no revision, with its fields.
+                values = {spec.address: secret_values(spec, self.env) for spec in specs}
+                self.derive_secret_keys(specs, values)
+                unpinned = {spec.address: self._desired(spec, None, values) for spec in specs if not spec.revision}
+                for item in unpinned.values():
+                    _ = item.owned_fields  # computed once, kept for the diff and the digests
                 models = self.resolve_models(specs)
                 self.check_model_limits(specs, models)
             except BaseException:
@@ -294,22 +301,25 @@ class Reconciler:
                 self._held_files = None
                 raise
             live = reading.result()
-        values = {spec.address: secret_values(spec, self.env) for spec in specs}
-        self.derive_secret_keys(specs, values)
         desired = tuple(
-            Desired(
-                spec=spec,
-                revision_sha=models[(spec.repository, spec.revision)].sha if spec.revision else None,
-                secrets_fingerprint=secrets_fingerprint(spec.namespace or "", spec.name, values[spec.address]),
-                owner=self.settings.owner,
-                legacy_secrets_fingerprint=legacy_secrets_fingerprint(
-                    spec.namespace or "", spec.name, values[spec.address]
-                ),
-            )
+            unpinned.get(spec.address) or self._desired(spec, models[spec.model_key].sha, values)
             for spec in specs
             if spec.model_key in models  # the others are refused at the end of plan
         )
         return Context(manifests=manifests, specs=specs, models=models, live=live, desired=desired)
+
+    def _desired(
+        self, spec: EndpointSpec, revision_sha: str | None, values: Mapping[str, Mapping[str, str]]
+    ) -> Desired:
+        """`spec` with the commit its revision resolved to (None: it pins none) and its secrets."""
+        namespace = spec.namespace or ""
+        return Desired(
+            spec=spec,
+            revision_sha=revision_sha,
+            secrets_fingerprint=secrets_fingerprint(namespace, spec.name, values[spec.address]),
+            owner=self.settings.owner,
+            legacy_secrets_fingerprint=legacy_secrets_fingerprint(namespace, spec.name, values[spec.address]),
+        )
 
     def derive_secret_keys(self, specs: Sequence[EndpointSpec], values: Mapping[str, Mapping[str, str]]) -> None:
         """The memory-hard step of every secrets fingerprint, once per distinct value and namespace,

@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from hfops.core.errors import HfopsError, Interrupted
 from hfops.emulator import Emulator
 from hfops.workflows.early_reads import EarlyReads
 from hfops.workflows.reconcile import Reconciler
+from tests.factories import endpoint_manifest
 
 HFOPS = str(Path(sys.executable).parent / "hfops")
 LLAMA = "meta-llama/Llama-2-7b-chat-hf"
@@ -30,18 +30,12 @@ LLAMA = "meta-llama/Llama-2-7b-chat-hf"
 # ------------------------------------------------------------------- in-process, real HTTP
 
 
+GPU = "{accelerator: gpu, instanceType: nvidia-a10g, instanceSize: x1, vendor: aws, region: us-east-1}"
+SCALING = "  scaling: {minReplica: 0, maxReplica: 1, scaleToZeroTimeout: 15}\n"
+
+
 def _manifest(namespace: str, name: str, model: str = "gpt2") -> str:
-    return textwrap.dedent(
-        f"""\
-        apiVersion: hfops/v1
-        kind: Endpoint
-        metadata: {{name: {name}, namespace: {namespace}}}
-        spec:
-          model: {{repository: {model}}}
-          compute: {{accelerator: gpu, instanceType: nvidia-a10g, instanceSize: x1, vendor: aws, region: us-east-1}}
-          scaling: {{minReplica: 0, maxReplica: 1, scaleToZeroTimeout: 15}}
-        """
-    )
+    return endpoint_manifest(name, namespace, repository=model, compute=GPU, extra=SCALING)
 
 
 @pytest.fixture

@@ -104,6 +104,68 @@ def test_nothing_is_read_early_for_a_run_the_reconciler_refuses(
     assert emulator.requests() == []
 
 
+def test_early_reads_use_the_plan_s_bounded_threads_however_many_namespaces(
+    emulator: Emulator, hf_env: dict[str, str], tmp_path: Path
+) -> None:
+    import threading
+
+    from hfops.core.manifest import load_manifests
+
+    path = tmp_path / "wide.yaml"
+    documents = [_manifest(f"ns-{i:02d}", f"e{i:02d}", f"org/model-{i:02d}") for i in range(40)]
+    path.write_text("---\n".join(documents), encoding="utf-8")
+    emulator.inject_fault("delay", method="GET", path="/v2/endpoint/*", ms=300, times=40)
+    settings = settings_from_env()
+    early = EarlyReads(settings)
+    assert early.start(load_manifests([str(path)]).specs, os.environ)
+    threads = [t for t in threading.enumerate() if t.name == "hfops-early"]
+    # A list pool, a model-read pool, the resolution's own thread: each bounded by --parallelism.
+    assert len(threads) <= 2 * settings.parallelism + 1
+    lists = [early.take_list(ns) for ns in sorted(early.namespaces)]
+    assert len(lists) == 40 and all(f is not None and f.result(timeout=30) == [] for f in lists)
+    early.close()
+
+
+def test_no_early_read_for_specs_that_wait_for_the_token_s_user(
+    emulator: Emulator, hf_env: dict[str, str], tmp_path: Path
+) -> None:
+    from hfops.core.manifest import load_manifests
+
+    path = tmp_path / "mixed.yaml"
+    unnamed = endpoint_manifest("b", None, extra=SCALING)
+    path.write_text("---\n".join([_manifest("acme", "a"), unnamed]), encoding="utf-8")
+    assert not EarlyReads(settings_from_env()).start(load_manifests([str(path)]).specs, os.environ)
+    assert emulator.requests() == []  # the reconciler asks whoami before any read
+
+
+def test_without_threads_to_spare_the_reads_are_the_plan_s_own_once_each(
+    emulator: Emulator, hf_env: dict[str, str], manifests: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from hfops.core.manifest import load_manifests
+
+    without = _plan(manifests, tmp_path, early_reads=False)
+    reads_without = _reads(emulator)
+    emulator.clear_requests()
+    settings = settings_from_env(credentials_dir=str(tmp_path / "credentials"))
+    early = EarlyReads(settings)
+    started = threading.Thread.start
+
+    def refused(thread: threading.Thread) -> None:
+        if thread.name == "hfops-early":
+            raise RuntimeError("can't start new thread")  # as under a pids limit
+        started(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    assert early.start(load_manifests([str(manifests)]).specs, os.environ)
+    monkeypatch.setattr(threading.Thread, "start", started)
+    assert early.sent == (0, 0)
+    plan = Reconciler(settings, warn=lambda _message: None, early=early).plan([str(manifests)])[1]
+    assert plan.to_json() == without
+    assert _reads(emulator) == reads_without
+
+
 def test_an_interrupt_while_the_manifests_load_stops_the_plan_though_its_reads_are_out(
     emulator: Emulator, hf_env: dict[str, str], manifests: Path, tmp_path: Path
 ) -> None:

@@ -15,6 +15,8 @@ them too. They run on daemon threads: a run that fails before it takes them leav
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -38,35 +40,56 @@ T = TypeVar("T")
 
 
 class _DaemonThreads:
-    """`submit` as an executor has it, each call on a daemon thread, at most `limit` at once."""
+    """`submit` as an executor has it, on at most `limit` daemon threads (made as work comes).
+
+    A pool of its own because `ThreadPoolExecutor`'s threads are joined when the interpreter
+    exits, and one waiting on a slow answer nobody needs would hold the exit up. If no thread can
+    be made (a pids limit), `submit` raises and the call is never made.
+    """
 
     def __init__(self, limit: int) -> None:
-        self._slots = threading.BoundedSemaphore(max(1, limit))
+        self._limit = max(1, limit)
+        self._work: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None]
+        self._work = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._workers = 0
         self._closed = False
 
     def submit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
         future: Future[T] = Future()
-
-        def run() -> None:
-            with self._slots:
-                if self._closed:
-                    future.cancel()  # no one takes it any more
-                    return
-                if not future.set_running_or_notify_cancel():
-                    return
+        with self._lock:
+            if self._workers < self._limit:
                 try:
-                    result = fn(*args, **kwargs)
-                except BaseException as error:  # handed to whoever takes the future
-                    future.set_exception(error)
+                    threading.Thread(target=self._run, name="hfops-early", daemon=True).start()
+                except RuntimeError:
+                    if self._workers == 0:
+                        raise  # nothing queued: the call is not made
                 else:
-                    future.set_result(result)
-
-        threading.Thread(target=run, name="hfops-early", daemon=True).start()
+                    self._workers += 1
+            self._work.put((future, fn, args, kwargs))
         return future
 
+    def _run(self) -> None:
+        while (item := self._work.get()) is not None:
+            future, fn, args, kwargs = item
+            if self._closed:
+                future.cancel()  # no one takes it any more
+                continue
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as error:  # handed to whoever takes the future
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
     def close(self) -> None:
-        """Start nothing more (calls already running finish on their own)."""
-        self._closed = True
+        """Start nothing more; the threads end once their current call has (daemons: never waited for)."""
+        with self._lock:
+            self._closed = True
+            for _ in range(self._workers):
+                self._work.put(None)
 
 
 class EarlyReads:
@@ -96,12 +119,15 @@ class EarlyReads:
 
     def start(self, specs: Sequence[EndpointSpec], env: Mapping[str, str]) -> bool:
         """Send the lists of the specs' namespaces and the resolution of their models, once, if
-        the reconciler would: with `may_start`, and no secret variable unset (it refuses that
-        first). Specs without a namespace wait for the token's user (the reconciler asks)."""
+        the reconciler would: with `may_start`, no secret variable unset (it refuses that first),
+        and every spec named its namespace (else it asks whoami first, and reads nothing if that
+        fails)."""
         from hfops.core.secret_env import check_secret_env
 
         if self._threads or not specs or not self.may_start() or check_secret_env(specs, env):
             return False
+        if any(s.namespace is None for s in specs):
+            return False  # the reconciler asks whoami first, and reads nothing if that fails
         if self.retry.stop.is_set():  # interrupted meanwhile: the reconciler stops before reading
             return False
         REDACTOR.add(self.settings.token or "")  # before any request: an error may quote it
@@ -115,14 +141,16 @@ class EarlyReads:
             _DaemonThreads(1),
         )
         self._threads = [list_threads, read_threads, waiting]
-        for namespace in namespaces:
-            self._lists[namespace] = list_threads.submit(self.endpoints.list, namespace)
-        if models:
+        # No thread to be had (a pids limit): what could not be sent is read by the reconciler.
+        with contextlib.suppress(RuntimeError):
+            for namespace in namespaces:
+                self._lists[namespace] = list_threads.submit(self.endpoints.list, namespace)
+        with contextlib.suppress(RuntimeError):
             self._resolved = waiting.submit(
                 self.models.resolve_all, models, parallelism=self.settings.parallelism, submit=read_threads.submit
             )
             self._model_keys = frozenset(models)
-        self.sent = (len(namespaces), len(models))
+        self.sent = (len(self._lists), len(self._model_keys))
         return True
 
     @property

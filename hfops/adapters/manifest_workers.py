@@ -33,7 +33,7 @@ import pickle
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
@@ -142,8 +142,13 @@ class StartedLoad:
     def paths(self) -> tuple[str, ...]:
         return self.texts.paths
 
-    def result(self) -> ManifestSet:
-        """The ManifestSet, as `load_manifests` would give it; raises its ManifestError."""
+    def result(self, while_waiting: Callable[[], object] | None = None) -> ManifestSet:
+        """The ManifestSet, as `load_manifests` would give it; raises its ManifestError.
+
+        `while_waiting`: work for the time this process, its own share parsed, would wait for
+        the child's (a share is whole files: one of them often ends well before the other). Done
+        only when this process had a share of its own, before its first look at the child's answer.
+        """
         if self._result is not None:
             return self._result
         from hfops.core.manifest import assemble_manifests, read_documents
@@ -160,6 +165,8 @@ class StartedLoad:
                         prebuilt[file] = ready
             else:
                 parsed = {file: read_documents(self.texts.texts[file], file=file) for file in mine}
+            if forked and mine and while_waiting is not None:
+                while_waiting()
             answer = self._collect()
             debug = bool(os.environ.get("HFOPS_DEBUG"))
             if answer is None:  # no child, or it failed: the same parse, here

@@ -72,6 +72,10 @@ def validate(paths: Sequence[str], namespace: str | None, fmt: str) -> int:
     return EXIT_OK
 
 
+def _import_planner() -> None:
+    import hfops.workflows.reconcile  # noqa: F401  # the diff, the plan, the credentials
+
+
 @click.command()
 @o.paths_argument
 @o.namespace_option
@@ -130,8 +134,10 @@ def plan(
             stack.enter_context(SignalGuard(early.retry.stop))
             stack.callback(early.close)
             if early.may_start():  # else the reconciler refuses first, as without early reads
-                # A ManifestError is raised here as the plan raises it: nothing has been sent.
-                if early.start(started.result().specs, os.environ) and os.environ.get("HFOPS_DEBUG"):
+                # A ManifestError is raised here as the plan raises it: nothing has been sent. The
+                # planner is imported while the child finishes, if this process would wait for it.
+                manifests = started.result(while_waiting=_import_planner)
+                if early.start(manifests.specs, os.environ) and os.environ.get("HFOPS_DEBUG"):
                     sys.stderr.write(f"hfops: {early.describe()}\n")
         reconciler = o.reconciler(out, run_settings, early)
         reconciler.use_started_load(started)

@@ -8,8 +8,8 @@ they are out. Never before the manifests are valid (contract: everything is vali
 network call), nor when the reconciler would refuse to run (no token, an owner it cannot record,
 a secret variable unset): it then says so as before, having sent nothing.
 
-The same calls as the plan's own: one `HubEndpoints` and one `ModelResolver` on one `RetryPolicy`,
-which the reconciler adopts, so that pacing, the retry budget and the stop event (SIGINT) cover
+The same calls as the plan's own, on the run's adapters (`run_adapters.py`), which the reconciler
+adopts, so that pacing, the retry budget and the stop event (SIGINT) cover
 them too. They run on daemon threads: a run that fails before it takes them leaves at once.
 """
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import queue
-import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
@@ -25,12 +24,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from hfops.adapters.settings import Settings
 from hfops.core.redact import REDACTOR
+from hfops.workflows.run_adapters import refusal, run_adapters
 
 if TYPE_CHECKING:
     from collections.abc import Collection
 
-    from hfops.adapters.endpoints import HubEndpoints
-    from hfops.adapters.hub import ModelResolver
     from hfops.adapters.retry import RetryPolicy
     from hfops.core.errors import PlanError
     from hfops.core.model import EndpointSpec, LiveEndpoint, ResolvedModel
@@ -103,26 +101,22 @@ class EarlyReads:
     """The adapters of a run, and the reads `start` sent for validated manifests."""
 
     def __init__(self, settings: Settings) -> None:
-        from hfops.adapters.endpoints import HubEndpoints
-        from hfops.adapters.hub import ModelResolver
-        from hfops.adapters.retry import RetryPolicy
-
         self.settings = settings
-        self.retry: RetryPolicy = RetryPolicy()
-        self.endpoints: HubEndpoints = HubEndpoints(settings, retry=self.retry)
-        self.models: ModelResolver = ModelResolver(settings, retry=self.retry)
+        self.adapters = run_adapters(settings)  # the reconciler's, once it adopts them
         self._threads: list[_DaemonThreads] = []
         self._lists: dict[str, Future[list[LiveEndpoint]]] = {}
         self._resolved: Future[dict[ModelKey, ResolvedModel | PlanError]] | None = None
         self._model_keys: frozenset[ModelKey] = frozenset()
         self.sent = (0, 0)  # namespace lists and models read early (HFOPS_DEBUG)
 
-    def may_start(self) -> bool:
-        """Whether the reconciler will run with these settings (a token, an owner it can record):
-        else it refuses before any request, and so must this."""
-        from hfops.core.model import OWNER_PATTERN
+    @property
+    def retry(self) -> RetryPolicy:
+        return self.adapters.retry
 
-        return bool(self.settings.token) and re.fullmatch(OWNER_PATTERN, self.settings.owner) is not None
+    def may_start(self) -> bool:
+        """Whether the reconciler will run with these settings: else it refuses before any
+        request (`run_adapters.refusal`), and so must this."""
+        return refusal(self.settings) is None
 
     def start(self, specs: Sequence[EndpointSpec], env: Mapping[str, str]) -> bool:
         """Send the lists of the specs' namespaces and the resolution of their models, once, if
@@ -151,10 +145,11 @@ class EarlyReads:
         # No thread to be had (a pids limit): what could not be sent is read by the reconciler.
         with contextlib.suppress(RuntimeError):
             for namespace in namespaces:
-                self._lists[namespace] = list_threads.submit(self.endpoints.list, namespace)
+                self._lists[namespace] = list_threads.submit(self.adapters.endpoints.list, namespace)
         with contextlib.suppress(RuntimeError):
+            resolve = self.adapters.models.resolve_all
             self._resolved = waiting.submit(
-                self.models.resolve_all, models, parallelism=self.settings.parallelism, submit=read_threads.submit
+                resolve, models, parallelism=self.settings.parallelism, submit=read_threads.submit
             )
             self._model_keys = frozenset(models)
         self.sent = (len(self._lists), len(self._model_keys))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -32,10 +31,11 @@ from hfops.core.errors import (
 from hfops.core.gc_pause import paused_gc
 from hfops.core.hardware import EndpointCost
 from hfops.core.manifest import ManifestSet, load_manifests
-from hfops.core.model import OWNER_PATTERN, EndpointSpec, LiveEndpoint, ResolvedModel
+from hfops.core.model import EndpointSpec, LiveEndpoint, ResolvedModel
 from hfops.core.plan import Plan, build_plan
 from hfops.core.redact import REDACTOR
 from hfops.core.secret_env import check_secret_env
+from hfops.workflows.run_adapters import refusal, run_adapters
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -89,36 +89,20 @@ class Reconciler:
         env: Mapping[str, str] | None = None,
         early: EarlyReads | None = None,
     ) -> None:
-        """`early`: reads begun before the manifests were parsed (`workflows/early_reads.py`),
-        whose adapters and retry policy this reconciler then uses; its reads serve `read_live` and
-        `resolve_models` for what the manifests really name."""
-        if not settings.token:
-            raise UsageError(
-                "no Hugging Face token: set HF_TOKEN",
-                hint="use a token that can manage Inference Endpoints in the target namespace",
-            )
-        REDACTOR.add(settings.token)
-        if not re.fullmatch(OWNER_PATTERN, settings.owner):
-            raise UsageError(
-                f"owner {settings.owner!r} cannot be recorded in a tag",
-                hint="--owner / HFOPS_OWNER: up to 48 letters, digits, '.', '_' or '-'; "
-                "the first a letter or a digit",
-            )
+        """`early`: reads sent once the manifests were valid (`workflows/early_reads.py`), whose
+        adapters and retry policy this reconciler then uses; its reads serve `read_live` and
+        `resolve_models` for what the manifests name."""
+        if settings.token:
+            REDACTOR.add(settings.token)
+        problem = refusal(settings)
+        if problem is not None:
+            raise problem
         self.settings = settings
         self.env = os.environ if env is None else env
         self.warn = warn
         self._early = early if early is not None and early.settings == settings else None
-        if self._early is not None:
-            self.retry, self.endpoints, self.models = self._early.retry, self._early.endpoints, self._early.models
-        else:
-            from hfops.adapters.endpoints import HubEndpoints
-            from hfops.adapters.hub import ModelResolver
-            from hfops.adapters.retry import RetryPolicy
-
-            # One policy for the run: one shared rate-limit budget and one count of retries.
-            self.retry = RetryPolicy()
-            self.endpoints = HubEndpoints(settings, retry=self.retry)
-            self.models = ModelResolver(settings, retry=self.retry)
+        adapters = self._early.adapters if self._early is not None else run_adapters(settings)
+        self.retry, self.endpoints, self.models = adapters.retry, adapters.endpoints, adapters.models
         # Namespaces read even when no manifest names them (pruning an emptied namespace).
         self.extra_namespaces: tuple[str, ...] = ()
         self._sinks: OutputSinks | None = None

@@ -35,12 +35,10 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
-from hfops.adapters.pipe_drain import drained
 from hfops.core import gc_pause
-from hfops.core.manifest_files import ManifestTexts, might_hold_defaults, read_manifest_files
-from hfops.core.manifest_parts import FilePart, cut_near, is_whole, whole
+from hfops.core.manifest_files import ManifestTexts, read_manifest_files
 
 if TYPE_CHECKING:
     # Imported where used: the child imports the parser after the fork, while this process
@@ -49,19 +47,17 @@ if TYPE_CHECKING:
 
 # Below this much YAML a fork costs more than it saves (a 200-endpoint file parses in ~25 ms).
 MIN_PARALLEL_BYTES = 64 * 1024
-# The time each process spends on a character of YAML, and this process's start-up, in units of
-# this process parsing a character, as measured here (a plan of 5,000 endpoints in five files):
-# the child parses, builds specs and pickles (~1.1 ms per KB); this process parses and builds its
-# share (~0.95 ms per KB), after imports and its client (the child starts on its share ~0.25 s
-# sooner), and unpickles the child's answer (~0.055 ms per KB). The child takes the share that
-# makes the two end together.
-CHILD_COST = 1.15
-PARENT_COST = 1.0
-COLLECT_COST = 0.06
-PREPARATION_BYTES = 250 * 1024
-# A file is cut (at a document start, `manifest_parts`) only into parts at least this large: a
-# smaller balance is not worth a second parse set-up.
-SMALLEST_PART = 16 * 1024
+# What this process does between the fork and its own share (imports, client), in bytes of YAML
+# parsed in the same time (~6 KB per ms here).
+PREPARATION_BYTES = 400 * 1024
+# The cost of a byte of YAML to each process, in units of parsing it (measured here): the child
+# parses, builds specs and pickles; this process parses and builds its share and unpickles the
+# child's. The share is the prefix of the files that makes the later of the two end soonest.
+# This process is the slower per byte (its pages are copied on write after the fork, and the
+# thread building the HTTP client runs beside it).
+CHILD_COST = 2.3
+PARENT_COST = 3.5
+COLLECT_COST = 0.1
 # A process builds its share's specs only if the files beyond it that may hold Defaults (which
 # it must parse too) are at most this fraction of its share; otherwise assembling builds them.
 MAX_DEFAULTS_OVERHEAD = 0.25
@@ -80,82 +76,54 @@ def parallel_allowed(env: dict[str, str] | os._Environ[str] | None = None) -> bo
     )
 
 
-def _finish(taken: int, total: int) -> float:
-    """When the later of the two processes ends if the child takes `taken` characters of `total`."""
-    return max(CHILD_COST * taken, PREPARATION_BYTES + PARENT_COST * (total - taken) + COLLECT_COST * taken)
+def child_share(texts: ManifestTexts) -> tuple[str, ...]:
+    """The files the child parses and builds: the first ones, as many as balance the two processes."""
+    sizes = [len(text) for text in texts.texts.values()]
+    total = sum(sizes)
+    best_cost, best_count, taken = float("inf"), 1, 0
+    for count, size in enumerate(sizes, start=1):
+        taken += size
+        child = CHILD_COST * taken
+        parent = PREPARATION_BYTES + PARENT_COST * (total - taken) + COLLECT_COST * taken
+        if max(child, parent) < best_cost:
+            best_cost, best_count = max(child, parent), count
+    return tuple(list(texts.texts)[:best_count])
 
 
-def child_share(texts: ManifestTexts) -> tuple[FilePart, ...]:
-    """The parts the child parses and builds: the first files, and maybe the head of the next one
-    (cut at a document start), as much as makes the two processes end together."""
-    items = list(texts.texts.items())
-    total = sum(len(text) for _, text in items)
-    balance = (PREPARATION_BYTES + PARENT_COST * total) / (CHILD_COST + PARENT_COST - COLLECT_COST)
-    best_finish, best = float("inf"), tuple(whole(f, t) for f, t in items[:1])
-    taken = 0
-    for count, (file, text) in enumerate(items, start=1):
-        if taken < balance < taken + len(text) and not might_hold_defaults(text):
-            # Defaults are parsed by each process whole, before its share: not worth a cut.
-            cut = cut_near(text, round(balance - taken), smallest_part=SMALLEST_PART)
-            if cut is not None and _finish(taken + cut, total) < best_finish:
-                head = tuple(whole(f, t) for f, t in items[: count - 1])
-                best_finish, best = _finish(taken + cut, total), (*head, FilePart(file, 0, cut))
-        taken += len(text)
-        if _finish(taken, total) < best_finish:
-            best_finish, best = _finish(taken, total), tuple(whole(f, t) for f, t in items[:count])
-    return best
-
-
-def own_share(texts: ManifestTexts, child: Sequence[FilePart]) -> tuple[FilePart, ...]:
-    """What the child's parts leave of the files, in file order."""
-    given = {part.file: part for part in child}
-    share = []
-    for file, text in texts.texts.items():
-        part = given.get(file)
-        if part is None:
-            share.append(whole(file, text))
-        elif part.end < len(text):
-            share.append(FilePart(file, part.end, len(text)))
-    return tuple(share)
-
-
-def defaults_files_beyond(texts: ManifestTexts, share: Sequence[FilePart]) -> tuple[str, ...] | None:
+def defaults_files_beyond(texts: ManifestTexts, share: Sequence[str]) -> tuple[str, ...] | None:
     """The files outside `share` that may hold Defaults (to parse as well before building the
     share's specs), or None when they are too large for building ahead to pay."""
-    mine = {part.file for part in share}
+    from hfops.core.manifest import might_hold_defaults
+
+    mine = set(share)
     beyond = tuple(f for f, text in texts.texts.items() if f not in mine and might_hold_defaults(text))
-    own = sum(part.size for part in share)
+    own = sum(len(texts.texts[f]) for f in share)
     if sum(len(texts.texts[f]) for f in beyond) > MAX_DEFAULTS_OVERHEAD * own:
         return None
     return beyond
 
 
 def parse_and_prebuild(
-    texts: ManifestTexts, share: Sequence[FilePart], default_namespace: str | None
-) -> Iterator[tuple[FilePart, ParsedFile, PrebuiltSpecs | None]]:
-    """Each part of `share` parsed and, when that pays, its specs built ahead, one at a time.
+    texts: ManifestTexts, share: Sequence[str], default_namespace: str | None
+) -> Iterator[tuple[str, ParsedFile, PrebuiltSpecs | None]]:
+    """Each file of `share` parsed and, when that pays, its specs built ahead, one file at a time.
 
-    The files that may hold Defaults (in the share or beyond it) are parsed first, whole: every
-    spec needs them. Those beyond the share are parsed only for that and not given out.
+    The files that may hold Defaults (in the share or beyond it) are parsed first: every spec
+    needs them. Those beyond the share are parsed only for that and not given out.
     """
-    from hfops.core.manifest import known_defaults, prebuild_file, read_part
+    from hfops.core.manifest import known_defaults, might_hold_defaults, prebuild_file, read_documents
 
     beyond = defaults_files_beyond(texts, share)
     if beyond is None:
-        for part in share:
-            yield part, read_part(texts, part), None
+        for file in share:
+            yield file, read_documents(texts.texts[file], file=file), None
         return
-    mine = {part.file for part in share}
-    first = [f for f in texts.texts if f in beyond or (f in mine and might_hold_defaults(texts.texts[f]))]
-    early = {file: read_part(texts, whole(file, texts.texts[file])) for file in first}
+    first = [f for f in texts.texts if f in beyond or (f in share and might_hold_defaults(texts.texts[f]))]
+    early = {file: read_documents(texts.texts[file], file=file) for file in first}
     defaults = known_defaults(texts, early)
-    for part in share:
-        text = texts.texts[part.file]
-        parsed = early.pop(part.file) if is_whole(part, text) and part.file in early else read_part(texts, part)
-        yield part, parsed, prebuild_file(texts, part.file, parsed, defaults, default_namespace=default_namespace)
-
-
-_Answer = tuple[dict[FilePart, "ParsedFile"], dict[FilePart, "PrebuiltSpecs | None"]]
+    for file in share:
+        parsed = early.pop(file, None) or read_documents(texts.texts[file], file=file)
+        yield file, parsed, prebuild_file(texts, file, parsed, defaults, default_namespace=default_namespace)
 
 
 @dataclass
@@ -165,7 +133,7 @@ class StartedLoad:
     texts: ManifestTexts
     default_namespace: str | None
     allow_empty: bool
-    child_parts: tuple[FilePart, ...] = ()
+    child_files: tuple[str, ...] = ()
     pid: int | None = None
     _answer_fd: int | None = None
     _result: ManifestSet | None = field(default=None, repr=False)
@@ -174,87 +142,77 @@ class StartedLoad:
     def paths(self) -> tuple[str, ...]:
         return self.texts.paths
 
-    @property
-    def child_files(self) -> tuple[str, ...]:
-        """The files the child parses all or part of."""
-        return tuple(dict.fromkeys(part.file for part in self.child_parts))
-
     def result(self, while_waiting: Callable[[], object] | None = None) -> ManifestSet:
         """The ManifestSet, as `load_manifests` would give it; raises its ManifestError.
 
         `while_waiting`: work for the time this process, its own share parsed, would wait for
-        the child's. Done only when this process had a share of its own, before its first look
-        at the child's answer.
+        the child's (a share is whole files: one of them often ends well before the other). Done
+        only when this process had a share of its own, before its first look at the child's answer.
         """
         if self._result is not None:
             return self._result
-        from hfops.core.manifest import assemble_manifests, join_parts, read_part
+        from hfops.core.manifest import assemble_manifests, read_documents
 
         with gc_pause.paused_gc():
             forked = self.pid is not None
-            parsed: dict[FilePart, ParsedFile] = {}
-            prebuilt: dict[FilePart, PrebuiltSpecs | None] = {}
-            mine = own_share(self.texts, self.child_parts)
-            # Read from now on: the child's answer outgrows a pipe, and it must not wait for us.
-            answer_stream = self._drain_answer()
+            parsed: dict[str, ParsedFile] = {}
+            prebuilt: dict[str, PrebuiltSpecs] = {}
+            mine = [file for file in self.texts.texts if file not in self.child_files]
             if forked:  # the child builds its share ahead: this process does the same with its own
-                for part, parsed_part, ready in parse_and_prebuild(self.texts, mine, self.default_namespace):
-                    parsed[part], prebuilt[part] = parsed_part, ready
+                for file, parsed_file, ready in parse_and_prebuild(self.texts, mine, self.default_namespace):
+                    parsed[file] = parsed_file
+                    if ready is not None:
+                        prebuilt[file] = ready
             else:
-                parsed = {part: read_part(self.texts, part) for part in mine}
+                parsed = {file: read_documents(self.texts.texts[file], file=file) for file in mine}
             if forked and mine and while_waiting is not None:
                 while_waiting()
-            answer = self._collect(answer_stream)
+            answer = self._collect()
             debug = bool(os.environ.get("HFOPS_DEBUG"))
             if answer is None:  # no child, or it failed: the same parse, here
                 if forked and debug:
                     sys.stderr.write("hfops: the second process failed; its manifest files were parsed here\n")
-                parsed.update((part, read_part(self.texts, part)) for part in self.child_parts)
+                parsed.update((file, read_documents(self.texts.texts[file], file=file)) for file in self.child_files)
             else:
                 theirs, their_specs = answer
                 parsed.update(theirs)
                 prebuilt.update(their_specs)
                 if debug:
-                    count, more = _counted(self.child_parts, self.texts)
-                    built = sum(len(p.specs) for p in their_specs.values() if p is not None)
+                    count = f"{len(theirs)} of {len(self.texts.texts)}"
+                    built = sum(len(p.specs) for p in their_specs.values())
                     sys.stderr.write(
-                        f"hfops: {count} manifest files parsed by a second process{more} ({built} specs built there)\n"
+                        f"hfops: {count} manifest files parsed by a second process ({built} specs built there)\n"
                     )
-            files, ready_specs = join_parts(self.texts, parsed, prebuilt)
             self._result = assemble_manifests(
                 self.texts,
-                files,
+                parsed,
                 default_namespace=self.default_namespace,
                 allow_empty=self.allow_empty,
-                prebuilt=ready_specs,
+                prebuilt=prebuilt,
             )
         return self._result
 
-    def _drain_answer(self) -> IO[bytes] | None:
+    def _collect(self) -> tuple[dict[str, ParsedFile], dict[str, PrebuiltSpecs]] | None:
+        """The child's answer, read as it streams in (one pickle per file); None if it failed."""
         fd, self._answer_fd = self._answer_fd, None
-        return None if fd is None else drained(fd)
-
-    def _collect(self, stream: IO[bytes] | None) -> _Answer | None:
-        """The child's answer, read as it streams in (one pickle per part); None if it failed."""
-        if stream is None:
+        if fd is None:
             return None
-        parsed: dict[FilePart, ParsedFile] = {}
-        prebuilt: dict[FilePart, PrebuiltSpecs | None] = {}
+        parsed: dict[str, ParsedFile] = {}
+        prebuilt: dict[str, PrebuiltSpecs] = {}
         complete = False
         try:
-            with stream as answer:
-                for expected in self.child_parts:
-                    part, parsed_part, ready = _TextSharingUnpickler(answer, self.texts).load()
-                    if part != expected:
+            with os.fdopen(fd, "rb") as answer:
+                for _ in self.child_files:
+                    file, parsed_file, ready = _TextSharingUnpickler(answer, self.texts).load()
+                    if file not in self.child_files or file in parsed:
                         break
-                    parsed[part], prebuilt[part] = parsed_part, ready
+                    parsed[file] = parsed_file
+                    if ready is not None:
+                        prebuilt[file] = ready
                 else:
-                    complete = answer.read(1) == b""  # nothing after the last part
+                    complete = answer.read(1) == b""  # nothing after the last file
         except Exception:
             complete = False
-        if not complete and self.pid is not None:  # its answer is of no use: do not wait for the rest
-            with contextlib.suppress(OSError):
-                os.kill(self.pid, signal.SIGKILL)
         ok = self._reap()
         if not ok or not complete:
             return None
@@ -282,39 +240,16 @@ class StartedLoad:
             self._reap()
 
 
-def _counted(parts: Sequence[FilePart], texts: ManifestTexts) -> tuple[str, str]:
-    """How many files `parts` are, as "2 of 5", and ", and part of 1 more" when one is cut (or "")."""
-    cut = sum(1 for part in parts if not is_whole(part, texts.texts[part.file]))
-    return f"{len(parts) - cut} of {len(texts.texts)}", f", and part of {cut} more" if cut else ""
-
-
 class _TextSharingPickler(pickle.Pickler):
     """Sends a file's text (kept by its documents to find lines on error) by name: the parent has
-    the very same string, and a copy of every text would stay alive beside it.
-
-    By `reducer_override`, which pickle calls for objects of classes only, not `persistent_id`,
-    which it calls for every object: a thousand endpoints are ~170,000 of them (~40 ms)."""
+    the very same string, and a copy of every text would stay alive beside it."""
 
     def __init__(self, stream: IO[bytes], texts: ManifestTexts) -> None:
-        from hfops.core.yaml_source import FileLines
-
         super().__init__(stream, protocol=pickle.HIGHEST_PROTOCOL)
         self._names = {id(text): file for file, text in texts.texts.items()}
-        self._file_lines = FileLines
 
-    def reducer_override(self, obj: Any) -> Any:
-        if type(obj) is self._file_lines:
-            text, lines = obj.__getstate__()
-            name = self._names.get(id(text))
-            if name is not None:
-                return _shared_text_lines, (name, lines)
-        return NotImplemented
-
-
-def _shared_text_lines(name: str, lines: object) -> object:
-    """Stands in a pickle for "the lines of the text named `name`"; only `_TextSharingUnpickler`,
-    which has the texts, makes them."""
-    raise pickle.UnpicklingError(f"the text {name!r} is not known here")
+    def persistent_id(self, obj: object) -> str | None:
+        return self._names.get(id(obj)) if isinstance(obj, str) else None
 
 
 class _TextSharingUnpickler(pickle.Unpickler):
@@ -322,21 +257,14 @@ class _TextSharingUnpickler(pickle.Unpickler):
         super().__init__(stream)
         self._texts = texts.texts
 
-    def find_class(self, module: str, name: str) -> Any:
-        if module == __name__ and name == _shared_text_lines.__name__:
-            return self._file_lines
-        return super().find_class(module, name)
-
-    def _file_lines(self, name: object, lines: Any) -> object:
-        from hfops.core.yaml_source import FileLines
-
-        if not isinstance(name, str) or name not in self._texts:
-            raise pickle.UnpicklingError(f"unknown text {name!r}")
-        return FileLines.restored((self._texts[name], lines))
+    def persistent_load(self, pid: object) -> str:
+        if not isinstance(pid, str) or pid not in self._texts:
+            raise pickle.UnpicklingError(f"unknown text {pid!r}")
+        return self._texts[pid]
 
 
-def _child(texts: ManifestTexts, parts: Sequence[FilePart], default_namespace: str | None, answer_fd: int) -> None:
-    """In the forked child: parse `parts`, build their specs, send each one's as it is done, leave.
+def _child(texts: ManifestTexts, files: Sequence[str], default_namespace: str | None, answer_fd: int) -> None:
+    """In the forked child: parse `files`, build their specs, send each file's as it is done, leave.
 
     Never returns. A pickle per file, each let go once written: the child holds one file's
     values at a time (and the Defaults), not its whole share, so its memory stays below the
@@ -348,7 +276,7 @@ def _child(texts: ManifestTexts, parts: Sequence[FilePart], default_namespace: s
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         with gc_pause.paused_gc(), os.fdopen(answer_fd, "wb", buffering=0) as answer:
-            for item in parse_and_prebuild(texts, parts, default_namespace):
+            for item in parse_and_prebuild(texts, files, default_namespace):
                 _TextSharingPickler(answer, texts).dump(item)
                 del item
         code = 0
@@ -370,7 +298,7 @@ def start_manifest_load(
     started = StartedLoad(texts, default_namespace, allow_empty)
     total = sum(len(text) for text in texts.texts.values())
     if total >= MIN_PARALLEL_BYTES and parallel_allowed():
-        parts = child_share(texts)
+        files = child_share(texts)
         read_fd, write_fd = os.pipe()
         with contextlib.suppress(OSError, AttributeError):  # a larger pipe: the child need not wait for us
             import fcntl  # Linux only, as is this branch
@@ -384,12 +312,12 @@ def start_manifest_load(
         else:
             if pid == 0:
                 os.close(read_fd)
-                _child(texts, parts, default_namespace, write_fd)
+                _child(texts, files, default_namespace, write_fd)
             os.close(write_fd)
-            started = StartedLoad(texts, default_namespace, allow_empty, parts, pid, read_fd)
+            started = StartedLoad(texts, default_namespace, allow_empty, files, pid, read_fd)
             if os.environ.get("HFOPS_DEBUG"):
-                count, more = _counted(parts, texts)
-                sys.stderr.write(f"hfops: a second process started for {count} manifest files{more}\n")
+                share = f"{len(files)} of {len(texts.texts)}"
+                sys.stderr.write(f"hfops: a second process started for {share} manifest files\n")
     try:
         yield started
     finally:

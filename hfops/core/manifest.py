@@ -9,7 +9,6 @@ express are `spec_checks`.
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,6 @@ from hfops.core.manifest_files import (
     read_manifest_files,
     read_manifest_text,
 )
-from hfops.core.manifest_parts import FilePart, is_whole, part_text
 from hfops.core.model import EndpointSpec
 from hfops.core.schema import dotted
 from hfops.core.spec_builder import (
@@ -175,6 +173,12 @@ class PrebuiltSpecs:
     specs: tuple[EndpointSpec, ...]
 
 
+def might_hold_defaults(text: str) -> bool:
+    """Whether a file's text may hold a Defaults document (the word, however it is written, is
+    there). A guess only: `assemble_manifests` checks every prebuilt file against the real ones."""
+    return DEFAULTS_KIND in text
+
+
 @dataclass(frozen=True)
 class KnownDefaults:
     """The Defaults documents of the files parsed so far, taken to be the whole set's."""
@@ -203,50 +207,6 @@ def prebuild_file(
         return None
     specs, spec_problems = build_endpoint_specs(endpoints, defaults.documents, default_namespace=default_namespace)
     return None if spec_problems else PrebuiltSpecs(defaults.keys, tuple(specs))
-
-
-def read_part(texts: ManifestTexts, part: FilePart) -> ParsedFile:
-    """`read_documents` of one part of a file (`manifest_parts`): its documents, on their lines in the file."""
-    return read_documents(part_text(texts.texts[part.file], part), file=part.file)
-
-
-def join_parts(
-    texts: ManifestTexts,
-    parsed: Mapping[FilePart, ParsedFile],
-    prebuilt: Mapping[FilePart, PrebuiltSpecs | None],
-) -> tuple[dict[str, ParsedFile], dict[str, PrebuiltSpecs]]:
-    """Each file's documents (and specs built ahead) from those of its parts: what one parse of
-    the file gives. A file whose parts do not cover it exactly once, or any of whose parts has a
-    problem (maybe one the cut made: a `---` inside a quoted scalar), is parsed again whole."""
-    by_file: dict[str, list[FilePart]] = {}
-    for part in sorted(parsed):
-        by_file.setdefault(part.file, []).append(part)
-    files: dict[str, ParsedFile] = {}
-    specs: dict[str, PrebuiltSpecs] = {}
-    for file, text in texts.texts.items():
-        parts = by_file.get(file)
-        if not parts:
-            continue
-        if len(parts) == 1 and is_whole(parts[0], text):
-            files[file] = parsed[parts[0]]
-            ready = prebuilt.get(parts[0])
-            if ready is not None:
-                specs[file] = ready
-            continue
-        tiled = (
-            parts[0].start == 0
-            and parts[-1].end == len(text)
-            and all(before.end == after.start for before, after in itertools.pairwise(parts))
-        )
-        if not tiled or any(parsed[part][1] for part in parts):
-            files[file] = read_documents(text, file=file)
-            continue
-        files[file] = ([source for part in parts for source in parsed[part][0]], [])
-        readies = [prebuilt.get(part) for part in parts]
-        built = [ready for ready in readies if ready is not None]
-        if len(built) == len(parts) and len({ready.defaults for ready in built}) == 1:
-            specs[file] = PrebuiltSpecs(built[0].defaults, tuple(spec for ready in built for spec in ready.specs))
-    return files, specs
 
 
 def _ancestor_defaults(paths: Sequence[str], loaded: set[str]) -> list[SourceDocument]:

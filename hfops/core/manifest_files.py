@@ -16,14 +16,6 @@ from hfops.core.errors import Diagnostic, Location
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 MAX_FILE_BYTES = 1024 * 1024
-# The kind of a Defaults document (`spec_builder.DEFAULTS_KIND`), here without the parser's imports.
-DEFAULTS_WORD = "Defaults"
-
-
-def might_hold_defaults(text: str) -> bool:
-    """Whether a file's text may hold a Defaults document (the word, however it is written, is
-    there). A guess only: `assemble_manifests` checks every prebuilt file against the real ones."""
-    return DEFAULTS_WORD in text
 
 
 def discover_files(paths: Sequence[str], *, allow_empty: bool) -> tuple[list[str], set[str], list[Diagnostic]]:

@@ -69,7 +69,7 @@ class YamlDocument:
     text_free_of: frozenset[str] = frozenset()
 
 
-class FileLines:
+class _FileLines:
     """The lines of every document of one file's text, found on first use by composing it again
     (with the composer that parsed it: the same nodes) and walking the paths as `_Builder` does."""
 
@@ -94,13 +94,6 @@ class FileLines:
     def __setstate__(self, state: tuple[str, list[dict[Path, int]] | None]) -> None:
         self._text, self._lines = state
         self._lock = threading.Lock()
-
-    @classmethod
-    def restored(cls, state: tuple[str, list[dict[Path, int]] | None]) -> FileLines:
-        """The FileLines whose `__getstate__` was `state`."""
-        lines = cls.__new__(cls)
-        lines.__setstate__(state)
-        return lines
 
 
 def _node_lines(root: yaml.Node) -> dict[Path, int]:
@@ -133,7 +126,7 @@ def _node_lines(root: yaml.Node) -> dict[Path, int]:
 class LazyLines(Mapping[Path, int]):
     """The line of every path of document `index` of a file, computed when first read."""
 
-    def __init__(self, source: FileLines, index: int, known: dict[Path, int]) -> None:
+    def __init__(self, source: _FileLines, index: int, known: dict[Path, int]) -> None:
         self._source = source
         self._index = index
         self._known = known  # the lines recorded while parsing (`watched_paths`): no walk for them
@@ -418,7 +411,7 @@ def _parse_yaml_documents(
         return [], [YamlProblem(line, f"invalid YAML: {reason}")]
     except yaml.YAMLError as error:
         return [], [YamlProblem(0, f"invalid YAML: {error}")]
-    lines = FileLines(text)
+    lines = _FileLines(text)
     scalar_loader = yaml.SafeLoader("")
     for index, node in enumerate(nodes):
         if node is None:

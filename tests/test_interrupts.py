@@ -220,7 +220,8 @@ def test_signal_after_the_first_create_stops_new_work_and_a_rerun_converges(benc
     assert ok + failed + skipped == len(names)
     # Every endpoint whose create had not started is reported as not attempted.
     assert skipped == len(names) - bench.created() and skipped >= 1, (
-        "endpoints not yet started must not be started after the signal"
+        "endpoints not yet started must not be started after the signal:\n"
+        f"{run.stdout}\n{run.stderr}\nPOSTs: {bench.posts()}"
     )
     # At most the creates already in flight finish: those landed + `parallelism` (2) requests open.
     assert bench.created() <= created_at_signal + 2 and len(bench.live()) == bench.created()

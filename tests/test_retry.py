@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import httpx2
 import pytest
 from huggingface_hub.errors import HfHubHTTPError
 
 from hfops.adapters.retry import RetryPolicy, call_with_retries
+from hfops.core.errors import Interrupted, NotStarted
 
 
 class FakeClock:
@@ -100,3 +103,22 @@ def test_gives_up_after_the_attempts_and_raises_the_last_error() -> None:
         call_with_retries(fn, policy=policy(clock, attempts=3))
     assert caught.value.response.status_code == 503
     assert calls["n"] == 3
+
+
+def test_a_stop_before_the_first_attempt_is_not_started_and_before_a_retry_is_an_interruption() -> None:
+    clock = FakeClock()
+    retry = policy(clock)
+    retry.stop.set()
+    fn, calls = failing([])
+    with pytest.raises(NotStarted, match=r"^create acme/a: not started: interrupted$"):
+        call_with_retries(fn, policy=retry, operation="create acme/a")
+    assert calls["n"] == 0
+
+    # A first attempt that went out (and failed transiently) makes the stop an interruption: the
+    # request may have done something, so the endpoint is not reported as not attempted.
+    stop = threading.Event()
+    retry = RetryPolicy(attempts=4, sleep=lambda _seconds: stop.set(), stop=stop)
+    fn, calls = failing([http_error(503)])
+    with pytest.raises(Interrupted, match="interrupted; not retried") as raised:
+        call_with_retries(fn, policy=retry, operation="create acme/a")
+    assert not isinstance(raised.value, NotStarted) and calls["n"] == 1

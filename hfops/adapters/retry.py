@@ -29,7 +29,7 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
 from hfops.adapters.http import MalformedAnswer
 from hfops.adapters.pacing import PACER
-from hfops.core.errors import Interrupted, RemoteError
+from hfops.core.errors import Interrupted, NotStarted, RemoteError
 
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -135,7 +135,8 @@ def call_with_retries(fn: Callable[[], T], *, policy: RetryPolicy, operation: st
 
     Non-idempotent calls (create) are retried as well: their callers treat a conflict on a later
     attempt as possibly their own earlier success. `operation` ("create acme/chat") names the call
-    in the errors raised here: `Interrupted` once the stop event is set, `RemoteError` when the
+    in the errors raised here: `NotStarted` if the stop event was set before the first attempt,
+    `Interrupted` if before a retry, `RemoteError` when the
     server asks for a longer wait than is left, `MalformedAnswer` for an answer hfops cannot read.
     """
     retrying = tenacity.Retrying(
@@ -153,7 +154,7 @@ def call_with_retries(fn: Callable[[], T], *, policy: RetryPolicy, operation: st
         if policy.stop.is_set():
             if started[0]:
                 raise Interrupted(f"{operation}: interrupted; not retried")
-            raise Interrupted(f"{operation}: not started: interrupted")
+            raise NotStarted(f"{operation}: not started: interrupted")
         started[0] += 1
         try:
             return fn()

@@ -124,3 +124,12 @@ class ConfirmationError(UsageError):
 
 class Interrupted(HfopsError):
     """The run was stopped by SIGINT/SIGTERM."""
+
+
+class NotStarted(Interrupted):
+    """A call the interrupt came before: nothing was sent, so nothing was done.
+
+    Apart from `Interrupted` so that an endpoint whose first write never went out is reported as
+    not attempted, not as failed, whichever layer (the apply's slots or the retry loop) saw the
+    signal first.
+    """

@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol
 from hfops.adapters.endpoints import EndpointWriter
 from hfops.adapters.pacing import PACER
 from hfops.core.diff import Desired
-from hfops.core.errors import HfopsError
+from hfops.core.errors import NotStarted
 from hfops.core.model import LiveEndpoint
 
 
@@ -234,7 +234,3 @@ class Throttled:
             return self._inner.pause(namespace, name)
         finally:
             self._slots.release()
-
-
-class NotStarted(HfopsError):
-    """A write that was still queued when the run was interrupted."""

@@ -18,12 +18,12 @@ from typing import Any
 from hfops.adapters import tgi
 from hfops.adapters.endpoints import EndpointWriter
 from hfops.core.diff import FINGERPRINT_FORMAT_PATH, Desired, FieldChange, diff_endpoint
-from hfops.core.errors import HfopsError, RemoteError
+from hfops.core.errors import HfopsError, NotStarted, RemoteError
 from hfops.core.fields import TAGS_PATH, field_for, update_body
 from hfops.core.model import LiveEndpoint
 from hfops.core.outcome import Outcome, Result
 from hfops.core.plan import Action, Conflict, Create, Delete, NoOp, Pause, Plan, Replace, Resume, Update
-from hfops.workflows.endpoint_access import Clock, NotStarted, Poller, Seen, SystemClock, Throttled
+from hfops.workflows.endpoint_access import Clock, Poller, Seen, SystemClock, Throttled
 
 READY_STATES = frozenset({"running", "scaledToZero"})
 FAILED_STATES = frozenset({"failed", "updateFailed"})
@@ -242,9 +242,9 @@ class Executor:
     def _fail(self, job: _Job, error: Exception) -> None:
         action = job.action
         desired = getattr(action, "desired", None)
-        if isinstance(error, NotStarted):
+        if isinstance(error, NotStarted):  # from the slots or from the retry loop, whichever saw the signal
             if job.step == action.verb:  # nothing was done for this endpoint yet
-                self._finish(job, Outcome(action.address, "skipped", message=error.message, step=job.step))
+                self._finish(job, Outcome(action.address, "skipped", message="not started: interrupted", step=job.step))
             else:
                 self._finish(
                     job, Outcome(action.address, "failed", message=f"interrupted during {job.step}", step=job.step)

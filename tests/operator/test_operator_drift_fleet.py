@@ -30,10 +30,14 @@ def test_twenty_resources_several_changed_outside_all_corrected_within_one_inter
             cluster.wait_condition(name, "Ready", "True", timeout=60)
         seen = len(cluster.hf.requests())
         kube_seen = len(cluster.kube.requests)
-        started = time.monotonic()
+        changing = time.monotonic()
         for name in changed:
             api.update_inference_endpoint(name, namespace=HF_NAMESPACE, token=TOKEN, max_replica=4)
         assert all(max_replica(cluster, n) == 4 for n in changed)
+        # Timed from the last outside change: the five changes themselves are the test's own calls
+        # (seconds on a loaded machine), not the operator's time to correct them.
+        started = time.monotonic()
+        changes_took = started - changing
         cluster.wait(
             lambda: all(max_replica(cluster, n) == 1 for n in changed),
             timeout=INTERVAL + SLACK + 5,
@@ -42,13 +46,16 @@ def test_twenty_resources_several_changed_outside_all_corrected_within_one_inter
         took = time.monotonic() - started
         requests = cluster.hf.requests()[seen:]
         kube = cluster.kube.requests[kube_seen:]
-    assert took <= INTERVAL + SLACK, f"corrected after {took:.1f}s, interval {INTERVAL}s"
+    assert took <= INTERVAL + SLACK, (
+        f"corrected {took:.1f}s after the last change, interval {INTERVAL}s (the changes took {changes_took:.1f}s)"
+    )
     assert all(max_replica(cluster, n) == 1 for n in names)
     lists = [r for r in requests if r["method"] == "GET" and r["path"] == f"/v2/endpoint/{HF_NAMESPACE}"]
     # One kept listing serves every timer of the interval; a window longer than one kept listing
     # (0.9 interval) may hold a second one, no more. Without sharing: 20 per interval.
-    bound = int(took / (0.9 * INTERVAL)) + 1
-    assert len(lists) <= bound, f"{len(lists)} lists of {HF_NAMESPACE} in {took:.1f}s"
+    window = changes_took + took  # the requests counted are those since the first change
+    bound = int(window / (0.9 * INTERVAL)) + 1
+    assert len(lists) <= bound, f"{len(lists)} lists of {HF_NAMESPACE} in {window:.1f}s"
     assert not [r for r in requests if r["method"] == "GET" and r["path"].startswith(f"/v2/endpoint/{HF_NAMESPACE}/")]
     updates = [r for r in requests if r["method"] == "PUT" and r["path"].startswith(f"/v2/endpoint/{HF_NAMESPACE}/")]
     # The outside change and its correction, for the changed ones only: nothing else was touched.

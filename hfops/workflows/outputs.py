@@ -184,14 +184,23 @@ def read_held(
 ) -> dict[str, Held]:
     """What each output holds now; `already` gives what `read_held_files` read of them meanwhile."""
     held: dict[str, Held] = {}
+    files: dict[str, str] = {}  # output_id -> path, read together (`FileSink.read_files`)
     for output in outputs:
         if already is not None and output.output_id in already:
             held[output.output_id] = already[output.output_id]
-            continue
-        try:
-            held[output.output_id] = sinks.sink(output).read()
-        except HfopsError as error:
-            held[output.output_id] = Held("unreadable", detail=error.message)
+        elif isinstance(output, FileOutput):
+            held[output.output_id] = Held("absent")  # keeps the outputs' order; read below
+            files[output.output_id] = output.path
+        else:
+            try:
+                held[output.output_id] = sinks.sink(output).read()
+            except HfopsError as error:
+                held[output.output_id] = Held("unreadable", detail=error.message)
+    if files:
+        from hfops.adapters.sinks.files import FileSink
+
+        # Keyed alike: a FileSink's output_id is its FileOutput's.
+        held.update(FileSink.read_files(sinks.settings.credentials_dir, files.values(), sinks.ledger))
     return held
 
 

@@ -371,9 +371,8 @@ class FileSink:
     def read_files(cls, root: str, relatives: Iterable[str], ledger: Ledger) -> dict[str, Held]:
         """What each file (relative to `root`) holds, by its `output_id`: `read` of each, with the
         root opened once and the ledger read once for all (a plan reads thousands)."""
-        sinks = [cls(root, relative, ledger) for relative in relatives]
-        if not sinks:
-            return {}
+        # One sink at a time, each let go once read: 5,000 kept at once were 4 MB at a plan's peak.
+        sinks = (cls(root, relative, ledger) for relative in relatives)
 
         def held(sink: FileSink, root_fd: int | None, entries: Mapping[str, LedgerEntry] | None) -> Held:
             try:
@@ -382,7 +381,7 @@ class FileSink:
                 return Held("unreadable", detail=error.message)
 
         try:
-            root_fd = os.open(sinks[0].root, _DIR_FLAGS)
+            root_fd = os.open(root, _DIR_FLAGS)
         except OSError:  # missing or unusable: each read says so, as it would alone
             return {sink.output_id: held(sink, None, None) for sink in sinks}
         try:

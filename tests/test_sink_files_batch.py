@@ -80,3 +80,16 @@ def test_a_batch_with_an_unreadable_ledger_says_so_for_each_present_file(tmp_pat
     alone = _alone(root)
     assert alone["file:ours.json"].state == "unreadable" and alone["file:absent.json"].state == "absent"
     assert FileSink.read_files(str(root), NAMES, Ledger(root)) == alone
+
+
+def test_a_batch_under_a_symlinked_or_non_directory_root_reads_as_each_read_does(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    _fleet(real)
+    root = tmp_path / "creds"
+    root.symlink_to(real)  # hfops never walks through a symlink, the root included
+    alone = _alone(root)
+    assert alone["file:ours.json"].state == "unreadable"
+    assert FileSink.read_files(str(root), NAMES, Ledger(root)) == alone
+    root.unlink()
+    root.write_bytes(b"")  # a file where the directory should be
+    assert FileSink.read_files(str(root), NAMES, Ledger(root)) == _alone(root)

@@ -9,6 +9,8 @@ is set, as if the signal had come just after the slot was taken.
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 from hfops.adapters.settings import settings_from_env
@@ -41,3 +43,36 @@ def test_a_create_the_signal_came_before_is_not_attempted_and_nothing_is_sent(
     ]
     assert not any(state == "failed" for _address, state in events), events
     assert [r for r in emulator.requests() if r["method"] == "POST"] == []
+
+
+def test_a_create_sent_whose_read_back_the_signal_came_before_is_attempted_not_skipped(
+    emulator: Emulator, hf_env: dict[str, str], tmp_path: Path
+) -> None:
+    path = tmp_path / "fleet.yaml"
+    path.write_text(endpoint_manifest("svc-0", "acme"), encoding="utf-8")
+    reconciler = Reconciler(settings_from_env(credentials_dir=str(tmp_path / "creds")), warn=lambda _m: None)
+    _context, plan = reconciler.plan([str(path)])
+    # The first POST is carried out and its answer lost; the retry is held 1 s and answered 409, so
+    # the adapter reads the endpoint back. The signal comes while the retry is held: before the
+    # read-back's first attempt, which the retry loop then refuses to start.
+    emulator.inject_fault("lost_response", method="POST", path="/v2/endpoint/acme", times=1, ms=0)
+    emulator.inject_fault("delay", method="POST", path="/v2/endpoint/acme", times=1, ms=1000)
+
+    def signal_while_held() -> None:
+        deadline = time.monotonic() + 20
+        while emulator.pending_faults() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        reconciler.retry.stop.set()
+
+    signaller = threading.Thread(target=signal_while_held)
+    signaller.start()
+    outcomes = Executor(reconciler.endpoints, options=ApplyOptions(poll_interval=0.05), secrets_for=lambda _d: {}).run(
+        plan
+    )
+    signaller.join()
+
+    assert emulator.endpoint_raw("acme", "svc-0") is not None, "the create was made"
+    assert [r["status"] for r in emulator.requests() if r["method"] == "POST"][-1] == 409
+    [outcome] = outcomes
+    assert (outcome.result, outcome.step) == ("failed", "create"), outcome
+    assert "interrupted after the create was sent" in (outcome.message or "")

@@ -93,3 +93,25 @@ def test_a_batch_under_a_symlinked_or_non_directory_root_reads_as_each_read_does
     root.unlink()
     root.write_bytes(b"")  # a file where the directory should be
     assert FileSink.read_files(str(root), NAMES, Ledger(root)) == _alone(root)
+
+
+def test_a_symlinked_root_named_with_a_trailing_slash_is_refused_as_read_refuses_it(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    _fleet(real)
+    (tmp_path / "creds").symlink_to(real)
+    for spelling in (f"{tmp_path}/creds/", f"{tmp_path}/creds/."):
+        alone = _alone(Path(spelling))
+        assert alone["file:ours.json"].state == "unreadable"
+        assert FileSink.read_files(spelling, NAMES, Ledger(Path(spelling))) == alone
+
+
+def test_a_corrupt_ledger_warns_only_when_a_file_is_there_as_read_does(tmp_path: Path) -> None:
+    root = tmp_path / "creds"
+    prepare_root(str(root))
+    (root / LEDGER_NAME).write_text("{not json", encoding="utf-8")
+    ledger = Ledger(root)
+    assert FileSink.read_files(str(root), ["absent.json"], ledger) == {"file:absent.json": Held("absent")}
+    assert ledger.warnings == []
+    (root / "here.json").write_bytes(b"{}")
+    assert FileSink.read_files(str(root), ["here.json"], ledger)["file:here.json"].state == "foreign"
+    assert ledger.warnings and "not a valid hfops ledger" in ledger.warnings[0]

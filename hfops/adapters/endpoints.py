@@ -33,7 +33,7 @@ from hfops.adapters.retry import RetryPolicy, call_with_retries
 from hfops.adapters.settings import Settings
 from hfops.core import fields as catalogue
 from hfops.core.diff import Desired
-from hfops.core.errors import RemoteError
+from hfops.core.errors import Interrupted, NotStarted, RemoteError
 from hfops.core.gc_pause import paused_gc
 from hfops.core.hardware import Hardware
 from hfops.core.model import LiveEndpoint
@@ -254,7 +254,14 @@ class HubEndpoints:
                 # only if the endpoint that exists is the one we asked for: same owner, and the
                 # same applied digest (every owned field and the secrets fingerprint). Another
                 # apply that created it at the same moment with another config is not a success.
-                existing = self.get(namespace, spec.name)
+                try:
+                    existing = self.get(namespace, spec.name)
+                except NotStarted:
+                    # The POST went out (its 409 says so): the endpoint may exist, so this create was
+                    # attempted, whatever the read-back the signal came before.
+                    raise Interrupted(
+                        f"create {spec.address}: interrupted after the create was sent; not read back"
+                    ) from None
                 if (
                     existing is not None
                     and existing.owned_by(desired.owner)

@@ -27,7 +27,7 @@ import json
 import os
 import posixpath
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,8 +189,10 @@ class FileSink:
                 self.ledger.record_directory("/".join(self.parts[: index + 1]))
         return fd
 
-    def _inspect(self, root_fd: int | None = None, entries: Mapping[str, LedgerEntry] | None = None) -> _Seen:
-        """What the file holds. `root_fd` (the root, open) and `entries` (the ledger's, read once)
+    def _inspect(
+        self, root_fd: int | None = None, entry_of: Callable[[str], LedgerEntry | None] | None = None
+    ) -> _Seen:
+        """What the file holds. `root_fd` (the root, open) and `entry_of` (the ledger, read once)
         are a batch's (`read_files`): the same answer as without them, with fewer system calls."""
         problem = self._path_problem()
         if problem:
@@ -231,7 +233,7 @@ class FileSink:
                 os.close(dir_fd)
         inode = (info.st_dev, info.st_ino)
         shaped = len(content) <= MAX_READ and _credential_shaped(content)
-        entry = entries.get(self.output_id) if entries is not None else self.ledger.get(self.output_id)
+        entry = entry_of(self.output_id) if entry_of is not None else self.ledger.get(self.output_id)
         if entry is not None:
             if shaped:
                 return _Seen(Held("ours", content=content, address=entry.address, owner=entry.owner), inode)
@@ -373,23 +375,32 @@ class FileSink:
         root opened once and the ledger read once for all (a plan reads thousands)."""
         # One sink at a time, each let go once read: 5,000 kept at once were 4 MB at a plan's peak.
         sinks = (cls(root, relative, ledger) for relative in relatives)
+        view: list[Mapping[str, LedgerEntry] | None] = []
 
-        def held(sink: FileSink, root_fd: int | None, entries: Mapping[str, LedgerEntry] | None) -> Held:
+        def entry_of(output_id: str) -> LedgerEntry | None:
+            # The ledger is read when a file is first found, as `read` reads it: absent files alone
+            # read nothing (nor warn of a corrupt ledger).
+            if not view:
+                try:
+                    view.append(ledger.entries_view())
+                except CredentialsError:
+                    view.append(None)  # each file present then says why, as `read` does
+            found = view[0]
+            return found.get(output_id) if found is not None else ledger.get(output_id)
+
+        def held(sink: FileSink, root_fd: int | None) -> Held:
             try:
-                return sink._inspect(root_fd, entries).held
+                return sink._inspect(root_fd, entry_of if root_fd is not None else None).held
             except CredentialsError as error:  # the ledger cannot be read: a file it would tell about
                 return Held("unreadable", detail=error.message)
 
         try:
-            root_fd = os.open(root, _DIR_FLAGS)
+            # The root as `read` opens it (a Path: "creds/" is "creds", so a symlink there is refused).
+            root_fd = os.open(Path(root), _DIR_FLAGS)
         except OSError:  # missing or unusable: each read says so, as it would alone
-            return {sink.output_id: held(sink, None, None) for sink in sinks}
+            return {sink.output_id: held(sink, None) for sink in sinks}
         try:
-            try:
-                entries: Mapping[str, LedgerEntry] | None = ledger.entries()
-            except CredentialsError:
-                entries = None  # each file present then says why, as `read` does
-            return {sink.output_id: held(sink, root_fd, entries) for sink in sinks}
+            return {sink.output_id: held(sink, root_fd) for sink in sinks}
         finally:
             os.close(root_fd)
 

@@ -30,11 +30,12 @@ import secrets
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from hfops.adapters.atomic import atomic_write
@@ -234,14 +235,19 @@ class Ledger:
             return None
 
     def entries(self) -> dict[str, LedgerEntry]:
+        return dict(self.entries_view())
+
+    def entries_view(self) -> Mapping[str, LedgerEntry]:
+        """The entries as `entries` has them, read-only and not copied (a batch of reads looks up
+        thousands in it; an apply makes one batch per endpoint, over a ledger of thousands)."""
         identity = self._identity()
         cached = self._entries
         if identity is not None and cached is not None and cached[0] == identity:
-            return dict(cached[1])
+            return MappingProxyType(cached[1])
         found = self._parse_entries()
         if identity is not None:
             self._entries = (identity, found)
-        return dict(found)
+        return MappingProxyType(found)
 
     def _parse_entries(self) -> dict[str, LedgerEntry]:
         return _entries_of(self._read().get("outputs") or {})

@@ -160,6 +160,12 @@ def wrong_api_url(namespace: str, api_url: str, error: RemoteError) -> RemoteErr
     )
 
 
+def import_writes_client() -> None:
+    """Import `HfApi` (0.15 s) now, for a run that will likely write (`apply`, while its reads are
+    out): `HubEndpoints` imports it on its first write, which would then wait for it."""
+    from huggingface_hub import HfApi  # noqa: F401
+
+
 class HubEndpoints:
     """`EndpointWriter` over `huggingface_hub.HfApi`."""
 

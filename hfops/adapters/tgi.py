@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx2
-from huggingface_hub import InferenceClient, get_session
+from huggingface_hub import get_session
 from huggingface_hub.errors import HfHubHTTPError
 
 from hfops.adapters.http import is_secure_url
@@ -101,6 +101,10 @@ def chat(
     """One short chat completion through `InferenceClient`; the reply text is in `body`."""
     if token and not is_secure_url(url):
         return ProbeResult(None, error=INSECURE)
+    # Imported here: the client and its providers' modules cost ~0.15 s, which an apply (health and
+    # /info only, on the session) would pay before its first request.
+    from huggingface_hub import InferenceClient
+
     headers = {"X-Scale-Up-Timeout": str(int(scale_up_timeout))} if scale_up_timeout else None
     client = InferenceClient(
         base_url=url.rstrip("/"), api_key=token, headers=headers, timeout=timeout + (scale_up_timeout or 0)

@@ -16,7 +16,10 @@ from hfops.core.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 
 if TYPE_CHECKING:
     import threading
+    from collections.abc import Callable
 
+    from hfops.adapters.settings import Settings
+    from hfops.cli.signals import SignalGuard
     from hfops.core.plan import Plan
     from hfops.workflows.apply import ApplyRequest
     from hfops.workflows.reconcile import Reconciler
@@ -76,6 +79,71 @@ def _import_planner() -> None:
     import hfops.workflows.reconcile  # noqa: F401  # the diff, the plan, the credentials
 
 
+def _import_applier() -> None:
+    # The executor and the credential outputs; and the writes' client, imported while the reads
+    # are out rather than before the first write.
+    import hfops.workflows.apply  # noqa: F401
+    from hfops.adapters.endpoints import import_writes_client
+
+    import_writes_client()
+
+    _import_planner()
+
+
+def _start_planning(
+    stack: contextlib.ExitStack,
+    out: Output,
+    run_settings: Settings,
+    paths: Sequence[str],
+    *,
+    prune: bool,
+    prepare: Callable[[], None] | None = None,
+    early_when_parsed_here: bool = False,
+) -> tuple[Reconciler, SignalGuard]:
+    """The reconciler of a plan (or an apply) whose manifests are being parsed, and whose reads
+    are out as soon as they are valid; with the run's signal guard, on `stack`.
+
+    The manifests are parsed (by a second process, for a large set) while this one imports and
+    builds its HTTP client: what only this process needs is imported after the fork, so the child
+    starts sooner, and the client is built from the start. Once they are valid, their reads are
+    sent before the planner is imported, which is imported while they are out (`early_reads`),
+    and so is what `prepare` imports (an apply's executor and writes' client). Parsed here (a small
+    set), the reads go out early only with `early_when_parsed_here`: an apply has more to import.
+    """
+    from hfops.adapters.manifest_workers import start_manifest_load
+
+    started = stack.enter_context(
+        start_manifest_load(paths, default_namespace=run_settings.namespace, allow_empty=prune)
+    )
+    from hfops.cli.signals import SignalGuard
+
+    early = None
+    guard = None
+    if started.pid is not None or early_when_parsed_here:
+        from hfops.adapters.http import start_session
+        from hfops.workflows.early_reads import EarlyReads
+
+        start_session(run_settings.http_timeout, (run_settings.api_url, run_settings.hub_url))
+        early = EarlyReads(run_settings)
+        # SIGINT/SIGTERM wake retry waits (a 429 storm): the plan stops at once with `Interrupted`.
+        guard = stack.enter_context(SignalGuard(early.retry.stop))
+        stack.callback(early.close)
+        if early.may_start():  # else the reconciler refuses first, as without early reads
+            # A ManifestError is raised here as the plan raises it: nothing has been sent. The
+            # rest is imported while the child finishes, if this process would wait for it.
+            manifests = started.result(while_waiting=_import_planner)
+            if early.start(manifests.specs, os.environ) and os.environ.get("HFOPS_DEBUG"):
+                sys.stderr.write(f"hfops: {early.describe()}\n")
+            _import_planner()  # done already if it was done while waiting
+            if prepare is not None:
+                prepare()
+    reconciler = o.reconciler(out, run_settings, early)
+    reconciler.use_started_load(started)
+    if guard is None:
+        guard = stack.enter_context(SignalGuard(reconciler.retry.stop))
+    return reconciler, guard
+
+
 @click.command()
 @o.paths_argument
 @o.namespace_option
@@ -107,42 +175,13 @@ def plan(
     detailed_exitcode: bool,
 ) -> int:
     """Read the live state and show what apply would do; changes nothing."""
-    from hfops.adapters.manifest_workers import start_manifest_load
     from hfops.core.gc_pause import pause_until_exit
 
     pause_until_exit()
     out = Output(fmt=fmt)
     run_settings = o.settings(namespace=namespace, owner=owner, credentials_dir=credentials_dir)
-    # The manifests are parsed (by a second process, for a large set) while this one imports and
-    # builds its HTTP client: what only this process needs is imported after the fork, so the child
-    # starts sooner, and the client is built from the start. Once they are valid, their reads are
-    # sent before the planner is imported, which is imported while they are out (`early_reads`).
     with contextlib.ExitStack() as stack:
-        started = stack.enter_context(
-            start_manifest_load(paths, default_namespace=run_settings.namespace, allow_empty=prune)
-        )
-        from hfops.cli.signals import SignalGuard
-
-        early = None
-        if started.pid is not None:  # parsed elsewhere: this process has the time to read early
-            from hfops.adapters.http import start_session
-            from hfops.workflows.early_reads import EarlyReads
-
-            start_session(run_settings.http_timeout, (run_settings.api_url, run_settings.hub_url))
-            early = EarlyReads(run_settings)
-            # SIGINT/SIGTERM wake retry waits (a 429 storm): the plan stops at once with `Interrupted`.
-            stack.enter_context(SignalGuard(early.retry.stop))
-            stack.callback(early.close)
-            if early.may_start():  # else the reconciler refuses first, as without early reads
-                # A ManifestError is raised here as the plan raises it: nothing has been sent. The
-                # planner is imported while the child finishes, if this process would wait for it.
-                manifests = started.result(while_waiting=_import_planner)
-                if early.start(manifests.specs, os.environ) and os.environ.get("HFOPS_DEBUG"):
-                    sys.stderr.write(f"hfops: {early.describe()}\n")
-        reconciler = o.reconciler(out, run_settings, early)
-        reconciler.use_started_load(started)
-        if early is None:
-            stack.enter_context(SignalGuard(reconciler.retry.stop))
+        reconciler, _guard = _start_planning(stack, out, run_settings, paths, prune=prune)
         _context, the_plan = reconciler.plan(
             paths,
             adopt=adopt,
@@ -209,9 +248,7 @@ def apply(
 
     PATHS are manifests, or a single plan file saved by `hfops plan --out FILE`.
     """
-    from hfops.cli.signals import SignalGuard
-    from hfops.workflows.apply import ApplyRequest
-    from hfops.workflows.executor import ApplyOptions
+    from hfops.adapters.plan_file import is_saved_plan
 
     out = Output(fmt=fmt)
     settings = o.settings(
@@ -222,8 +259,42 @@ def apply(
         parallelism=parallelism,
         owner=owner,
     )
-    reconciler = o.reconciler(out, settings)
-    request = ApplyRequest(
+    with contextlib.ExitStack() as stack:
+        if len(paths) == 1 and is_saved_plan(paths[0]):  # its manifests are known once it is read
+            from hfops.cli.signals import SignalGuard
+
+            reconciler = o.reconciler(out, settings)
+            guard = stack.enter_context(SignalGuard(reconciler.retry.stop))
+        else:
+            reconciler, guard = _start_planning(
+                stack, out, settings, paths, prune=prune, prepare=_import_applier, early_when_parsed_here=True
+            )
+        request = _apply_request(
+            settings, paths, adopt, replace_addresses, prune, allow_empty_prune, yes, timeout, parallelism, no_wait
+        )
+        code = apply_and_report(out, reconciler, request, stop=guard.stop)
+    from hfops.core.gc_pause import writes_done_on_return
+
+    writes_done_on_return()
+    return code
+
+
+def _apply_request(
+    settings: Settings,
+    paths: Sequence[str],
+    adopt: Sequence[str],
+    replace_addresses: Sequence[str],
+    prune: bool,
+    allow_empty_prune: bool,
+    yes: bool,
+    timeout: float,
+    parallelism: int,
+    no_wait: bool,
+) -> ApplyRequest:
+    from hfops.workflows.apply import ApplyRequest
+    from hfops.workflows.executor import ApplyOptions
+
+    return ApplyRequest(
         paths=tuple(paths),
         adopt=tuple(adopt),
         replace=tuple(replace_addresses),
@@ -238,8 +309,6 @@ def apply(
             rollout_grace=settings.rollout_grace,
         ),
     )
-    with SignalGuard(reconciler.retry.stop) as guard:
-        return apply_and_report(out, reconciler, request, stop=guard.stop)
 
 
 def apply_and_report(

@@ -112,3 +112,23 @@ def test_the_reads_again_at_the_commit_go_out_together(tmp_path: Path, run: Any,
     assert result.code == 0, result.output
     assert len(again) == len(models)
     assert max(again) - min(again) < 0.4, again  # started together (600 ms per answer)
+
+
+def test_the_hardware_catalogues_of_several_namespaces_are_read_at_once(
+    tmp_path: Path, run: Any, monkeypatch: Any
+) -> None:
+    # A plan of creates checks each namespace's hardware catalogue. 600 ms per answer: catalogues
+    # read one after another would start 0.6 s apart at least.
+    directory = tmp_path / "m"
+    directory.mkdir()
+    for namespace in ("acme", "beta", "gamma"):
+        (directory / f"{namespace}.yaml").write_text(endpoint_manifest(f"{namespace}-chat", namespace))
+    with Emulator(EmulatorConfig(provision_seconds=0.3, latency_ms=600)) as emulator:
+        point_at(emulator, monkeypatch)
+        result = run("plan", str(directory))
+        catalogues = [(r["path"], r["t"]) for r in emulator.requests() if r["path"].startswith("/v2/provider/")]
+
+    assert result.code == 0 and "Plan: 3 to add" in result.stdout, result.output
+    assert sorted(path for path, _ in catalogues) == ["/v2/provider/acme", "/v2/provider/beta", "/v2/provider/gamma"]
+    started = [t for _, t in catalogues]
+    assert max(started) - min(started) < 0.4, catalogues  # started together, not one after the other

@@ -22,6 +22,7 @@ of these rules; tests/test_launcher_rules.py holds both to one table of cases.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -184,11 +185,26 @@ def _check(args: LaunchArgs, *, model_known: bool, model_context: int | None) ->
         )
 
 
+@functools.lru_cache(maxsize=1024)
+def _refusal_of(
+    image_url: str | None,
+    max_input_tokens: int | None,
+    max_total_tokens: int | None,
+    env: tuple[tuple[str, str], ...],
+    model_known: bool,
+    model_context: int | None,
+) -> Refusal | None:
+    # A fleet repeats a few images, limits and models: each combination is decided once (500
+    # endpoints are checked twice per plan, at load and once the models are known).
+    args = launch_args(image_url, max_input_tokens, max_total_tokens, dict(env))
+    return launcher_refusal(args, model_known=model_known, model_context=model_context)
+
+
 def spec_refusal(spec: EndpointSpec, *, model_known: bool, model_context: int | None) -> Diagnostic | None:
     """The launcher's refusal for an endpoint's manifest, located at the field to change."""
     image = spec.image
-    args = launch_args(image.url, image.max_input_tokens, image.max_total_tokens, dict(spec.env))
-    refusal = launcher_refusal(args, model_known=model_known, model_context=model_context)
+    limits = (image.url, image.max_input_tokens, image.max_total_tokens, spec.env)
+    refusal = _refusal_of(*limits, model_known, model_context)
     if refusal is None:
         return None
     return Diagnostic(

@@ -33,7 +33,7 @@ import operator
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeGuard
 
 # The catalogue is the bottom of the core: it imports nothing from hfops, and `model` builds on it.
 EndpointSpec = Any  # hfops.core.model.EndpointSpec; fields are read from it by attribute name
@@ -126,7 +126,7 @@ class Field:
     def live_value(self, raw: Mapping[str, Any]) -> Any:
         node: Any = raw
         for key in self.api:
-            node = node.get(key) if isinstance(node, Mapping) else None
+            node = node.get(key) if type(node) is dict or isinstance(node, Mapping) else None  # see _is_mapping
         return node
 
 
@@ -267,11 +267,17 @@ def desired_fields(desired: DesiredValues) -> dict[str, object]:
     return fields
 
 
+def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
+    # `type(...) is dict` first: an answer's JSON is made of dicts, and the ABC check alone was a
+    # third of decoding a list of endpoints.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def image_variant(raw: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
     image = ((raw.get("model") or {}).get("image")) or {}
-    variant = next(iter(image), "huggingface") if isinstance(image, Mapping) else "huggingface"
-    body = image.get(variant) if isinstance(image, Mapping) else None
-    return str(variant), body if isinstance(body, Mapping) else {}
+    variant = next(iter(image), "huggingface") if _is_mapping(image) else "huggingface"
+    body = image.get(variant) if _is_mapping(image) else None
+    return str(variant), body if _is_mapping(body) else {}
 
 
 def managed_tgi_url(variant: str, image: Mapping[str, Any]) -> str | None:
@@ -310,9 +316,12 @@ def keeps_service_image(spec: EndpointSpec, live: Mapping[str, object], task: ob
     return live.get(IMAGE_URL.path) == SERVICE_DEFAULT_IMAGE and task == TASK and not pinned
 
 
-def read_live_fields(raw: Mapping[str, Any]) -> dict[str, object]:
-    """The owned fields of an API endpoint object, by manifest path, values as the API holds them."""
-    variant, image = image_variant(raw)
+def read_live_fields(
+    raw: Mapping[str, Any], variant_image: tuple[str, Mapping[str, Any]] | None = None
+) -> dict[str, object]:
+    """The owned fields of an API endpoint object, by manifest path, values as the API holds them
+    (`variant_image`: its `image_variant`, if the caller has it already)."""
+    variant, image = variant_image or image_variant(raw)
     fields: dict[str, object] = {}
     for field in FIELDS:
         if field.group == IMAGE_GROUP:
@@ -328,7 +337,7 @@ def read_live_fields(raw: Mapping[str, Any]) -> dict[str, object]:
             mapping = field.live_value(raw)
             if not mapping and field.kind == "secret-keys":
                 fields[field.path] = NOT_ECHOED
-            elif isinstance(mapping, Mapping):
+            elif _is_mapping(mapping):
                 for key, item in mapping.items():
                     fields[f"{field.path}.{key}"] = SENSITIVE if field.kind == "secret-keys" else str(item)
     if fields.get(TYPE.path) == LEGACY_AUTHENTICATED:

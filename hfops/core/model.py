@@ -236,14 +236,15 @@ class LiveEndpoint:
     def from_api(cls, raw: Mapping[str, Any], *, namespace: str) -> LiveEndpoint:
         """Reduce the API's endpoint object to the essence hfops compares."""
         status = raw.get("status") or {}
-        variant, image = catalogue.image_variant(raw)
+        variant_image = catalogue.image_variant(raw)
+        variant, image = variant_image
         return cls(
             namespace=namespace,
             name=str(raw["name"]),
             state=str(status.get("state") or "unknown"),
             message=status.get("message"),
             url=status.get("url") or None,
-            fields=tuple(sorted(catalogue.read_live_fields(raw).items())),
+            fields=tuple(sorted(catalogue.read_live_fields(raw, variant_image).items())),
             image_variant=variant,
             task=(raw.get("model") or {}).get("task"),
             tags=tuple(str(t) for t in raw.get("tags") or ()),

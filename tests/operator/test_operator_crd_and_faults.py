@@ -55,6 +55,9 @@ def test_crd_makes_hf_namespace_immutable_with_a_cel_rule() -> None:
 
 def test_twenty_percent_api_faults_converge_and_say_why(cluster: Cluster) -> None:
     cluster.hf.set_faults(fail_rate=0.2)
+    # The random faults fall where the threads' order puts them: with a few dozen requests, a run
+    # may draw none (0.8^n). One scripted 503 on the first create makes every run meet a fault.
+    cluster.hf.inject_fault("error", method="POST", path="/v2/endpoint/*", status=503)
     with cluster.operator(interval=1.0, retry_delay=0.2):
         for name in ("alpha", "beta", "gamma"):
             cluster.apply(resource(name))

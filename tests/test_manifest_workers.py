@@ -270,3 +270,129 @@ def test_specs_built_by_the_second_process_are_those_of_one_build(tmp_path: Path
     assert result["same_specs"] and result["same_locations"] and result["same_files"], result
     assert result["specs"] == 1500
     assert result["inherited"] == INHERITED[case], "the Defaults were applied where they belong"
+
+
+# ------------------------------------------- the child's share as a queue this process takes from too
+
+_RACING_TAKERS = """
+import json, os, sys
+from hfops.adapters.manifest_workers import ClaimQueue
+files = [f"f{i}" for i in range(int(sys.argv[1]))]
+queue = ClaimQueue.of(files)
+assert queue is not None
+read_fd, write_fd = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(read_fd)
+    mine = list(queue.taken())
+    os.write(write_fd, json.dumps(mine).encode())
+    os._exit(0)
+os.close(write_fd)
+mine = list(queue.taken())
+with os.fdopen(read_fd) as answer:
+    theirs = json.loads(answer.read())
+os.waitpid(pid, 0)
+print(json.dumps({"mine": mine, "theirs": theirs}))
+"""
+
+
+def test_each_file_of_the_queue_is_taken_by_exactly_one_of_two_racing_processes() -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", _RACING_TAKERS, "3000"], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    taken = json.loads(run.stdout)
+    mine, theirs = taken["mine"], taken["theirs"]
+    assert not set(mine) & set(theirs), "a file was taken twice"
+    assert sorted(mine + theirs, key=lambda f: int(f[1:])) == [f"f{i}" for i in range(3000)]
+    # Each takes in queue order: what one took is increasing.
+    assert mine == sorted(mine, key=lambda f: int(f[1:])) and theirs == sorted(theirs, key=lambda f: int(f[1:]))
+
+
+# The child may take a file only once this process has taken one of its share (a pipe between the
+# two, made before the fork): this process takes the files the child has not reached, every run.
+# `kill_child_after_taking`: the child dies holding the file it took, never sending it.
+_INTERLEAVED = """
+import json, os, signal, sys
+from hfops.adapters import manifest_workers
+from hfops.core import gc_pause
+from hfops.core.manifest import load_manifests
+gc_pause.command_ends_process()  # as the console entry point does
+fleet, mode = sys.argv[1], sys.argv[2]
+parent = os.getpid()
+go_read, go_write = os.pipe()
+original_take = manifest_workers.ClaimQueue.take
+state = {"waited": False, "stolen": 0}
+def take(self):
+    if os.getpid() == parent:
+        file = original_take(self)
+        if file is not None:
+            state["stolen"] += 1
+            if state["stolen"] == 1:
+                os.write(go_write, b"g")  # the child may go on
+        return file
+    if not state["waited"]:
+        state["waited"] = True
+        os.read(go_read, 1)
+    file = original_take(self)
+    if file is not None and mode == "kill_child_after_taking":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return file
+manifest_workers.ClaimQueue.take = take
+with manifest_workers.start_manifest_load([fleet], default_namespace="fallback-ns", allow_empty=False) as started:
+    assert started.pid is not None, "no second process was started"
+    loaded = started.result()
+serial = load_manifests([fleet], default_namespace="fallback-ns")
+FIELDS = ("spec.env.FROM_DEFAULTS", "spec.scaling.maxReplica", "metadata.tags", "metadata.name")
+def located(specs):
+    return [[str(s.location_of(f)) for f in FIELDS] for s in specs]
+print(json.dumps({
+    "same": loaded.specs == serial.specs and located(loaded.specs) == located(serial.specs)
+    and loaded.files == serial.files,
+    "specs": len(loaded.specs),
+    "stolen": state["stolen"],
+    "child_files": len(started.child_files),
+    "inherited": sorted({
+        s.namespace for s in loaded.specs
+        if "from-defaults" in s.tags and dict(s.env).get("FROM_DEFAULTS") == s.namespace
+    }),
+}))
+"""
+
+
+def _interleaved(fleet: Path, mode: str) -> tuple[dict[str, object], str]:
+    env = {**os.environ, "HFOPS_DEBUG": "1"}
+    env.pop("HFOPS_MANIFEST_WORKERS", None)
+    run = subprocess.run(
+        [sys.executable, "-c", _INTERLEAVED, str(fleet), mode],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    result: dict[str, object] = json.loads(run.stdout)
+    return result, run.stderr
+
+
+@pytest.mark.parametrize("case", ["own-small-file", "in-first-and-last", "word-in-a-comment"])
+def test_files_of_the_childs_share_it_had_not_reached_are_parsed_here_the_same(tmp_path: Path, case: str) -> None:
+    fleet = tmp_path / "fleet"
+    _layout(fleet, case)
+    result, stderr = _interleaved(fleet, "late_child")
+    assert isinstance(result["stolen"], int) and 0 < result["stolen"] <= result["child_files"]  # type: ignore[operator]
+    assert "of its share it had not reached parsed here" in stderr
+    assert result["same"], result
+    assert result["specs"] == 1500
+    assert result["inherited"] == INHERITED[case]
+
+
+def test_a_child_killed_holding_a_file_it_took_changes_nothing(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet"
+    _layout(fleet, "in-first-and-last")
+    result, stderr = _interleaved(fleet, "kill_child_after_taking")
+    assert result["same"], result
+    assert result["specs"] == 1500
+    assert result["inherited"] == INHERITED["in-first-and-last"]
+    assert "the second process failed; its manifest files were parsed here" in stderr

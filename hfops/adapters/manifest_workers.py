@@ -8,6 +8,9 @@ a share of them (`read_documents`, the same function a serial load uses), builds
 ahead (`prebuild_file`) and sends each file's documents and specs back through a pipe as it is
 done; this process goes on to import and build its client, parses and builds its own share the
 same way, then assembles the whole set (Defaults, schema, fleet checks) as a serial load does.
+The child takes the files of its share one at a time from a queue (`ClaimQueue`), from which
+this process, its own share done, takes those the child has not reached: who is late varies from
+run to run on a shared machine, and a whole file's parse is what one waited for the other.
 Black formats files in a process pool for the same reason.
 
 A spec depends on every Defaults document of the set, wherever it is: each process first parses
@@ -33,7 +36,7 @@ import pickle
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
@@ -104,26 +107,96 @@ def defaults_files_beyond(texts: ManifestTexts, share: Sequence[str]) -> tuple[s
 
 
 def parse_and_prebuild(
-    texts: ManifestTexts, share: Sequence[str], default_namespace: str | None
+    texts: ManifestTexts,
+    share: Sequence[str],
+    default_namespace: str | None,
+    taken: Iterable[str] | None = None,
 ) -> Iterator[tuple[str, ParsedFile, PrebuiltSpecs | None]]:
     """Each file of `share` parsed and, when that pays, its specs built ahead, one file at a time.
 
     The files that may hold Defaults (in the share or beyond it) are parsed first: every spec
-    needs them. Those beyond the share are parsed only for that and not given out.
+    needs them. Those beyond the share are parsed only for that and not given out. `taken`: the
+    files of the share to give out, as they are claimed (`ClaimQueue`: the parent takes some
+    too); by default all of it, in order.
     """
     from hfops.core.manifest import known_defaults, might_hold_defaults, prebuild_file, read_documents
 
+    order = share if taken is None else taken
     beyond = defaults_files_beyond(texts, share)
     if beyond is None:
-        for file in share:
+        for file in order:
             yield file, read_documents(texts.texts[file], file=file), None
         return
     first = [f for f in texts.texts if f in beyond or (f in share and might_hold_defaults(texts.texts[f]))]
     early = {file: read_documents(texts.texts[file], file=file) for file in first}
     defaults = known_defaults(texts, early)
-    for file in share:
+    for file in order:
         parsed = early.pop(file, None) or read_documents(texts.texts[file], file=file)
         yield file, parsed, prebuild_file(texts, file, parsed, defaults, default_namespace=default_namespace)
+
+
+class ClaimQueue:
+    """The child's share as a queue both processes take files from, one at a time.
+
+    The cost model that sizes the share is a guess, and the machine is shared: the child is often
+    late by a file or two (40-60 ms of a 350 ms plan of 500), while this process, ready, waited.
+    Now this process, its own share done, takes the files of the child's share the child has not
+    reached yet. A pipe of 2-byte indices, written in full and its write end closed before the
+    fork: a read takes one whole index (a pipe read of 2 bytes from a buffer holding an even
+    number of them never splits one), or b"" once the queue is empty; it never blocks. Each file
+    is taken by exactly one process.
+    """
+
+    MAX_FILES = 16 * 1024  # 32 KiB of indices: within a pipe's default 64 KiB (the write never blocks)
+
+    def __init__(self, read_fd: int, files: Sequence[str]) -> None:
+        self._fd: int | None = read_fd
+        self._files = tuple(files)
+
+    @classmethod
+    def of(cls, files: Sequence[str]) -> ClaimQueue | None:
+        """A queue of `files`, or None (too many, or no pipe to be had: the child takes them all)."""
+        if not files or len(files) > cls.MAX_FILES:
+            return None
+        try:
+            read_fd, write_fd = os.pipe()
+        except OSError:
+            return None
+        data = b"".join(i.to_bytes(2, "big") for i in range(len(files)))
+        try:
+            written = os.write(write_fd, data)
+        except OSError:
+            written = -1
+        finally:
+            os.close(write_fd)
+        if written != len(data):
+            os.close(read_fd)
+            return None
+        return cls(read_fd, files)
+
+    def take(self) -> str | None:
+        """The next file nobody has taken, now this process's; None when none is left."""
+        if self._fd is None:
+            return None
+        try:
+            index = os.read(self._fd, 2)
+        except OSError:
+            index = b""
+        if len(index) != 2 or int.from_bytes(index, "big") >= len(self._files):
+            self.close()  # empty (or, impossibly, garbled): whatever is left is never taken
+            return None
+        return self._files[int.from_bytes(index, "big")]
+
+    def taken(self) -> Iterator[str]:
+        """Take files one at a time until none is left (each taken just before it is yielded)."""
+        while (file := self.take()) is not None:
+            yield file
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 @dataclass
@@ -136,6 +209,7 @@ class StartedLoad:
     child_files: tuple[str, ...] = ()
     pid: int | None = None
     _answer_fd: int | None = None
+    _claims: ClaimQueue | None = field(default=None, repr=False)
     _result: ManifestSet | None = field(default=None, repr=False)
 
     @property
@@ -165,14 +239,25 @@ class StartedLoad:
                         prebuilt[file] = ready
             else:
                 parsed = {file: read_documents(self.texts.texts[file], file=file) for file in mine}
+            # The files of the child's share it has not reached: parsed here (their specs are built
+            # by `assemble_manifests`, in this process either way).
+            stolen: set[str] = set()
+            if self._claims is not None:
+                for file in self._claims.taken():
+                    parsed[file] = read_documents(self.texts.texts[file], file=file)
+                    stolen.add(file)
             if forked and mine and while_waiting is not None:
                 while_waiting()
-            answer = self._collect()
+            answer = self._collect(stolen)
             debug = bool(os.environ.get("HFOPS_DEBUG"))
             if answer is None:  # no child, or it failed: the same parse, here
                 if forked and debug:
                     sys.stderr.write("hfops: the second process failed; its manifest files were parsed here\n")
-                parsed.update((file, read_documents(self.texts.texts[file], file=file)) for file in self.child_files)
+                parsed.update(
+                    (file, read_documents(self.texts.texts[file], file=file))
+                    for file in self.child_files
+                    if file not in stolen
+                )
             else:
                 theirs, their_specs = answer
                 parsed.update(theirs)
@@ -180,8 +265,9 @@ class StartedLoad:
                 if debug:
                     count = f"{len(theirs)} of {len(self.texts.texts)}"
                     built = sum(len(p.specs) for p in their_specs.values())
+                    here = f"; {len(stolen)} of its share it had not reached parsed here" if stolen else ""
                     sys.stderr.write(
-                        f"hfops: {count} manifest files parsed by a second process ({built} specs built there)\n"
+                        f"hfops: {count} manifest files parsed by a second process ({built} specs built there){here}\n"
                     )
             self._result = assemble_manifests(
                 self.texts,
@@ -192,8 +278,9 @@ class StartedLoad:
             )
         return self._result
 
-    def _collect(self) -> tuple[dict[str, ParsedFile], dict[str, PrebuiltSpecs]] | None:
-        """The child's answer, read as it streams in (one pickle per file); None if it failed."""
+    def _collect(self, stolen: Collection[str]) -> tuple[dict[str, ParsedFile], dict[str, PrebuiltSpecs]] | None:
+        """The child's answer, read as it streams in (one pickle per file it took, then None);
+        None if it failed, or if its files and the `stolen` ones are not its share exactly."""
         fd, self._answer_fd = self._answer_fd, None
         if fd is None:
             return None
@@ -202,19 +289,21 @@ class StartedLoad:
         complete = False
         try:
             with os.fdopen(fd, "rb") as answer:
-                for _ in self.child_files:
-                    file, parsed_file, ready = _TextSharingUnpickler(answer, self.texts).load()
-                    if file not in self.child_files or file in parsed:
+                for _ in range(len(self.child_files) + 1):
+                    item = _TextSharingUnpickler(answer, self.texts).load()
+                    if item is None:  # its last file sent: nothing may follow
+                        complete = answer.read(1) == b""
+                        break
+                    file, parsed_file, ready = item
+                    if file not in self.child_files or file in parsed or file in stolen:
                         break
                     parsed[file] = parsed_file
                     if ready is not None:
                         prebuilt[file] = ready
-                else:
-                    complete = answer.read(1) == b""  # nothing after the last file
         except Exception:
             complete = False
         ok = self._reap()
-        if not ok or not complete:
+        if not ok or not complete or len(parsed) + len(stolen) != len(self.child_files):
             return None
         return parsed, prebuilt
 
@@ -230,6 +319,8 @@ class StartedLoad:
 
     def close(self) -> None:
         """Stop and reap the child if it still runs (an error or an interrupt before `result`)."""
+        if self._claims is not None:
+            self._claims.close()
         if self._answer_fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._answer_fd)
@@ -263,7 +354,13 @@ class _TextSharingUnpickler(pickle.Unpickler):
         return self._texts[pid]
 
 
-def _child(texts: ManifestTexts, files: Sequence[str], default_namespace: str | None, answer_fd: int) -> None:
+def _child(
+    texts: ManifestTexts,
+    files: Sequence[str],
+    default_namespace: str | None,
+    answer_fd: int,
+    claims: ClaimQueue | None,
+) -> None:
     """In the forked child: parse `files`, build their specs, send each file's as it is done, leave.
 
     Never returns. A pickle per file, each let go once written: the child holds one file's
@@ -276,9 +373,11 @@ def _child(texts: ManifestTexts, files: Sequence[str], default_namespace: str | 
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         with gc_pause.paused_gc(), os.fdopen(answer_fd, "wb", buffering=0) as answer:
-            for item in parse_and_prebuild(texts, files, default_namespace):
+            taken = claims.taken() if claims is not None else None
+            for item in parse_and_prebuild(texts, files, default_namespace, taken):
                 _TextSharingPickler(answer, texts).dump(item)
                 del item
+            _TextSharingPickler(answer, texts).dump(None)  # complete: every file it took is sent
         code = 0
     except BaseException:
         pass
@@ -304,17 +403,20 @@ def start_manifest_load(
             import fcntl  # Linux only, as is this branch
 
             fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        claims = ClaimQueue.of(files)
         try:
             pid = os.fork()
         except OSError:  # no memory or process slots for a child: parse everything here
             os.close(read_fd)
             os.close(write_fd)
+            if claims is not None:
+                claims.close()
         else:
             if pid == 0:
                 os.close(read_fd)
-                _child(texts, files, default_namespace, write_fd)
+                _child(texts, files, default_namespace, write_fd, claims)
             os.close(write_fd)
-            started = StartedLoad(texts, default_namespace, allow_empty, files, pid, read_fd)
+            started = StartedLoad(texts, default_namespace, allow_empty, files, pid, read_fd, claims)
             if os.environ.get("HFOPS_DEBUG"):
                 share = f"{len(files)} of {len(texts.texts)}"
                 sys.stderr.write(f"hfops: a second process started for {share} manifest files\n")

@@ -342,7 +342,7 @@ def test_short_secrets_echoed_by_the_server_are_redacted_and_words_are_not(
 # ---------------------------------------------------------------- item 10: garbage and size
 
 
-@pytest.mark.parametrize("kind", ["json", "html", "shape"])
+@pytest.mark.parametrize("kind", ["json", "html", "shape", "deep"])
 def test_a_malformed_answer_is_a_located_remote_error(
     hostile: Callable[..., Emulator], run: Any, tmp_path: Path, kind: str
 ) -> None:

@@ -216,7 +216,7 @@ class ModelResolver:
             return _Config(None, commit)
         try:
             loaded = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: nested too deep
             return _Config(None, commit)
         return _Config(loaded if isinstance(loaded, dict) else None, commit)
 

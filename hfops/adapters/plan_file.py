@@ -84,6 +84,8 @@ def load_saved_plan(path: str) -> tuple[dict[str, Any], PlanInputs]:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise UsageError(f"{path}: not a readable saved plan ({error})") from None
+    except RecursionError:
+        raise UsageError(f"{path}: not a readable saved plan (JSON nested too deep to decode)") from None
     if not isinstance(document, dict) or document.get("kind") != KIND:
         raise UsageError(f"{path}: not an hfops saved plan")
     if document.get("format_version") != "1":

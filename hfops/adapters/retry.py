@@ -126,8 +126,18 @@ def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
 
 
 # What parsing an answer that is not what the API returns raises inside huggingface_hub (its
-# `response.json()`, then reading fields of the result) or in hfops reading `raw`.
-_PARSE_ERRORS = (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError, IndexError, ValueError)
+# `response.json()`, then reading fields of the result) or in hfops reading `raw`. RecursionError:
+# valid JSON nested deeper than the decoder recurses (json raises it, not a ValueError).
+_PARSE_ERRORS = (
+    json.JSONDecodeError,
+    UnicodeDecodeError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    IndexError,
+    ValueError,
+    RecursionError,
+)
 
 
 def call_with_retries(fn: Callable[[], T], *, policy: RetryPolicy, operation: str = "API call") -> T:

@@ -215,10 +215,13 @@ def _finite(value: float, name: str) -> float:
 )
 @click.option(
     "--malformed-kind",
-    type=click.Choice(("json", "html", "shape")),
+    type=click.Choice(("json", "html", "shape", "deep")),
     default="json",
     show_default=True,
-    help="What --malformed-rate answers: truncated JSON, an HTML page, or JSON of the wrong shape.",
+    help=(
+        "What --malformed-rate answers: truncated JSON, an HTML page, JSON of the wrong shape, "
+        "or JSON nested too deep to decode."
+    ),
 )
 @click.option(
     "--oversized-mb",

@@ -35,7 +35,7 @@ class EmulatorConfig:
     redirect_writes_to: str | None = None  # writes answered 307 to this other base URL, nothing done
     endpoint_url_base: str | None = None  # status.url given under this base instead of the emulator's
     malformed_rate: float = 0.0  # share of 2xx answers whose body is replaced (request carried out)
-    malformed_kind: str = "json"  # json (truncated) | html | shape (JSON, wrong shape)
+    malformed_kind: str = "json"  # json (truncated) | html | shape (JSON, wrong shape) | deep (nested 100,000 deep)
     oversized_mb: float = 0.0  # pad 2xx answers with this many MB of whitespace, sent chunked
     escape_errors: bool = False  # error messages carry terminal escape sequences
     strip_commit_header: bool = False  # Hub file answers without X-Repo-Commit (a mirror or proxy)
@@ -94,8 +94,8 @@ class EmulatorConfig:
                 raise ValueError(f"{name} must be an http(s) URL")
         if not 0.0 <= self.malformed_rate <= 1.0:
             raise ValueError("malformed_rate must be between 0 and 1")
-        if self.malformed_kind not in ("json", "html", "shape"):
-            raise ValueError("malformed_kind must be one of json, html, shape")
+        if self.malformed_kind not in ("json", "html", "shape", "deep"):
+            raise ValueError("malformed_kind must be one of json, html, shape, deep")
         if not self.oversized_mb >= 0:
             raise ValueError("oversized_mb must be >= 0")
         for name in ("stall_ms", "slow_body_ms"):

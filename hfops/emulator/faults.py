@@ -7,7 +7,8 @@
 - `echo_errors`: error answers echo the request's headers and body, as a leaky server would;
 - a hostile or broken server (/v2 only): `redirect_writes_to` answers writes with a 307 to another
   origin (nothing done); `malformed_rate` replaces the body of 2xx answers (the request carried
-  out) with truncated JSON, an HTML page or JSON of the wrong shape (`malformed_kind`);
+  out) with truncated JSON, an HTML page, JSON of the wrong shape or JSON nested 100,000 deep
+  (`malformed_kind`);
   `oversized_mb` pads 2xx answers with that many MB of whitespace, sent chunked (no length given);
   `escape_errors` puts terminal escape sequences (OSC title, CSI, C1) into error messages;
 - scripted one-shot faults (`Emulator.inject_fault`), used before the random ones.
@@ -33,9 +34,9 @@ from .responses import ApiError, Response, error_response
 
 FAULT_KINDS = (
     "error", "drop", "lost_response", "delay", "slow_body", "redirect", "malformed_json", "malformed_html",
-    "malformed_shape", "oversized",
+    "malformed_shape", "malformed_deep", "oversized",
 )
-MALFORMED_KINDS = ("json", "html", "shape")
+MALFORMED_KINDS = ("json", "html", "shape", "deep")
 # What a hostile server puts into its messages: a window-title OSC, a CSI clearing the screen and
 # moving up (hiding earlier lines), an 8-bit CSI, a BEL and a carriage return.
 ESCAPES = "\x1b]0;pwned-by-the-server\x07\x1b[2J\x1b[1A\x9b31m\r\x07"
@@ -43,6 +44,8 @@ _MALFORMED_BODIES = {
     "json": b'{"items": [{"name": "trunc',
     "html": b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>upstream</body></html>",
     "shape": b'["not", "an", "object"]',
+    # Valid JSON nested deeper than any decoder recurses (json raises RecursionError, not ValueError).
+    "deep": b"[" * 100_000 + b"]" * 100_000,
 }
 FAULT_MESSAGES = {
     429: "Too Many Requests: rate limit reached, retry later",

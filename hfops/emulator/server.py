@@ -372,7 +372,7 @@ class Emulator:
         "delay" (hold the request `ms` before carrying it out: a slow server) and "slow_body"
         (trickle the answer's body out over `ms`). A hostile server's (/v2): "redirect" (307 to
         `location` + the same path, nothing done), "malformed_json" / "malformed_html" /
-        "malformed_shape" (a 2xx answer's body replaced, the request carried out) and "oversized"
+        "malformed_shape" / "malformed_deep" (a 2xx answer's body replaced, the request carried out) and "oversized"
         (a 2xx answer padded with `oversized_mb` MB, default 300, sent chunked). Scripted faults
         come before the random ones, in the order they were added, and do not consume the seeded RNG.
         """

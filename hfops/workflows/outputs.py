@@ -118,7 +118,7 @@ def output_from_id(output_id: str) -> CredentialOutput | None:
     if kind == "command":
         try:
             argv = json.loads(rest)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         return CommandOutput(tuple(str(a) for a in argv)) if isinstance(argv, list) and argv else None
     return None
@@ -147,14 +147,11 @@ def remembered_window(held: Iterable[Held], url: str | None) -> int | None:
     tags-only update after every deploy, and the service may redeploy on one (uncertain point U7).
     """
     for item in held:
-        if item.state != "ours" or item.content is None or url is None:
+        if item.state != "ours" or url is None:
             continue
-        try:
-            data = json.loads(item.content)
-        except ValueError:
-            continue
-        window = data.get("context_window") if isinstance(data, dict) else None
-        if isinstance(data, dict) and data.get("endpoint") == url and isinstance(window, int):
+        data = item.document
+        window = data.get("context_window") if data is not None else None
+        if data is not None and data.get("endpoint") == url and isinstance(window, int):
             return window
     return None
 
@@ -475,13 +472,10 @@ def record_adopted(
                 held = sinks.sink(output).read()
             except HfopsError:
                 continue
-            if held.state != "ours" or held.address is not None or held.content is None:
+            if held.state != "ours" or held.address is not None:
                 continue
-            try:
-                data = json.loads(held.content)
-            except ValueError:
-                continue
-            if isinstance(data, dict) and data.get("endpoint") == current.url:
+            data = held.document
+            if data is not None and data.get("endpoint") == current.url:
                 found.append((output.output_id, spec.address))
     if found:
         with sinks.ledger.batch():

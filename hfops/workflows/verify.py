@@ -31,7 +31,7 @@ def parse_credential(content: bytes | None) -> dict[str, object] | None:
         return None
     try:
         data = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
         return None
     return data if isinstance(data, dict) else None
 

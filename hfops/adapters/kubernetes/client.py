@@ -257,7 +257,7 @@ class KubernetesClient:
             ) from None
         try:
             parsed = json.loads(data) if data else {}
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
             raise KubernetesError(f"{what}: cannot {verb}: the API answered something that is not JSON") from None
         return parsed if isinstance(parsed, dict) else {}
 
@@ -268,7 +268,7 @@ def _status_of(exc: Any) -> tuple[str, str]:
     message = ""
     try:
         body = json.loads(exc.body) if exc.body else {}
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         body = {}
     if isinstance(body, dict):
         reason = str(body.get("reason") or reason)

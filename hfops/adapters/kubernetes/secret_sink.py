@@ -85,7 +85,7 @@ def written_keys(secret: Mapping[str, Any]) -> dict[str, dict[str, str]]:
         return {key: dict(entry) for key in data}
     try:
         parsed = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
         parsed = {}
     if not isinstance(parsed, dict):
         return {}

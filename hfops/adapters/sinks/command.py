@@ -55,7 +55,7 @@ def clean_stderr(text: str, *, also: Collection[str] = ()) -> str:
 def _api_key(content: bytes) -> str | None:
     try:
         data = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
         return None
     key = data.get("api_key") if isinstance(data, dict) else None
     return key if isinstance(key, str) else None

@@ -80,7 +80,7 @@ def _read_up_to(fd: int, size: int, limit: int) -> bytes:
 def _credential_shaped(content: bytes) -> bool:
     try:
         data = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
         return False
     return isinstance(data, dict) and set(data) == CREDENTIAL_KEYS
 

@@ -214,7 +214,7 @@ class Ledger:
             raise CredentialsError(f"cannot read {self.path}: {_reason(error)}") from None
         try:
             data = json.loads(text) if text.strip() else {}  # empty: just created by a lock
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
             return {}, True
         if not isinstance(data, dict) or not isinstance(data.get("outputs", {}), dict):
             return {}, True

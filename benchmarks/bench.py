@@ -726,7 +726,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--provision-seconds", type=float, default=2.0)
     parser.add_argument("--poll-interval", type=float, default=0.5,
                         help="HFOPS_POLL_INTERVAL, and the loop's refresh_every")
-    parser.add_argument("--plan-runs", type=int, default=5)
+    parser.add_argument("--plan-runs", type=int, default=9)  # the plan of 500 is short: its median needs more
     parser.add_argument("--big-plan-runs", type=int, default=3)
     parser.add_argument("--apply-runs", type=int, default=3)
     parser.add_argument("--big-apply-runs", type=int, default=2)

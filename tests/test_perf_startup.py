@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from importlib.metadata import version
+from pathlib import Path
 
 
 def test_version_is_the_installed_distributions() -> None:
@@ -26,3 +27,22 @@ def test_version_imports_no_metadata_machinery() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.stderr.strip().splitlines()[-1] == "False"
+
+
+def test_the_console_scripts_version_is_clicks_without_importing_click() -> None:
+    """`hfops --version` is answered before click is imported; the same bytes as click's option."""
+    script = str(Path(sys.executable).with_name("hfops"))
+    fast = subprocess.run([script, "--version"], capture_output=True, text=True, check=False)
+    through_click = subprocess.run(
+        [sys.executable, "-c", "from hfops.cli import main; main(['--version'])"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert fast.returncode == through_click.returncode == 0, fast.stderr + through_click.stderr
+    assert fast.stdout == through_click.stdout == f"hfops, version {version('hfops')}\n"
+    code = "import sys; sys.argv = ['hfops', '--version']; import hfops; hfops.main(); print(sorted(sys.modules))"
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert imported.returncode == 0, imported.stderr
+    modules = imported.stdout.splitlines()[-1]
+    assert "'click'" not in modules and "'hfops.cli'" not in modules

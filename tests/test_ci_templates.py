@@ -722,7 +722,7 @@ def test_pre_commit_hook_definition() -> None:
     spec = hook()
     assert spec["language"] == "python"
     assert shlex.split(spec["entry"]) == ["hfops", "validate"]
-    assert 'hfops = "hfops.cli:main"' in (ROOT / "pyproject.toml").read_text()  # what the entry runs
+    assert 'hfops = "hfops:main"' in (ROOT / "pyproject.toml").read_text()  # what the entry runs
     # The whole directory, not the changed files: Defaults and duplicate checks span files.
     assert spec["pass_filenames"] is False and spec["args"] == ["manifests/"]
     files = re.compile(spec["files"])

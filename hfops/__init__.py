@@ -14,8 +14,14 @@ def main() -> None:
     import sys
 
     if sys.argv[1:] == ["--version"]:
-        sys.stdout.write(f"hfops, version {__version__}\n")
-        return
+        import os
+
+        try:  # straight to the descriptor: nothing is left in a buffer to fail again at exit
+            os.write(1, f"hfops, version {__version__}\n".encode())
+        except OSError:
+            pass  # stdout closed, a closed pipe, a full disk: click's path answers as it always has
+        else:
+            return
     from hfops.cli import main as command_line
 
     command_line()

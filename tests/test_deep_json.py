@@ -84,3 +84,21 @@ def test_a_saved_plan_nested_too_deep_is_refused_as_not_a_plan(
     assert result.code == 1, result.output
     assert f"{saved}: not a readable saved plan (JSON nested too deep to decode)" in result.output
     assert emulator.endpoint_raw("acme", "chat") is None, "nothing was created"
+
+
+def test_a_tgi_answer_nested_too_deep_is_an_answer_without_a_body(
+    emulator: Emulator, hf_env: dict[str, str], run: Any, tmp_path: Path
+) -> None:
+    manifest, creds = _applied(run, tmp_path)
+    (creds / "chat.json").unlink()
+    emulator.inject_fault("malformed_deep", method="GET", path="/endpoints/*", times=1000)
+
+    result = run("credentials", str(manifest), "--credentials-dir", str(creds))
+
+    assert "unexpected" not in result.output and "RecursionError" not in result.output, result.output
+    served = [r for r in emulator.requests() if r["path"].startswith("/endpoints/") and r["path"].endswith("/info")]
+    assert served, "the endpoint's /info was read (and answered nested too deep)"
+    # /info said nothing usable: the window is the model's (gpt2's 1024), as for an /info without a body.
+    assert result.code == 0, result.output
+    written = json.loads((creds / "chat.json").read_text())
+    assert written["context_window"] == 1024 and written["model_name"] == "gpt2"

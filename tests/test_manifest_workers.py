@@ -396,3 +396,29 @@ def test_a_child_killed_holding_a_file_it_took_changes_nothing(tmp_path: Path) -
     assert result["specs"] == 1500
     assert result["inherited"] == INHERITED["in-first-and-last"]
     assert "the second process failed; its manifest files were parsed here" in stderr
+
+
+# Pipes of 4 KiB, as Linux makes them for a user whose pipe buffers are used up
+# (`pipe-user-pages-soft`): a queue that does not fit must not be waited for (nobody reads yet).
+_SMALL_PIPES = """
+import fcntl, json, os, sys
+from hfops.adapters.manifest_workers import ClaimQueue
+F_SETPIPE_SZ = 1031
+real_pipe = os.pipe
+def small_pipe():
+    read_fd, write_fd = real_pipe()
+    fcntl.fcntl(write_fd, F_SETPIPE_SZ, 4096)
+    return read_fd, write_fd
+os.pipe = small_pipe
+fitting = ClaimQueue.of([f"f{i}" for i in range(2000)])  # 4,000 bytes
+too_many = ClaimQueue.of([f"f{i}" for i in range(5000)])  # 10,000 bytes
+print(json.dumps({"fitting": len(list(fitting.taken())) if fitting else None, "too_many": too_many is None}))
+"""
+
+
+def test_a_queue_larger_than_its_pipe_is_no_queue_not_a_wait() -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", _SMALL_PIPES], cwd=REPO, capture_output=True, text=True, timeout=30
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"fitting": 2000, "too_many": True}

@@ -147,7 +147,7 @@ class ClaimQueue:
     is taken by exactly one process.
     """
 
-    MAX_FILES = 16 * 1024  # 32 KiB of indices: within a pipe's default 64 KiB (the write never blocks)
+    MAX_FILES = 16 * 1024  # 32 KiB of indices, at most
 
     def __init__(self, read_fd: int, files: Sequence[str]) -> None:
         self._fd: int | None = read_fd
@@ -164,8 +164,11 @@ class ClaimQueue:
             return None
         data = b"".join(i.to_bytes(2, "big") for i in range(len(files)))
         try:
+            # Never waits: nobody reads yet. A pipe holds 64 KiB, but only 4 KiB or 8 KiB once the
+            # user's pipe buffers are used up (`pipe-user-pages-soft`): a short write is no queue.
+            os.set_blocking(write_fd, False)
             written = os.write(write_fd, data)
-        except OSError:
+        except OSError:  # BlockingIOError (full at once) included
             written = -1
         finally:
             os.close(write_fd)

@@ -71,7 +71,7 @@ def _get(
     body: Any = None
     try:
         body = response.json() if response.content else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
         body = None
     return ProbeResult(response.status_code, body)
 

@@ -149,7 +149,7 @@ def remembered_window(held: Iterable[Held], url: str | None) -> int | None:
     for item in held:
         if item.state != "ours" or url is None:
             continue
-        data = item.document
+        data = item.document()
         window = data.get("context_window") if data is not None else None
         if data is not None and data.get("endpoint") == url and isinstance(window, int):
             return window
@@ -474,7 +474,7 @@ def record_adopted(
                 continue
             if held.state != "ours" or held.address is not None:
                 continue
-            data = held.document
+            data = held.document()
             if data is not None and data.get("endpoint") == current.url:
                 found.append((output.output_id, spec.address))
     if found:

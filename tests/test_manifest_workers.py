@@ -64,6 +64,16 @@ def _hfops(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Comple
 SECOND = "manifest files parsed by a second process"
 
 
+def _script(code: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`code` run as a program of its own (the parallel path is taken only where the process ends
+    with the command: never in this test process), with HFOPS_DEBUG and without a worker limit."""
+    env = {**os.environ, "HFOPS_DEBUG": "1"}
+    env.pop("HFOPS_MANIFEST_WORKERS", None)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def test_a_plan_is_the_same_whether_one_or_two_processes_parse(
     emulator: Emulator, hf_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -128,11 +138,7 @@ print(len(loaded.specs), "specs", len(started.child_files), "files from the kill
 
 def test_a_killed_second_process_changes_nothing_but_who_parses(tmp_path: Path) -> None:
     fleet = _fleet(tmp_path / "fleet")
-    env = {**os.environ, "HFOPS_DEBUG": "1"}
-    env.pop("HFOPS_MANIFEST_WORKERS", None)
-    run = subprocess.run(
-        [sys.executable, "-c", _KILLED_CHILD, str(fleet)], env=env, cwd=REPO, capture_output=True, text=True, timeout=60
-    )
+    run = _script(_KILLED_CHILD, str(fleet))
     assert run.returncode == 0, run.stderr
     assert "360 specs" in run.stdout
     assert "the second process failed; its manifest files were parsed here" in run.stderr
@@ -176,16 +182,18 @@ def test_no_second_process_outlives_a_run_that_fails_before_reading_them(tmp_pat
 
 # ------------------------------------------------------- specs built ahead, under the set's Defaults
 
-_SAME_AS_SERIAL = """
-import json, sys
+# The set `fleet` loaded by two processes and by one, compared (specs, where each field was
+# written, files), with what the script adds in `extra()`: the end of the scripts below.
+_LOAD_AND_COMPARE = """
+import json
+from hfops.adapters import manifest_workers
 from hfops.core import gc_pause
 from hfops.core.manifest import load_manifests
-from hfops.adapters.manifest_workers import start_manifest_load
 gc_pause.command_ends_process()  # as the console entry point does
-with start_manifest_load([sys.argv[1]], default_namespace="fallback-ns", allow_empty=False) as started:
+with manifest_workers.start_manifest_load([fleet], default_namespace="fallback-ns", allow_empty=False) as started:
     assert started.pid is not None, "no second process was started"
     loaded = started.result()
-serial = load_manifests([sys.argv[1]], default_namespace="fallback-ns")
+serial = load_manifests([fleet], default_namespace="fallback-ns")
 FIELDS = ("spec.env.FROM_DEFAULTS", "spec.scaling.maxReplica", "metadata.tags", "metadata.name")
 def located(specs):
     return [[str(s.location_of(f)) for f in FIELDS] for s in specs]
@@ -200,8 +208,16 @@ print(json.dumps({
         for s in loaded.specs
         if "from-defaults" in s.tags and dict(s.env).get("FROM_DEFAULTS") == s.namespace
     }),
+    **extra(),
 }))
 """
+
+_SAME_AS_SERIAL = """
+import sys
+fleet = sys.argv[1]
+def extra():
+    return {}
+""" + _LOAD_AND_COMPARE
 
 _DEFAULTS = """\
 apiVersion: hfops/v1
@@ -253,16 +269,7 @@ INHERITED = {
 def test_specs_built_by_the_second_process_are_those_of_one_build(tmp_path: Path, case: str) -> None:
     fleet = tmp_path / "fleet"
     _layout(fleet, case)
-    env = {**os.environ}
-    env.pop("HFOPS_MANIFEST_WORKERS", None)
-    run = subprocess.run(
-        [sys.executable, "-c", _SAME_AS_SERIAL, str(fleet)],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = _script(_SAME_AS_SERIAL, str(fleet))
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     files = len(list(fleet.iterdir()))
@@ -297,9 +304,7 @@ print(json.dumps({"mine": mine, "theirs": theirs}))
 
 
 def test_each_file_of_the_queue_is_taken_by_exactly_one_of_two_racing_processes() -> None:
-    run = subprocess.run(
-        [sys.executable, "-c", _RACING_TAKERS, "3000"], cwd=REPO, capture_output=True, text=True, timeout=60
-    )
+    run = _script(_RACING_TAKERS, "3000")
     assert run.returncode == 0, run.stderr
     taken = json.loads(run.stdout)
     mine, theirs = taken["mine"], taken["theirs"]
@@ -313,11 +318,8 @@ def test_each_file_of_the_queue_is_taken_by_exactly_one_of_two_racing_processes(
 # two, made before the fork): this process takes the files the child has not reached, every run.
 # `kill_child_after_taking`: the child dies holding the file it took, never sending it.
 _INTERLEAVED = """
-import json, os, signal, sys
+import os, signal, sys
 from hfops.adapters import manifest_workers
-from hfops.core import gc_pause
-from hfops.core.manifest import load_manifests
-gc_pause.command_ends_process()  # as the console entry point does
 fleet, mode = sys.argv[1], sys.argv[2]
 parent = os.getpid()
 go_read, go_write = os.pipe()
@@ -339,38 +341,13 @@ def take(self):
         os.kill(os.getpid(), signal.SIGKILL)
     return file
 manifest_workers.ClaimQueue.take = take
-with manifest_workers.start_manifest_load([fleet], default_namespace="fallback-ns", allow_empty=False) as started:
-    assert started.pid is not None, "no second process was started"
-    loaded = started.result()
-serial = load_manifests([fleet], default_namespace="fallback-ns")
-FIELDS = ("spec.env.FROM_DEFAULTS", "spec.scaling.maxReplica", "metadata.tags", "metadata.name")
-def located(specs):
-    return [[str(s.location_of(f)) for f in FIELDS] for s in specs]
-print(json.dumps({
-    "same": loaded.specs == serial.specs and located(loaded.specs) == located(serial.specs)
-    and loaded.files == serial.files,
-    "specs": len(loaded.specs),
-    "stolen": state["stolen"],
-    "child_files": len(started.child_files),
-    "inherited": sorted({
-        s.namespace for s in loaded.specs
-        if "from-defaults" in s.tags and dict(s.env).get("FROM_DEFAULTS") == s.namespace
-    }),
-}))
-"""
+def extra():
+    return {"stolen": state["stolen"]}
+""" + _LOAD_AND_COMPARE
 
 
 def _interleaved(fleet: Path, mode: str) -> tuple[dict[str, object], str]:
-    env = {**os.environ, "HFOPS_DEBUG": "1"}
-    env.pop("HFOPS_MANIFEST_WORKERS", None)
-    run = subprocess.run(
-        [sys.executable, "-c", _INTERLEAVED, str(fleet), mode],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = _script(_INTERLEAVED, str(fleet), mode, timeout=120)
     assert run.returncode == 0, run.stderr
     result: dict[str, object] = json.loads(run.stdout)
     return result, run.stderr
@@ -383,7 +360,7 @@ def test_files_of_the_childs_share_it_had_not_reached_are_parsed_here_the_same(t
     result, stderr = _interleaved(fleet, "late_child")
     assert isinstance(result["stolen"], int) and 0 < result["stolen"] <= result["child_files"]  # type: ignore[operator]
     assert "of its share it had not reached parsed here" in stderr
-    assert result["same"], result
+    assert result["same_specs"] and result["same_locations"] and result["same_files"], result
     assert result["specs"] == 1500
     assert result["inherited"] == INHERITED[case]
 
@@ -392,7 +369,7 @@ def test_a_child_killed_holding_a_file_it_took_changes_nothing(tmp_path: Path) -
     fleet = tmp_path / "fleet"
     _layout(fleet, "in-first-and-last")
     result, stderr = _interleaved(fleet, "kill_child_after_taking")
-    assert result["same"], result
+    assert result["same_specs"] and result["same_locations"] and result["same_files"], result
     assert result["specs"] == 1500
     assert result["inherited"] == INHERITED["in-first-and-last"]
     assert "the second process failed; its manifest files were parsed here" in stderr
@@ -417,8 +394,6 @@ print(json.dumps({"fitting": len(list(fitting.taken())) if fitting else None, "t
 
 
 def test_a_queue_larger_than_its_pipe_is_no_queue_not_a_wait() -> None:
-    run = subprocess.run(
-        [sys.executable, "-c", _SMALL_PIPES], cwd=REPO, capture_output=True, text=True, timeout=30
-    )
+    run = _script(_SMALL_PIPES, timeout=30)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {"fitting": 2000, "too_many": True}

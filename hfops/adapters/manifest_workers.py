@@ -182,13 +182,14 @@ class ClaimQueue:
         if self._fd is None:
             return None
         try:
-            index = os.read(self._fd, 2)
+            read = os.read(self._fd, 2)
         except OSError:
-            index = b""
-        if len(index) != 2 or int.from_bytes(index, "big") >= len(self._files):
+            read = b""
+        index = int.from_bytes(read, "big") if len(read) == 2 else len(self._files)
+        if index >= len(self._files):
             self.close()  # empty (or, impossibly, garbled): whatever is left is never taken
             return None
-        return self._files[int.from_bytes(index, "big")]
+        return self._files[index]
 
     def taken(self) -> Iterator[str]:
         """Take files one at a time until none is left (each taken just before it is yielded)."""

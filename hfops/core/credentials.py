@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from hfops.core.diff import FieldChange
 from hfops.core.errors import CredentialsError
+from hfops.core.json_object import load_object
 from hfops.core.model import Credential, CredentialOutput, EndpointSpec
 
 KNOWN_AFTER_APPLY = "(known after apply)"
@@ -44,18 +45,11 @@ class Held:
     def __repr__(self) -> str:  # never show the content: it holds a key
         return f"Held(state={self.state!r}, address={self.address!r}, owner={self.owner!r})"
 
-    def document(self) -> dict[str, object] | None:
-        """`content` decoded as a JSON object; None if there is none, or it is not a JSON object
-        (garbled, or nested too deep to decode). Decoded at each call, not kept: kept on the 5,000
-        `Held` of a plan of 5,000, the documents were 3 MB more at its peak (median of 8, for no
-        time measurable against decoding twice)."""
-        if self.content is None:
-            return None
-        try:
-            data = json.loads(self.content)
-        except (ValueError, RecursionError):
-            return None
-        return data if isinstance(data, dict) else None
+    def document(self) -> dict[str, Any] | None:
+        """`content` decoded as a JSON object (`load_object`). Decoded at each call, not kept: kept
+        on the 5,000 `Held` of a plan of 5,000, the documents were 3 MB more at its peak (median of
+        8, for no time measurable against decoding twice)."""
+        return load_object(self.content)
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hfops.core.errors import HfopsError
+from hfops.core.json_object import load_object
 from hfops.core.model import EndpointSpec, LiveEndpoint
 from hfops.workflows.reconcile import Reconciler
-from hfops.workflows.verify import VerifyResult, parse_credential, verify_endpoint
+from hfops.workflows.verify import VerifyResult, verify_endpoint
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def verify(reconciler: Reconciler, paths: Sequence[str], *, scale_up_timeout: in
             readable = [o for o in delivery.outputs(spec) if not isinstance(o, CommandOutput)]
             for output in readable:
                 where = output.describe()
-                credential = parse_credential(sinks.sink(output).read().content)
+                credential = load_object(sinks.sink(output).read().content)
                 if credential is not None:
                     break
         except HfopsError as error:

@@ -6,7 +6,6 @@ waiting out a cold start of a scaled-to-zero endpoint with `X-Scale-Up-Timeout`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from hfops.adapters import tgi
@@ -24,16 +23,6 @@ class VerifyResult:
 
     def to_json(self) -> dict[str, object]:
         return {"address": self.address, "ok": self.ok, "detail": self.detail, "state": self.state}
-
-
-def parse_credential(content: bytes | None) -> dict[str, object] | None:
-    if content is None:
-        return None
-    try:
-        data = json.loads(content)
-    except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def paused_detail(spec: EndpointSpec) -> str:

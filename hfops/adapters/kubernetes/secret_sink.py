@@ -28,6 +28,7 @@ from typing import Any
 from hfops.adapters.kubernetes.client import KubernetesClient, KubernetesError
 from hfops.adapters.sinks.base import Held, Target
 from hfops.core.errors import CredentialsError
+from hfops.core.json_object import load_object
 from hfops.core.redact import REDACTOR
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -83,11 +84,8 @@ def written_keys(secret: Mapping[str, Any]) -> dict[str, dict[str, str]]:
             "owner": str(annotations.get(OWNER_ANNOTATION, "")),
         }
         return {key: dict(entry) for key in data}
-    try:
-        parsed = json.loads(raw)
-    except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
-        parsed = {}
-    if not isinstance(parsed, dict):
+    parsed = load_object(raw)
+    if parsed is None:
         return {}
     result: dict[str, dict[str, str]] = {}
     for key, value in parsed.items():

@@ -25,6 +25,7 @@ from collections.abc import Collection, Mapping
 from hfops.adapters.sinks.ledger import Ledger
 from hfops.core.credentials import Held, Target
 from hfops.core.errors import CredentialsError
+from hfops.core.json_object import load_object
 from hfops.core.redact import MASK, REDACTOR
 
 STDERR_TAIL = 500
@@ -53,11 +54,8 @@ def clean_stderr(text: str, *, also: Collection[str] = ()) -> str:
 
 
 def _api_key(content: bytes) -> str | None:
-    try:
-        data = json.loads(content)
-    except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
-        return None
-    key = data.get("api_key") if isinstance(data, dict) else None
+    data = load_object(content)
+    key = data.get("api_key") if data is not None else None
     return key if isinstance(key, str) else None
 
 

@@ -23,7 +23,6 @@ as a whole (creation, Git warnings, stale temporaries) is `credentials_dir`.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import posixpath
 import stat
@@ -43,6 +42,7 @@ from hfops.adapters.atomic import (
 from hfops.adapters.sinks.ledger import Ledger, LedgerEntry, make_private_directory
 from hfops.core.credentials import Held, Target
 from hfops.core.errors import CredentialsError
+from hfops.core.json_object import load_object
 
 CREDENTIAL_KEYS = frozenset({"api_key", "endpoint", "model_name", "context_window"})
 MIN_FREE_BYTES = 64 * 1024
@@ -78,11 +78,8 @@ def _read_up_to(fd: int, size: int, limit: int) -> bytes:
 
 
 def _credential_shaped(content: bytes) -> bool:
-    try:
-        data = json.loads(content)
-    except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
-        return False
-    return isinstance(data, dict) and set(data) == CREDENTIAL_KEYS
+    data = load_object(content)
+    return data is not None and set(data) == CREDENTIAL_KEYS
 
 
 class _NotADirectory(CredentialsError):

@@ -40,6 +40,7 @@ from typing import Any
 
 from hfops.adapters.atomic import atomic_write
 from hfops.core.errors import CredentialsError
+from hfops.core.json_object import load_object
 
 # Not `*.json`: a consumer loading every `*.json` of the directory (pathlib's glob includes dot
 # files) must not mistake it for a credential.
@@ -212,11 +213,8 @@ class Ledger:
             return {}, False
         except OSError as error:
             raise CredentialsError(f"cannot read {self.path}: {_reason(error)}") from None
-        try:
-            data = json.loads(text) if text.strip() else {}  # empty: just created by a lock
-        except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
-            return {}, True
-        if not isinstance(data, dict) or not isinstance(data.get("outputs", {}), dict):
+        data = load_object(text) if text.strip() else {}  # empty: just created by a lock
+        if data is None or not isinstance(data.get("outputs", {}), dict):
             return {}, True
         return data, False
 
